@@ -1,0 +1,1 @@
+"""One module per Beam pipeline, and cli.py, the `vlcurate` command."""

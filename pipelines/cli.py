@@ -1,0 +1,55 @@
+"""The `vlcurate` command: one subcommand per pipeline; flags after it go to that pipeline."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+_COMMANDS = {
+    "pdf": ("vlcurate.pipelines.pdf_pages", "render PDF pages into document_ocr samples"),
+}
+
+_USAGE = "usage: vlcurate COMMAND [flags]   (vlcurate COMMAND --help for its flags)\n\ncommands:\n" + "\n".join(
+    f"  {name:<10} {about}" for name, (_, about) in _COMMANDS.items()
+)
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(_USAGE)
+        return 0
+    command, rest = argv[0], argv[1:]
+    if command not in _COMMANDS:
+        print(f"vlcurate: unknown command {command!r}\n\n{_USAGE}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    module = __import__(_COMMANDS[command][0], fromlist=["run"])
+    if "-h" in rest or "--help" in rest:
+        return _help(module)
+    module.run(rest)
+    return 0
+
+
+def _help(module) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="vlcurate", description=module.__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    for options_class in _options_classes(module):
+        options_class._add_argparse_args(parser.add_argument_group(options_class.__name__))
+    parser.print_help()
+    print("\nAny Apache Beam flag (--runner, --direct_num_workers, Dataflow's --project ...) passes through.")
+    return 0
+
+
+def _options_classes(module):
+    from vlcurate.pipelines.common import DatasetOptions
+
+    own = [value for value in vars(module).values()
+           if isinstance(value, type) and value.__module__ == module.__name__ and value.__name__.endswith("Options")]
+    return [*own, DatasetOptions]
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,132 @@
+"""What every pipeline shares: dataset output flags, input listing, output preparation, summary."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import apache_beam as beam
+from apache_beam.io import fileio
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+
+from vlcurate.transforms.shards import ShardConfig
+
+# Files a run writes; an existing output holding any of them is refused unless --overwrite.
+_OUTPUT_PARTS = ("shards/*", "index/*", "rejects/*", "manifest.json")
+
+
+def add_flag(parser, name: str, **kwargs) -> None:
+    """A flag spelled both ways: ``--max-pages`` (as documented) and ``--max_pages`` (Beam style)."""
+    dashed = f"--{name}"
+    underscored = f"--{name.replace('-', '_')}"
+    flags = [dashed] if dashed == underscored else [dashed, underscored]
+    parser.add_argument(*flags, dest=name.replace("-", "_"), **kwargs)
+
+
+class DatasetOptions(PipelineOptions):
+    """Where a pipeline writes its dataset, and the shard caps."""
+
+    @classmethod
+    def _add_argparse_args(cls, parser):
+        add_flag(parser, "output", help="dataset folder (local path or gs://...)")
+        add_flag(parser, "shard-prefix", default=None, help="shard file prefix (default: the pipeline's source)")
+        add_flag(parser, "max-samples-per-shard", type=int, default=1000)
+        add_flag(parser, "max-shard-bytes", type=int, default=512 * 1024 * 1024)
+        add_flag(parser, "overwrite", action="store_true", help="replace a dataset already in --output")
+
+
+def shard_config(options: PipelineOptions, default_prefix: str) -> ShardConfig:
+    dataset = options.view_as(DatasetOptions)
+    if not dataset.output:
+        raise SystemExit("--output is required")
+    return ShardConfig(
+        output=dataset.output.rstrip("/"),
+        prefix=dataset.shard_prefix or default_prefix,
+        max_samples_per_shard=dataset.max_samples_per_shard,
+        max_shard_bytes=dataset.max_shard_bytes,
+    )
+
+
+def input_pattern(path: str, extension: str) -> tuple[str, bool]:
+    """A folder (or a prefix ending in /) means every ``*.extension`` file under it, at any depth;
+    anything else is a file or a glob, taken as it is. Returns (pattern, filter_by_extension)."""
+    if path.endswith("/") or _is_local_folder(path):
+        return f"{path.rstrip('/')}/**", True
+    return path, False
+
+
+def _is_local_folder(path: str) -> bool:
+    return "://" not in path and os.path.isdir(path)
+
+
+def list_inputs(pipeline, path: str, extension: str):
+    """The input files' metadata, listed through Beam's FileSystems at run time."""
+    pattern, by_extension = input_pattern(path, extension)
+    files = pipeline | "ListInputs" >> fileio.MatchFiles(pattern)
+    if by_extension:
+        suffix = f".{extension}"
+        files = files | "KeepExtension" >> beam.Filter(lambda meta: meta.path.lower().endswith(suffix))
+    return files
+
+
+def is_dry_run(options: PipelineOptions) -> bool:
+    return bool(options.get_all_options().get("dry_run"))
+
+
+def prepare(options: PipelineOptions, input_path: str, extension: str, config: ShardConfig) -> None:
+    """Checks made before launching a real run (a dry run touches no files)."""
+    standard = options.view_as(StandardOptions)
+    if standard.runner is None:
+        # Plain DirectRunner first tries to download the Prism binary; FnApiRunner runs here.
+        standard.runner = "FnApiRunner"
+    if is_dry_run(options):
+        return
+    pattern, by_extension = input_pattern(input_path, extension)
+    matched = FileSystems.match([pattern])[0].metadata_list
+    if by_extension:
+        matched = [meta for meta in matched if meta.path.lower().endswith(f".{extension}")]
+    if not matched:
+        raise SystemExit(f"no input files match {pattern}" + (f" (*.{extension})" if by_extension else ""))
+    existing = [meta.path for part in _OUTPUT_PARTS for meta in _match(f"{config.output}/{part}")]
+    if existing and not options.view_as(DatasetOptions).overwrite:
+        raise SystemExit(f"{config.output} already holds a dataset ({len(existing)} files); pass --overwrite")
+    if existing:
+        FileSystems.delete(existing)
+
+
+def _match(pattern: str):
+    try:
+        return FileSystems.match([pattern])[0].metadata_list
+    except Exception:  # a missing folder matches nothing
+        return []
+
+
+def read_manifest(output: str) -> dict:
+    with FileSystems.open(f"{output}/manifest.json") as handle:
+        return json.loads(handle.read().decode("utf-8"))
+
+
+def run_options(options: PipelineOptions) -> dict:
+    """The Beam options worth recording in a manifest (the ones that were set)."""
+    wanted = ("runner", "direct_running_mode", "direct_num_workers", "project", "region", "job_name")
+    every = options.get_all_options(drop_default=True)
+    return {name: every[name] for name in wanted if every.get(name) is not None}
+
+
+def summary(output: str, manifest: dict) -> str:
+    totals = manifest["totals"]
+    lines = [
+        f"dataset   {output}",
+        f"shards    {output}/shards/  ({len(manifest['shards'])} files, {totals['samples']} samples)",
+        f"index     {output}/index/",
+        f"rejects   {output}/rejects/  ({totals['rejected']} rejected, {totals['filtered']} filtered)",
+        f"manifest  {output}/manifest.json",
+        f"inputs    {totals['inputs']} = {totals['samples']} samples + {totals['rejected']} rejected"
+        f" + {totals['filtered']} filtered" + ("" if totals["balanced"] else "  (NOT BALANCED: a bug)"),
+    ]
+    for reason, count in manifest["rejects"]["by_reason"].items():
+        lines.append(f"  reject  {reason}: {count}")
+    for category, count in manifest["categories"].items():
+        lines.append(f"  sample  {category}: {count}")
+    return "\n".join(lines)

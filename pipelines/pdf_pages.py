@@ -1,0 +1,83 @@
+"""The PDF pipeline: a folder, glob or gs:// prefix of PDFs -> document_ocr samples in shards.
+
+    vlcurate pdf --input PDFS --output DATASET [--page-size 1024] [--image-format png|jpeg]
+                 [--max-pages N] [--max-page-pixels N] [--page-timeout S] [Beam flags]
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import apache_beam as beam
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from vlcurate.pipelines.common import (
+    add_flag, is_dry_run, list_inputs, prepare, read_manifest, run_options, shard_config, summary,
+)
+from vlcurate.transforms.pdf import PdfConfig, PdfPages
+from vlcurate.transforms.shards import WriteDataset
+
+_DEFAULTS = PdfConfig()
+
+
+class PdfPagesOptions(PipelineOptions):
+    @classmethod
+    def _add_argparse_args(cls, parser):
+        add_flag(parser, "input", help="a PDF, a folder of PDFs (searched at any depth), a glob, or gs://...")
+        add_flag(parser, "page-size", type=int, default=_DEFAULTS.page_size, help="pixels on the long side")
+        add_flag(parser, "image-format", choices=("png", "jpeg"), default=_DEFAULTS.image_format)
+        add_flag(parser, "jpeg-quality", type=int, default=_DEFAULTS.jpeg_quality)
+        add_flag(parser, "max-file-bytes", type=int, default=_DEFAULTS.max_file_bytes)
+        add_flag(parser, "max-pages", type=int, default=_DEFAULTS.max_pages, help="documents with more are rejected")
+        add_flag(parser, "max-page-pixels", type=int, default=_DEFAULTS.max_page_pixels)
+        add_flag(parser, "page-timeout", type=float, default=_DEFAULTS.page_timeout_s, help="seconds per page")
+        add_flag(parser, "worker-memory-mb", type=int, default=_DEFAULTS.worker_memory_mb,
+                 help="address-space cap of the rendering child process (0: none)")
+
+
+def pdf_config(options: PipelineOptions) -> PdfConfig:
+    flags = options.view_as(PdfPagesOptions)
+    return PdfConfig(
+        page_size=flags.page_size,
+        image_format=flags.image_format,
+        jpeg_quality=flags.jpeg_quality,
+        max_file_bytes=flags.max_file_bytes,
+        max_pages=flags.max_pages,
+        max_page_pixels=flags.max_page_pixels,
+        page_timeout_s=flags.page_timeout,
+        worker_memory_mb=flags.worker_memory_mb or None,
+    )
+
+
+def build(pipeline: beam.Pipeline, input_path: str, config: PdfConfig, shards, run: dict):
+    """Wire the PDF pipeline onto ``pipeline``; returns the PCollection holding the manifest."""
+    files = list_inputs(pipeline, input_path, "pdf")
+    pages = files | "PdfPages" >> PdfPages(config)
+    return pages | "WriteDataset" >> WriteDataset(shards, run)
+
+
+def run(argv=None) -> dict | None:
+    """Run the pipeline; returns the manifest (None for a dry run)."""
+    options = PipelineOptions(argv)
+    input_path = options.view_as(PdfPagesOptions).input
+    if not input_path:
+        raise SystemExit("--input is required")
+    config = pdf_config(options)
+    shards = shard_config(options, default_prefix="pdf")
+    prepare(options, input_path, "pdf", shards)
+    run_info = {
+        "pipeline": "pdf_pages",
+        "config": {
+            "input": input_path,
+            "pdf": dataclasses.asdict(config),
+            "shards": dataclasses.asdict(shards),
+            "beam": run_options(options),
+        },
+    }
+    with beam.Pipeline(options=options) as pipeline:
+        build(pipeline, input_path, config, shards, run_info)
+    if is_dry_run(options):
+        return None
+    manifest = read_manifest(shards.output)
+    print(summary(shards.output, manifest))
+    return manifest

@@ -1,0 +1,1 @@
+"""The bundled trainer that streams vlcurate's shards (not built yet)."""

@@ -1,0 +1,81 @@
+"""Files through Beam's FileSystems (local, gs://, ...): capped reads and atomic, hashed writes."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import io
+import posixpath
+import uuid
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystems import FileSystems
+
+from vlcurate.transforms.rejects import Reject
+
+
+@dataclasses.dataclass(frozen=True)
+class WrittenFile:
+    """What the manifest records of a file the run wrote."""
+
+    path: str
+    bytes: int
+    sha256: str
+
+
+class _HashingWriter:
+    """A write-only file object that hashes and counts what passes through it."""
+
+    def __init__(self, raw):
+        self._raw = raw
+        self.sha256 = hashlib.sha256()
+        self.bytes = 0
+
+    def write(self, data) -> int:
+        self._raw.write(data)
+        self.sha256.update(data)
+        self.bytes += len(data)
+        return len(data)
+
+    def flush(self):
+        self._raw.flush()
+
+
+def atomic_write(path: str, write) -> WrittenFile:
+    """Call ``write(file_obj)`` on a temporary file beside ``path``, then rename it into place.
+
+    A reader never sees a half-written file, and a retried bundle simply replaces the file with
+    identical bytes. The temporary name starts with a dot so globs of the final names skip it.
+    """
+    folder, name = posixpath.split(path)
+    temporary = FileSystems.join(folder, f".tmp-{name}-{uuid.uuid4().hex}")
+    with FileSystems.create(temporary, compression_type=CompressionTypes.UNCOMPRESSED) as raw:
+        writer = _HashingWriter(raw)
+        write(writer)
+    FileSystems.rename([temporary], [path])
+    return WrittenFile(path, writer.bytes, writer.sha256.hexdigest())
+
+
+def write_bytes(path: str, data: bytes) -> WrittenFile:
+    return atomic_write(path, lambda out: out.write(data))
+
+
+def parquet_bytes(table: pa.Table) -> bytes:
+    """Parquet with fixed settings (zstd, no pandas metadata) so equal tables give equal bytes."""
+    buffer = io.BytesIO()
+    pq.write_table(table, buffer, compression="zstd")
+    return buffer.getvalue()
+
+
+def read_capped(uri: str, max_bytes: int) -> bytes:
+    """Read a whole input, refusing one over ``max_bytes`` without reading past the cap."""
+    try:
+        with FileSystems.open(uri, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
+            data = handle.read(max_bytes + 1)
+    except Exception as error:  # any filesystem's error: missing, permission, network
+        raise Reject("read_error", f"{type(error).__name__}: {error}") from error
+    if len(data) > max_bytes:
+        raise Reject("file_too_large", f"over {max_bytes} bytes")
+    return data

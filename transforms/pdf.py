@@ -1,0 +1,289 @@
+"""PDF pages as document_ocr samples: open and check a document, render each page, read its text.
+
+The core functions work on plain values and a PyMuPDF document and can be called without Beam.
+``inspect_uri`` and ``render_page_of_uri`` are what the Beam stages send to an isolated child
+process (transforms/isolation.py), which reads the file itself and keeps the last documents open,
+so a PDF's bytes are not copied across the pipe once per page.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import hashlib
+from typing import Any
+
+import apache_beam as beam
+import pymupdf
+
+from vlcurate import __version__
+from vlcurate.transforms.files import read_capped
+from vlcurate.transforms.isolation import IsolatedWorker
+from vlcurate.transforms.rejects import Reject
+from vlcurate.transforms.sample import Image, Sample, make_key
+from vlcurate.transforms.stage import REJECTS, StageDoFn
+
+# MuPDF prints repair chatter to stderr for every damaged file; the rejects say what matters.
+pymupdf.TOOLS.mupdf_display_errors(False)
+pymupdf.TOOLS.mupdf_display_warnings(False)
+
+_METADATA_FIELDS = ("title", "author", "subject", "creator", "producer", "format")
+_MAX_METADATA_CHARS = 1000
+# A PDF header may follow some junk; readers look within the first kilobyte.
+_HEADER_WINDOW = 1024
+
+
+@dataclasses.dataclass(frozen=True)
+class PdfConfig:
+    """Settings of the PDF stage; every cap is here with a safe default."""
+
+    page_size: int = 1024  # pixels on the rendered page's long side
+    image_format: str = "png"  # png or jpeg
+    jpeg_quality: int = 90
+    max_file_bytes: int = 256 * 1024 * 1024
+    max_pages: int = 2000
+    max_page_pixels: int = 16_000_000
+    page_timeout_s: float = 60.0
+    worker_memory_mb: int | None = 4096
+
+    def __post_init__(self):
+        if self.image_format not in ("png", "jpeg"):
+            raise ValueError(f"image_format must be png or jpeg, not {self.image_format!r}")
+        if self.page_size < 16:
+            raise ValueError("page_size must be at least 16 pixels")
+        if min(self.max_file_bytes, self.max_pages, self.max_page_pixels) < 1 or self.page_timeout_s <= 0:
+            raise ValueError("caps and the page timeout must be positive")
+
+
+@dataclasses.dataclass(frozen=True)
+class PageTask:
+    """One page to render: where it is, and the document facts every page sample carries."""
+
+    uri: str
+    file_sha256: str
+    page_index: int  # 0-based
+    page_count: int
+    metadata: tuple[tuple[str, str], ...]
+    repaired: bool
+
+    @property
+    def locator(self) -> str:
+        return f"page={self.page_index + 1}"
+
+
+def clean_text(text: str) -> str:
+    """Text safe for UTF-8 JSON and tar members: no NULs, no lone surrogates."""
+    return text.replace("\x00", "").encode("utf-8", "replace").decode("utf-8")
+
+
+def open_pdf(data: bytes) -> pymupdf.Document:
+    """Open bytes as a PDF, and only as a PDF (MuPDF would also open images, XPS, EPUB)."""
+    if b"%PDF-" not in data[:_HEADER_WINDOW]:
+        raise Reject("not_pdf", "no %PDF- header in the first kilobyte")
+    try:
+        document = pymupdf.open(stream=data, filetype="pdf")
+    except Exception as error:  # MuPDF raises FileDataError, RuntimeError, ValueError...
+        raise Reject("pdf_corrupt", f"cannot open: {error}") from error
+    if document.needs_pass:
+        raise Reject("pdf_encrypted", "the document needs a password")
+    return document
+
+
+def inspect_document(document: pymupdf.Document, uri: str, file_sha256: str, config: PdfConfig) -> list[PageTask]:
+    """Check a whole document against the caps and list its pages."""
+    try:
+        page_count = document.page_count
+    except Exception as error:
+        raise Reject("pdf_corrupt", f"cannot count pages: {error}") from error
+    repaired = bool(document.is_repaired)
+    if page_count == 0:
+        # A repaired file with no pages left is a damaged one, not an empty one.
+        raise Reject("pdf_corrupt" if repaired else "pdf_empty", "no pages" + (" after repair" if repaired else ""))
+    if page_count > config.max_pages:
+        raise Reject("pdf_too_many_pages", f"{page_count} pages, cap {config.max_pages}")
+    raw = document.metadata or {}
+    metadata = tuple(
+        (name, clean_text(str(raw.get(name) or ""))[:_MAX_METADATA_CHARS]) for name in _METADATA_FIELDS
+    )
+    return [PageTask(uri, file_sha256, index, page_count, metadata, repaired) for index in range(page_count)]
+
+
+def render_size(width_pt: float, height_pt: float, page_size: int) -> tuple[float, int, int]:
+    """Scale and pixel size that put ``page_size`` pixels on the page's long side."""
+    if not (width_pt > 0 and height_pt > 0):
+        raise Reject("page_degenerate", f"page is {width_pt}x{height_pt} points")
+    scale = page_size / max(width_pt, height_pt)
+    width_px, height_px = round(width_pt * scale), round(height_pt * scale)
+    if width_px < 1 or height_px < 1:
+        raise Reject("page_degenerate", f"renders to {width_px}x{height_px} pixels")
+    return scale, width_px, height_px
+
+
+def render_page(document: pymupdf.Document, task: PageTask, config: PdfConfig) -> Sample:
+    """Render one page to an image and read its text layer in reading order."""
+    try:
+        page = document.load_page(task.page_index)
+        rect = page.rect
+    except Exception as error:
+        raise Reject("pdf_corrupt", f"cannot load page: {error}") from error
+    scale, width_px, height_px = render_size(rect.width, rect.height, config.page_size)
+    if width_px * height_px > config.max_page_pixels:
+        raise Reject("page_too_large", f"{width_px}x{height_px} pixels, cap {config.max_page_pixels}")
+    try:
+        pixmap = page.get_pixmap(matrix=pymupdf.Matrix(scale, scale), alpha=False)
+        if config.image_format == "png":
+            data = pixmap.tobytes("png")
+        else:
+            data = pixmap.tobytes("jpeg", jpg_quality=config.jpeg_quality)
+        blocks = page.get_text("blocks", sort=True)
+    except Exception as error:
+        raise Reject("pdf_corrupt", f"cannot render page: {error}") from error
+    image = Image(data, config.image_format, pixmap.width, pixmap.height)
+    text_blocks = _text_blocks(blocks, scale)
+    text = "\n\n".join(block["text"] for block in text_blocks)
+    needs_ocr = not text.strip()
+    return Sample(
+        key=make_key("pdf", task.file_sha256, task.locator),
+        source="pdf",
+        category="document_ocr",
+        uri=task.uri,
+        locator=task.locator,
+        images=(image,),
+        text=text,
+        text_source=None if needs_ocr else "pdf-text-layer",
+        provenance={"pipeline": "pdf_pages", "vlcurate": __version__, "pymupdf": pymupdf.VersionBind},
+        meta={
+            "needs_ocr": needs_ocr,
+            "text_blocks": text_blocks,
+            "pdf": {
+                **dict(task.metadata),
+                "file_sha256": task.file_sha256,
+                "page_number": task.page_index + 1,
+                "page_count": task.page_count,
+                "page_width_pt": round(rect.width, 2),
+                "page_height_pt": round(rect.height, 2),
+                "repaired": task.repaired,
+            },
+        },
+    )
+
+
+def _text_blocks(blocks, scale: float) -> list[dict[str, Any]]:
+    """Text blocks (not image blocks) with boxes in the rendered image's pixels."""
+    out = []
+    for x0, y0, x1, y1, text, _number, block_type in blocks:
+        text = clean_text(text).strip()
+        if block_type != 0 or not text:
+            continue
+        bbox = [round(value * scale, 1) for value in (x0, y0, x1, y1)]
+        out.append({"bbox": bbox, "text": text})
+    return out
+
+
+# --- what the isolated child runs -------------------------------------------------------------
+
+# sha256 -> open document; a child keeps the last few, since consecutive pages often share one.
+_OPEN_DOCUMENTS: collections.OrderedDict[str, pymupdf.Document] = collections.OrderedDict()
+_OPEN_DOCUMENTS_KEPT = 2
+
+
+def _remember(file_sha256: str, document: pymupdf.Document) -> None:
+    _OPEN_DOCUMENTS[file_sha256] = document
+    _OPEN_DOCUMENTS.move_to_end(file_sha256)
+    while len(_OPEN_DOCUMENTS) > _OPEN_DOCUMENTS_KEPT:
+        _OPEN_DOCUMENTS.popitem(last=False)[1].close()
+
+
+def inspect_uri(uri: str, config: PdfConfig) -> list[PageTask]:
+    """Read, open and check one input file; its pages, or a Reject."""
+    data = read_capped(uri, config.max_file_bytes)
+    file_sha256 = hashlib.sha256(data).hexdigest()
+    document = open_pdf(data)
+    tasks = inspect_document(document, uri, file_sha256, config)
+    _remember(file_sha256, document)
+    return tasks
+
+
+def render_page_of_uri(task: PageTask, config: PdfConfig) -> Sample:
+    """Render one page, reopening its file unless this child has it open already."""
+    document = _OPEN_DOCUMENTS.get(task.file_sha256)
+    if document is None:
+        data = read_capped(task.uri, config.max_file_bytes)
+        if hashlib.sha256(data).hexdigest() != task.file_sha256:
+            raise Reject("input_changed", "the file's sha256 differs from when it was listed")
+        document = open_pdf(data)
+        _remember(task.file_sha256, document)
+    else:
+        _OPEN_DOCUMENTS.move_to_end(task.file_sha256)
+    return render_page(document, task, config)
+
+
+
+# --- the Beam stages --------------------------------------------------------------------------
+
+
+class _IsolatedStage(StageDoFn):
+    """A stage whose PyMuPDF calls run in this DoFn instance's own child process."""
+
+    def __init__(self, config: PdfConfig):
+        self._config = config
+        self._worker = None
+
+    def call(self, function, *args):
+        # Started lazily in process(), once per DoFn instance, and reused across bundles.
+        if self._worker is None:
+            self._worker = IsolatedWorker(self._config.worker_memory_mb)
+        return self._worker.call(self._config.page_timeout_s, function, *args)
+
+    def teardown(self):
+        if self._worker is not None:
+            self._worker.close()
+
+
+class InspectPdf(_IsolatedStage):
+    """File metadata in, one PageTask per page out; a whole-document problem is one reject."""
+
+    stage = "pdf_document"
+
+    def ref(self, metadata):
+        return metadata.path, ""
+
+    def run(self, metadata):
+        if metadata.size_in_bytes > self._config.max_file_bytes:
+            raise Reject("file_too_large", f"{metadata.size_in_bytes} bytes, cap {self._config.max_file_bytes}")
+        return self.call(inspect_uri, metadata.path, self._config)
+
+
+class RenderPdfPage(_IsolatedStage):
+    """PageTask in, a document_ocr Sample out."""
+
+    stage = "pdf_page"
+
+    def ref(self, task):
+        return task.uri, task.locator
+
+    def run(self, task):
+        return [self.call(render_page_of_uri, task, self._config)]
+
+
+class PdfPages(beam.PTransform):
+    """File metadata -> {"samples", "rejects", "inputs"}: pages fan out and are spread by a reshuffle.
+
+    ``inputs`` holds one element per input unit: each page, and each document rejected as a whole.
+    """
+
+    def __init__(self, config: PdfConfig):
+        super().__init__()
+        self._config = config
+
+    def expand(self, files):
+        documents = files | "Inspect" >> beam.ParDo(InspectPdf(self._config)).with_outputs(REJECTS, main="tasks")
+        # One big PDF must not pin all its pages to one worker.
+        samples = (
+            documents.tasks
+            | "SpreadPages" >> beam.Reshuffle()
+            | "Render" >> beam.ParDo(RenderPdfPage(self._config)).with_outputs(REJECTS, main="samples")
+        )
+        rejects = (documents[REJECTS], samples[REJECTS]) | "PdfRejects" >> beam.Flatten()
+        inputs = (documents.tasks, documents[REJECTS]) | "InputUnits" >> beam.Flatten()
+        return {"samples": samples.samples, "rejects": rejects, "inputs": inputs}

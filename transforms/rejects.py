@@ -1,0 +1,84 @@
+"""The dead-letter convention: the Reject exception, the fixed set of reason codes, reject rows.
+
+Every input that does not become a sample becomes one reject row with a reason code from
+``REASONS``, so a run loses nothing and its totals add up (inputs = samples + rejected + filtered).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pyarrow as pa
+
+# The documented reason codes. A stage raising a code that is not here is a bug, caught at once.
+REASONS = {
+    # reading inputs
+    "file_too_large": "the input file is larger than --max-file-bytes",
+    "read_error": "the input could not be read",
+    "input_changed": "the input's content changed while the run was reading it",
+    # PDF documents and pages
+    "not_pdf": "the input is not a PDF (no %PDF- header)",
+    "pdf_corrupt": "the PDF is truncated or damaged beyond repair",
+    "pdf_encrypted": "the PDF needs a password",
+    "pdf_empty": "the PDF has zero pages",
+    "pdf_too_many_pages": "the PDF has more pages than --max-pages",
+    "page_too_large": "the rendered page would have more pixels than --max-page-pixels",
+    "page_degenerate": "the page has no area, or renders to less than one pixel on a side",
+    # isolation of native code
+    "timeout": "the stage took longer than its time limit on this input",
+    "worker_crashed": "the isolated worker process died on this input (native crash, out of memory)",
+    # the sink
+    "duplicate_key": "another input gave a sample with the same key; the one with the smallest uri was kept",
+    # anything else
+    "internal_error": "an unexpected error in a stage (a bug to report); detail names the exception",
+}
+
+# Reasons that drop a valid sample by policy (quality, duplicates) rather than for bad input.
+# The manifest counts them as "filtered", the rest as "rejected".
+FILTER_REASONS = frozenset({"duplicate_key"})
+
+
+class Reject(Exception):
+    """Raised by a stage's core function for expected bad input."""
+
+    def __init__(self, reason: str, detail: str = ""):
+        if reason not in REASONS:
+            raise ValueError(f"unknown reject reason {reason!r}; add it to transforms/rejects.REASONS")
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+        self.detail = detail
+
+
+@dataclasses.dataclass(frozen=True, order=True)
+class RejectRecord:
+    """One row of rejects/*.parquet: which input, which stage, why."""
+
+    stage: str
+    reason: str
+    uri: str
+    locator: str = ""
+    detail: str = ""
+    key: str = ""
+
+
+REJECT_SCHEMA = pa.schema(
+    [
+        ("stage", pa.string()),
+        ("reason", pa.string()),
+        ("uri", pa.string()),
+        ("locator", pa.string()),
+        ("detail", pa.string()),
+        ("key", pa.string()),
+    ]
+)
+
+
+def rejects_table(records) -> pa.Table:
+    """The rows sorted by every field, so the same rejects always give the same file."""
+    rows = sorted(records)
+    columns = {name: [getattr(row, name) for row in rows] for name in REJECT_SCHEMA.names}
+    return pa.Table.from_pydict(columns, schema=REJECT_SCHEMA)
+
+
+def is_filtered(reason: str) -> bool:
+    return reason in FILTER_REASONS
