@@ -102,6 +102,19 @@ def _match(pattern: str):
         return []
 
 
+def local_processes(options: PipelineOptions) -> int:
+    """Child processes per worker process for native work when the user did not say: on the local
+    FnApiRunner, the cores shared among its worker processes; elsewhere (Dataflow starts an SDK
+    process per core) one."""
+    every = options.get_all_options()
+    if every.get("runner") not in ("FnApiRunner", "DirectRunner", None):
+        return 1
+    workers = every.get("direct_num_workers") or 1
+    if every.get("direct_running_mode") != "multi_processing":
+        workers = 1
+    return max(1, (os.cpu_count() or 1) // workers)
+
+
 def read_manifest(output: str) -> dict:
     with FileSystems.open(f"{output}/manifest.json") as handle:
         return json.loads(handle.read().decode("utf-8"))

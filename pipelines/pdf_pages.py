@@ -12,9 +12,10 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from vlcurate.pipelines.common import (
-    add_flag, is_dry_run, list_inputs, prepare, read_manifest, run_options, shard_config, summary,
+    add_flag, is_dry_run, list_inputs, local_processes, prepare, read_manifest, run_options, shard_config, summary,
 )
-from vlcurate.transforms.pdf import PdfConfig, PdfPages
+from vlcurate.transforms.pdf import PdfConfig
+from vlcurate.transforms.pdf_stage import PdfPages
 from vlcurate.transforms.shards import WriteDataset
 
 _DEFAULTS = PdfConfig()
@@ -31,6 +32,8 @@ class PdfPagesOptions(PipelineOptions):
         add_flag(parser, "max-pages", type=int, default=_DEFAULTS.max_pages, help="documents with more are rejected")
         add_flag(parser, "max-page-pixels", type=int, default=_DEFAULTS.max_page_pixels)
         add_flag(parser, "page-timeout", type=float, default=_DEFAULTS.page_timeout_s, help="seconds per page")
+        add_flag(parser, "render-processes", type=int, default=0,
+                 help="PyMuPDF child processes per worker process (0: cores / local workers; 1 on other runners)")
         add_flag(parser, "worker-memory-mb", type=int, default=_DEFAULTS.worker_memory_mb,
                  help="address-space cap of the rendering child process (0: none)")
 
@@ -49,11 +52,11 @@ def pdf_config(options: PipelineOptions) -> PdfConfig:
     )
 
 
-def build(pipeline: beam.Pipeline, input_path: str, config: PdfConfig, shards, run: dict):
+def build(pipeline: beam.Pipeline, input_path: str, config: PdfConfig, shards, run: dict, processes: int = 1):
     """Wire the PDF pipeline onto ``pipeline``; returns the PCollection holding the manifest."""
     files = list_inputs(pipeline, input_path, "pdf")
-    pages = files | "PdfPages" >> PdfPages(config)
-    return pages | "WriteDataset" >> WriteDataset(shards, run)
+    pages = files | "PdfPages" >> PdfPages(config, processes)
+    return {**pages, "files": files} | "WriteDataset" >> WriteDataset(shards, run)
 
 
 def run(argv=None) -> dict | None:
@@ -65,6 +68,7 @@ def run(argv=None) -> dict | None:
     config = pdf_config(options)
     shards = shard_config(options, default_prefix="pdf")
     prepare(options, input_path, "pdf", shards)
+    processes = options.view_as(PdfPagesOptions).render_processes or local_processes(options)
     run_info = {
         "pipeline": "pdf_pages",
         "config": {
@@ -72,10 +76,11 @@ def run(argv=None) -> dict | None:
             "pdf": dataclasses.asdict(config),
             "shards": dataclasses.asdict(shards),
             "beam": run_options(options),
+            "render_processes": processes,
         },
     }
     with beam.Pipeline(options=options) as pipeline:
-        build(pipeline, input_path, config, shards, run_info)
+        build(pipeline, input_path, config, shards, run_info, processes)
     if is_dry_run(options):
         return None
     manifest = read_manifest(shards.output)

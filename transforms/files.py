@@ -10,10 +10,22 @@ import uuid
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from apache_beam.io.filesystem import CompressionTypes
-from apache_beam.io.filesystems import FileSystems
 
 from vlcurate.transforms.rejects import Reject
+
+
+def _filesystems():
+    """Beam's FileSystems, imported on first use: the import costs about a second, and the
+    isolated PDF child reads local files without it."""
+    from apache_beam.io.filesystems import FileSystems
+
+    return FileSystems
+
+
+def _uncompressed():
+    from apache_beam.io.filesystem import CompressionTypes
+
+    return CompressionTypes.UNCOMPRESSED
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,12 +61,13 @@ def atomic_write(path: str, write) -> WrittenFile:
     A reader never sees a half-written file, and a retried bundle simply replaces the file with
     identical bytes. The temporary name starts with a dot so globs of the final names skip it.
     """
+    filesystems = _filesystems()
     folder, name = posixpath.split(path)
-    temporary = FileSystems.join(folder, f".tmp-{name}-{uuid.uuid4().hex}")
-    with FileSystems.create(temporary, compression_type=CompressionTypes.UNCOMPRESSED) as raw:
+    temporary = filesystems.join(folder, f".tmp-{name}-{uuid.uuid4().hex}")
+    with filesystems.create(temporary, compression_type=_uncompressed()) as raw:
         writer = _HashingWriter(raw)
         write(writer)
-    FileSystems.rename([temporary], [path])
+    filesystems.rename([temporary], [path])
     return WrittenFile(path, writer.bytes, writer.sha256.hexdigest())
 
 
@@ -72,8 +85,12 @@ def parquet_bytes(table: pa.Table) -> bytes:
 def read_capped(uri: str, max_bytes: int) -> bytes:
     """Read a whole input, refusing one over ``max_bytes`` without reading past the cap."""
     try:
-        with FileSystems.open(uri, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
-            data = handle.read(max_bytes + 1)
+        if "://" in uri:
+            with _filesystems().open(uri, compression_type=_uncompressed()) as handle:
+                data = handle.read(max_bytes + 1)
+        else:
+            with open(uri, "rb") as handle:
+                data = handle.read(max_bytes + 1)
     except Exception as error:  # any filesystem's error: missing, permission, network
         raise Reject("read_error", f"{type(error).__name__}: {error}") from error
     if len(data) > max_bytes:

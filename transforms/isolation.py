@@ -1,39 +1,166 @@
 """A child process for native-code calls: a crash or a hang costs one input, not the run.
 
 PyMuPDF (MuPDF, C) can crash or spin forever on hostile files, and a thread cannot be stopped.
-``IsolatedWorker`` keeps one long-lived child per owner (a DoFn instance), sends it calls over a
-pipe, and waits with a deadline: on a timeout the child is killed, on a crash it is gone; either
-way the call becomes a ``Reject`` and a fresh child starts for the next call. Because each DoFn
-instance owns its child, the threads of a Beam SDK worker render in separate processes, which is
-also what PyMuPDF's lack of thread safety asks for.
+``IsolatedWorker`` keeps one long-lived child, sends it calls over a pipe, and waits with a
+deadline: on a timeout the child is killed, on a crash it is gone; either way the call becomes a
+``Reject`` and a fresh child starts for the next call. ``IsolatedPool`` runs N such children
+concurrently for the threads of one process (one pool per process, shared by every stage in it),
+so rendering uses the cores through processes, as PyMuPDF's lack of thread safety asks.
+
+The child is ``python -m vlcurate.transforms.isolation``, not a multiprocessing child: spawn and
+forkserver re-import the parent's ``__main__`` (a user's script, pytest, a Beam worker), and fork
+would copy the SDK harness's gRPC threads. Messages are pickled (functions by name, arguments,
+results): both ends are our own code; the untrusted PDF bytes are never unpickled.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import logging
-import multiprocessing
+import os
+import queue
+import subprocess
+import sys
+import threading
+from multiprocessing.connection import Connection
 
 from vlcurate.transforms.rejects import Reject
 
 _LOG = logging.getLogger(__name__)
-# spawn, not fork: the parent holds gRPC threads (Beam's SDK harness) that fork would copy badly.
-_CONTEXT = multiprocessing.get_context("spawn")
 
 
 class IsolatedError(RuntimeError):
     """An unexpected exception inside the child, carried back as its type name and message."""
 
 
-def _serve(connection, memory_limit_mb: int | None) -> None:
+class IsolatedWorker:
+    """One child process that runs module-level functions with a time limit per call."""
+
+    def __init__(self, memory_limit_mb: int | None = None):
+        self.memory_limit_mb = memory_limit_mb
+        self._process = None
+        self._to_child = self._from_child = None
+
+    def call(self, timeout_s: float, function, *args):
+        """``function(*args)`` in the child; ``Reject`` for a timeout, a crash or a Reject inside."""
+        self._ensure_started()
+        try:
+            self._to_child.send((function, args))
+            if not self._from_child.poll(timeout_s):
+                self._stop(kill=True)
+                raise Reject("timeout", f"{function.__name__} took over {timeout_s:g}s")
+            outcome = self._from_child.recv()
+        except (EOFError, OSError):
+            try:
+                exit_code = self._process.wait(timeout=1)
+            except subprocess.TimeoutExpired:
+                exit_code = None
+            self._stop(kill=True)
+            raise Reject("worker_crashed", f"{function.__name__}: child exited with {exit_code}") from None
+        if outcome[0] == "ok":
+            return outcome[1]
+        if outcome[0] == "reject":
+            raise Reject(outcome[1], outcome[2])
+        raise IsolatedError(outcome[1])
+
+    def close(self) -> None:
+        self._stop(kill=False)
+
+    def _ensure_started(self) -> None:
+        if self._process is not None and self._process.poll() is None:
+            return
+        self._stop(kill=True)
+        command = [sys.executable, "-m", __name__, str(self.memory_limit_mb or 0)]
+        self._process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, close_fds=True)
+        self._to_child = Connection(os.dup(self._process.stdin.fileno()), readable=False)
+        self._from_child = Connection(os.dup(self._process.stdout.fileno()), writable=False)
+        self._process.stdin.close()
+        self._process.stdout.close()
+
+    def _stop(self, kill: bool) -> None:
+        process, to_child, from_child = self._process, self._to_child, self._from_child
+        self._process = self._to_child = self._from_child = None
+        if to_child is not None:
+            if not kill:
+                try:
+                    to_child.send(None)
+                except OSError:
+                    pass
+            to_child.close()
+        if from_child is not None:
+            from_child.close()
+        if process is not None:
+            if kill:
+                process.kill()
+            try:
+                process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                _LOG.warning("isolated worker %s did not exit; killing it", process.pid)
+                process.kill()
+                process.wait()
+
+    def __del__(self):
+        if self._process is not None:
+            self._stop(kill=True)
+
+
+class IsolatedPool:
+    """N isolated workers shared by the threads of one process; ``submit`` returns a Future.
+
+    Threads block only on pipes while the children compute, so one Beam thread can keep every
+    core busy, and several Beam threads (Dataflow runs many per process) share the same children
+    instead of starting one each.
+    """
+
+    def __init__(self, size: int, memory_limit_mb: int | None):
+        self.size = size
+        self._idle: queue.SimpleQueue[IsolatedWorker] = queue.SimpleQueue()
+        for _ in range(size):
+            self._idle.put(IsolatedWorker(memory_limit_mb))
+        self._threads = concurrent.futures.ThreadPoolExecutor(size, thread_name_prefix="vlcurate-isolated")
+
+    def submit(self, timeout_s: float, function, *args) -> concurrent.futures.Future:
+        return self._threads.submit(self._call, timeout_s, function, args)
+
+    def _call(self, timeout_s, function, args):
+        worker = self._idle.get()
+        try:
+            return worker.call(timeout_s, function, *args)
+        finally:
+            self._idle.put(worker)
+
+
+_POOLS: dict[tuple[int, int | None], IsolatedPool] = {}
+_POOLS_LOCK = threading.Lock()
+
+
+def shared_pool(size: int, memory_limit_mb: int | None) -> IsolatedPool:
+    """This process's pool of that size and memory limit, made on first use and kept.
+
+    Its children start lazily and end when this process does (their pipe closes).
+    """
+    with _POOLS_LOCK:
+        key = (size, memory_limit_mb)
+        if key not in _POOLS:
+            _POOLS[key] = IsolatedPool(size, memory_limit_mb)
+        return _POOLS[key]
+
+
+def _serve(memory_limit_mb: int) -> None:
     """The child's loop: run each (function, args) it is sent and send back the outcome."""
     if memory_limit_mb:
         import resource
 
         limit = memory_limit_mb * 1024 * 1024
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    # The pipe to the parent is a private copy of stdout; stdout itself now goes to stderr, so
+    # a library that prints cannot corrupt the messages.
+    requests = Connection(os.dup(0), writable=False)
+    replies = Connection(os.dup(1), readable=False)
+    os.dup2(2, 1)
     while True:
         try:
-            message = connection.recv()
+            message = requests.recv()
         except EOFError:
             return
         if message is None:
@@ -47,71 +174,8 @@ def _serve(connection, memory_limit_mb: int | None) -> None:
             outcome = ("reject", "worker_crashed", "out of memory in the isolated worker")
         except Exception as error:  # carried to the parent, which turns it into a reject row
             outcome = ("error", f"{type(error).__name__}: {error}")
-        connection.send(outcome)
+        replies.send(outcome)
 
 
-class IsolatedWorker:
-    """One child process that runs module-level functions with a time limit per call."""
-
-    def __init__(self, memory_limit_mb: int | None = None):
-        self._memory_limit_mb = memory_limit_mb
-        self._process = None
-        self._connection = None
-
-    def call(self, timeout_s: float, function, *args):
-        """``function(*args)`` in the child; ``Reject`` for a timeout, a crash or a Reject inside."""
-        self._ensure_started()
-        try:
-            self._connection.send((function, args))
-            if not self._connection.poll(timeout_s):
-                self._stop(kill=True)
-                raise Reject("timeout", f"{function.__name__} took over {timeout_s:g}s")
-            outcome = self._connection.recv()
-        except (EOFError, BrokenPipeError, ConnectionResetError):
-            exit_code = self._process.exitcode if self._process else None
-            self._stop(kill=True)
-            raise Reject("worker_crashed", f"{function.__name__}: child exited with {exit_code}") from None
-        if outcome[0] == "ok":
-            return outcome[1]
-        if outcome[0] == "reject":
-            raise Reject(outcome[1], outcome[2])
-        raise IsolatedError(outcome[1])
-
-    def close(self) -> None:
-        self._stop(kill=False)
-
-    def _ensure_started(self) -> None:
-        if self._process is not None and self._process.is_alive():
-            return
-        self._stop(kill=True)
-        parent_end, child_end = _CONTEXT.Pipe()
-        self._process = _CONTEXT.Process(
-            target=_serve, args=(child_end, self._memory_limit_mb), daemon=True, name="vlcurate-isolated"
-        )
-        self._process.start()
-        child_end.close()
-        self._connection = parent_end
-
-    def _stop(self, kill: bool) -> None:
-        process, connection = self._process, self._connection
-        self._process = self._connection = None
-        if connection is not None:
-            try:
-                if not kill:
-                    connection.send(None)
-            except OSError:
-                pass
-            connection.close()
-        if process is not None:
-            if kill and process.is_alive():
-                process.kill()
-            process.join(timeout=5)
-            if process.is_alive():
-                _LOG.warning("isolated worker %s did not exit; killing it", process.pid)
-                process.kill()
-                process.join()
-
-    def __del__(self):
-        # Best effort; daemon children also die with their parent.
-        if self._process is not None:
-            self._stop(kill=True)
+if __name__ == "__main__":
+    _serve(int(sys.argv[1]))

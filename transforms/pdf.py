@@ -1,9 +1,10 @@
 """PDF pages as document_ocr samples: open and check a document, render each page, read its text.
 
-The core functions work on plain values and a PyMuPDF document and can be called without Beam.
-``inspect_uri`` and ``render_page_of_uri`` are what the Beam stages send to an isolated child
-process (transforms/isolation.py), which reads the file itself and keeps the last documents open,
-so a PDF's bytes are not copied across the pipe once per page.
+The core functions work on plain values and a PyMuPDF document and can be called without Beam
+(the Beam stages are in pdf_stage.py). ``inspect_uri`` and ``render_page_of_uri`` are what those
+stages send to an isolated child process (transforms/isolation.py), which reads the file itself
+and keeps the last documents open, so a PDF's bytes are not copied across the pipe per page.
+This module does not import Beam, so that a child starts quickly.
 """
 
 from __future__ import annotations
@@ -13,15 +14,12 @@ import dataclasses
 import hashlib
 from typing import Any
 
-import apache_beam as beam
 import pymupdf
 
 from vlcurate import __version__
 from vlcurate.transforms.files import read_capped
-from vlcurate.transforms.isolation import IsolatedWorker
 from vlcurate.transforms.rejects import Reject
 from vlcurate.transforms.sample import Image, Sample, make_key
-from vlcurate.transforms.stage import REJECTS, StageDoFn
 
 # MuPDF prints repair chatter to stderr for every damaged file; the rejects say what matters.
 pymupdf.TOOLS.mupdf_display_errors(False)
@@ -194,8 +192,10 @@ def _remember(file_sha256: str, document: pymupdf.Document) -> None:
         _OPEN_DOCUMENTS.popitem(last=False)[1].close()
 
 
-def inspect_uri(uri: str, config: PdfConfig) -> list[PageTask]:
+def inspect_uri(uri: str, size_in_bytes: int, config: PdfConfig) -> list[PageTask]:
     """Read, open and check one input file; its pages, or a Reject."""
+    if size_in_bytes > config.max_file_bytes:
+        raise Reject("file_too_large", f"{size_in_bytes} bytes, cap {config.max_file_bytes}")
     data = read_capped(uri, config.max_file_bytes)
     file_sha256 = hashlib.sha256(data).hexdigest()
     document = open_pdf(data)
@@ -216,74 +216,3 @@ def render_page_of_uri(task: PageTask, config: PdfConfig) -> Sample:
     else:
         _OPEN_DOCUMENTS.move_to_end(task.file_sha256)
     return render_page(document, task, config)
-
-
-
-# --- the Beam stages --------------------------------------------------------------------------
-
-
-class _IsolatedStage(StageDoFn):
-    """A stage whose PyMuPDF calls run in this DoFn instance's own child process."""
-
-    def __init__(self, config: PdfConfig):
-        self._config = config
-        self._worker = None
-
-    def call(self, function, *args):
-        # Started lazily in process(), once per DoFn instance, and reused across bundles.
-        if self._worker is None:
-            self._worker = IsolatedWorker(self._config.worker_memory_mb)
-        return self._worker.call(self._config.page_timeout_s, function, *args)
-
-    def teardown(self):
-        if self._worker is not None:
-            self._worker.close()
-
-
-class InspectPdf(_IsolatedStage):
-    """File metadata in, one PageTask per page out; a whole-document problem is one reject."""
-
-    stage = "pdf_document"
-
-    def ref(self, metadata):
-        return metadata.path, ""
-
-    def run(self, metadata):
-        if metadata.size_in_bytes > self._config.max_file_bytes:
-            raise Reject("file_too_large", f"{metadata.size_in_bytes} bytes, cap {self._config.max_file_bytes}")
-        return self.call(inspect_uri, metadata.path, self._config)
-
-
-class RenderPdfPage(_IsolatedStage):
-    """PageTask in, a document_ocr Sample out."""
-
-    stage = "pdf_page"
-
-    def ref(self, task):
-        return task.uri, task.locator
-
-    def run(self, task):
-        return [self.call(render_page_of_uri, task, self._config)]
-
-
-class PdfPages(beam.PTransform):
-    """File metadata -> {"samples", "rejects", "inputs"}: pages fan out and are spread by a reshuffle.
-
-    ``inputs`` holds one element per input unit: each page, and each document rejected as a whole.
-    """
-
-    def __init__(self, config: PdfConfig):
-        super().__init__()
-        self._config = config
-
-    def expand(self, files):
-        documents = files | "Inspect" >> beam.ParDo(InspectPdf(self._config)).with_outputs(REJECTS, main="tasks")
-        # One big PDF must not pin all its pages to one worker.
-        samples = (
-            documents.tasks
-            | "SpreadPages" >> beam.Reshuffle()
-            | "Render" >> beam.ParDo(RenderPdfPage(self._config)).with_outputs(REJECTS, main="samples")
-        )
-        rejects = (documents[REJECTS], samples[REJECTS]) | "PdfRejects" >> beam.Flatten()
-        inputs = (documents.tasks, documents[REJECTS]) | "InputUnits" >> beam.Flatten()
-        return {"samples": samples.samples, "rejects": rejects, "inputs": inputs}

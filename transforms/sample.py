@@ -23,7 +23,8 @@ CATEGORIES = frozenset(
 # Image format -> tar member extension. JPEG is written as .jpg, as WebDataset decoders expect.
 IMAGE_EXTENSIONS = {"png": "png", "jpeg": "jpg"}
 
-_KEY_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+# At most 80 characters: a member name (key, dot, suffix) must fit a USTAR header's 100.
+_KEY_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,79}$")
 _SOURCE_RE = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 KEY_HASH_DIGITS = 24
 
@@ -87,12 +88,14 @@ def encode_image(pil_image, image_format: str, jpeg_quality: int = 90) -> Image:
     if image_format == "png":
         if pil_image.mode not in ("1", "L", "LA", "P", "RGB", "RGBA", "I", "I;16"):
             pil_image = pil_image.convert("RGB")
-        pil_image.save(buffer, format="PNG", compress_level=6, optimize=False)
+        # icc_profile=None: Pillow would otherwise copy the source file's profile over.
+        pil_image.save(buffer, format="PNG", compress_level=6, optimize=False, icc_profile=None)
     elif image_format == "jpeg":
         if pil_image.mode not in ("L", "RGB"):
             pil_image = pil_image.convert("RGB")
         pil_image.save(
-            buffer, format="JPEG", quality=jpeg_quality, subsampling=2, optimize=False, progressive=False
+            buffer, format="JPEG", quality=jpeg_quality, subsampling=2, optimize=False, progressive=False,
+            icc_profile=None, comment=None, exif=b"",
         )
     else:
         raise ValueError(f"image format {image_format!r} not in {sorted(IMAGE_EXTENSIONS)}")
@@ -124,7 +127,7 @@ class Sample:
 
     def __post_init__(self):
         if not _KEY_RE.match(self.key):
-            raise ValueError(f"key {self.key!r} must be lowercase [a-z0-9-] with no dots")
+            raise ValueError(f"key {self.key!r} must be lowercase [a-z0-9-], no dots, at most 80 characters")
         if self.source not in SOURCES:
             raise ValueError(f"source {self.source!r} not in {sorted(SOURCES)}")
         if self.category not in CATEGORIES:

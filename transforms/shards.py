@@ -28,6 +28,7 @@ from vlcurate.transforms.stage import REJECTS
 from vlcurate.transforms.sample import Sample, sample_from_members, split_member_name
 
 TAR_BLOCK = 512
+TAR_END = 2 * TAR_BLOCK  # the two zero blocks that close an archive
 # Buckets are sized to fill this share of a shard's caps, so that the random spread of a hash
 # rarely pushes a bucket over a cap (which would cut it into a full shard and a tiny one).
 BUCKET_FILL = 0.9
@@ -170,7 +171,10 @@ def cut_into_shards(samples: list[EncodedSample], config: ShardConfig) -> list[l
     current_bytes = 0
     for sample in samples:
         size = sample.size
-        full = len(current) >= config.max_samples_per_shard or current_bytes + size > config.max_shard_bytes
+        full = (
+            len(current) >= config.max_samples_per_shard
+            or current_bytes + size + TAR_END > config.max_shard_bytes
+        )
         if current and full:
             shards.append(current)
             current, current_bytes = [], 0
@@ -194,11 +198,20 @@ def _tar_info(name: str, size: int) -> tarfile.TarInfo:
 
 
 def write_tar(out, samples: Iterable[EncodedSample]) -> None:
-    """A USTAR stream of the samples' members, in the order given."""
-    with tarfile.open(fileobj=out, mode="w|", format=tarfile.USTAR_FORMAT) as tar:
-        for sample in samples:
-            for name, data in sample.members:
-                tar.addfile(_tar_info(name, len(data)), io.BytesIO(data))
+    """A USTAR archive of the samples' members, in the order given.
+
+    Written block by block rather than through ``tarfile.open(mode="w")``, which pads the
+    archive to a 10 KiB record: here the file ends right after the two zero end blocks, so its
+    size is exactly the samples' sizes plus ``TAR_END`` and a shard stays under its byte cap.
+    """
+    for sample in samples:
+        for name, data in sample.members:
+            out.write(_tar_info(name, len(data)).tobuf(format=tarfile.USTAR_FORMAT))
+            out.write(data)
+            padding = -len(data) % TAR_BLOCK
+            if padding:
+                out.write(bytes(padding))
+    out.write(bytes(TAR_END))
 
 
 def index_table(samples: Iterable[EncodedSample], shard: str) -> pa.Table:
