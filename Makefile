@@ -1,0 +1,48 @@
+# The two commands: `make demo` and `make test`. Each sets up what it needs on a fresh machine
+# (a virtual environment with the pinned packages, Debian packages) and is quick the second time.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+# Debian packages: poppler-utils gives bench/ its peer tool (pdftoppm).
+DEBIAN_PACKAGES := poppler-utils
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+DEMO_OUT := out/demo
+
+.PHONY: setup debian demo test bench examples clean
+
+setup: $(STAMP)
+
+# Reinstalled only when a requirements file or setup.py changes.
+$(STAMP): requirements.txt requirements-dev.txt setup.py
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt -r requirements-dev.txt
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	touch $@
+
+# Installs only the Debian packages that are missing (apt-get update only then).
+debian:
+	@missing=""; for package in $(DEBIAN_PACKAGES); do \
+	  dpkg -s $$package >/dev/null 2>&1 || missing="$$missing $$package"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  $(SUDO) apt-get update -q && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends $$missing; \
+	fi
+
+demo: setup debian
+	$(BIN)/vlcurate pdf --input examples/pdfs --output $(DEMO_OUT) --overwrite
+
+test: setup debian
+	$(BIN)/python -m pytest -q
+
+bench: setup debian
+	$(BIN)/python bench/pdf_pages.py
+
+examples: setup
+	$(BIN)/python examples/make_examples.py
+
+clean:
+	rm -rf $(VENV) out .pytest_cache

@@ -1,0 +1,260 @@
+"""Throughput benchmark: PDF pages -> rendered PNG + text shards.
+
+    .venv/bin/python bench/pdf_pages.py [--pages 240] [--repeat 1] [--json out.json]
+
+Generates a seeded corpus of PDFs (text, vector drawings, some embedded raster
+images; several files of different lengths) and measures pages/s for:
+
+  (a) the vlcurate Beam pipeline end to end via its CLI in a subprocess (FnApiRunner,
+      multi_processing, 2 workers; --also-in-process adds an in_memory run),
+  (b) a plain multiprocessing.Pool(2) loop doing the same PyMuPDF work per page
+      (render at longest side 1024, PNG encode, text blocks, write to tar),
+  (c) poppler's pdftoppm -png -scale-to 1024, two processes in parallel,
+and the throughput ratios a/b and a/c; the target is a/b >= 0.8. Numbers depend on the machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import textwrap
+import time
+from multiprocessing import Pool
+from multiprocessing.pool import ThreadPool
+from pathlib import Path
+
+import numpy as np
+import pymupdf
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+PAGE_SIZE = 1024  # longest side of the rendered page, in pixels
+WORKERS = 2
+CHUNK = 10  # pages per task in (b) and (c): small enough that both workers stay busy
+A, A2 = "(a) beam multi_processing", "(a2) beam in_memory"
+B, C = "(b) multiprocessing.Pool", "(c) pdftoppm x2"
+WORDS = ("data model page image text training curation pipeline vision language shard "
+         "render quality filter document layout token caption scan table figure").split()
+
+
+# --------------------------------------------------------------------------- corpus
+
+
+def page_lengths(total: int, n_files: int, rng: np.random.Generator) -> list[int]:
+    """Split `total` pages over `n_files` files of deliberately uneven length."""
+    n_files = min(n_files, total)  # every file gets at least one page
+    weights = rng.uniform(0.3, 1.7, n_files)
+    lengths = np.maximum(1, np.floor(total * weights / weights.sum())).astype(int)
+    lengths[0] += total - lengths.sum()  # put the rounding remainder in the first file
+    return [int(n) for n in lengths]
+
+
+def fill_page(page: pymupdf.Page, rng: np.random.Generator, with_image: bool) -> None:
+    """Text paragraphs, a few vector shapes and optionally a raster image."""
+    w, h = page.rect.width, page.rect.height
+    page.insert_text((50, 60), " ".join(rng.choice(WORDS, 5)).title(), fontname="hebo", fontsize=16)
+    prose = ". ".join(" ".join(rng.choice(WORDS, 12)).capitalize() for _ in range(25)) + "."
+    page.insert_textbox(pymupdf.Rect(50, 80, w - 50, h * 0.45), prose, fontsize=10)
+    shape = page.new_shape()  # vector drawings: boxes, lines and circles
+    for _ in range(12):
+        x, y = rng.uniform(60, w - 160), rng.uniform(h * 0.5, h - 160)
+        shape.draw_rect(pymupdf.Rect(x, y, x + rng.uniform(20, 100), y + rng.uniform(20, 100)))
+        shape.draw_line((x, y), (x + rng.uniform(-80, 80), y + rng.uniform(-80, 80)))
+        shape.draw_circle((x + 40, y + 40), rng.uniform(5, 30))
+        shape.finish(color=tuple(rng.uniform(0, 1, 3)), fill=tuple(rng.uniform(0, 1, 3)), width=0.8)
+    shape.commit()
+    if with_image:  # a smooth gradient plus noise, like a small photo
+        yy, xx = np.mgrid[0:240, 0:320]
+        rgb = np.stack([xx * 0.8, yy, (xx + yy) * 0.4], axis=-1) + rng.normal(0, 12, (240, 320, 3))
+        samples = np.clip(rgb, 0, 255).astype(np.uint8).tobytes()
+        pix = pymupdf.Pixmap(pymupdf.csRGB, 320, 240, samples, False)
+        page.insert_image(pymupdf.Rect(w - 250, h - 190, w - 40, h - 32), pixmap=pix)
+
+
+def make_corpus(corpus_dir: Path, total_pages: int, n_files: int, seed: int) -> list[tuple[Path, int]]:
+    rng = np.random.default_rng(seed)
+    corpus_dir.mkdir(parents=True, exist_ok=True)
+    files = []
+    for i, n in enumerate(page_lengths(total_pages, n_files, rng)):
+        doc = pymupdf.open()
+        for _ in range(n):
+            fill_page(doc.new_page(), rng, with_image=rng.random() < 0.25)
+        path = corpus_dir / f"doc_{i:03d}.pdf"
+        doc.save(path, garbage=4, deflate=True, no_new_id=True)  # no random /ID
+        doc.close()
+        files.append((path, n))
+    return files
+
+
+def chunks(files: list[tuple[Path, int]]) -> list[tuple[str, int, int]]:
+    """(path, first, stop) page ranges of at most CHUNK pages, 0-based, stop exclusive."""
+    return [(str(p), s, min(s + CHUNK, n)) for p, n in files for s in range(0, n, CHUNK)]
+
+
+# --------------------------------------------------------------------------- (a) Beam pipeline
+
+
+def pipeline_cmd(corpus: Path, out: Path, in_process: bool) -> list[str]:
+    """The CLI invocation being measured; adjust here if the CLI changes."""
+    cmd = [sys.executable, "-m", "vlcurate.pipelines.cli", "pdf", "--input", str(corpus),
+           "--output", str(out), "--page-size", str(PAGE_SIZE), "--image-format", "png",
+           "--runner", "FnApiRunner"]
+    if in_process:
+        return cmd + ["--direct_running_mode", "in_memory"]
+    return cmd + ["--direct_running_mode", "multi_processing", "--direct_num_workers", str(WORKERS)]
+
+
+def run_pipeline(corpus: Path, out: Path, in_process: bool = False) -> None:
+    # Put this checkout on the path so Beam's worker subprocesses import the same code.
+    path = os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))
+    env = dict(os.environ, PYTHONPATH=path)
+    proc = subprocess.run(pipeline_cmd(corpus, out, in_process), cwd=REPO_ROOT, env=env,
+                          capture_output=True, text=True)
+    if proc.returncode != 0:
+        tail = "\n".join(proc.stderr.strip().splitlines()[-15:])
+        hint = " (is vlcurate.pipelines.cli written yet?)" if "No module named" in tail else ""
+        raise RuntimeError(f"pipeline CLI exited with {proc.returncode}{hint}:\n{tail}")
+    if not any(p.is_file() for p in out.rglob("*")):  # a run that writes nothing is not a result
+        raise RuntimeError(f"pipeline CLI succeeded but wrote no files under {out}")
+
+
+# --------------------------------------------------------------------------- (b) multiprocessing
+
+
+def add_member(tar: tarfile.TarFile, name: str, data: bytes) -> None:
+    info = tarfile.TarInfo(name)
+    info.size, info.mtime = len(data), 0
+    tar.addfile(info, io.BytesIO(data))
+
+
+def render_chunk(task: tuple[str, int, int, str]) -> int:
+    path, first, stop, tar_path = task
+    doc = pymupdf.open(path)  # once per task, as the pipeline does per page range
+    with tarfile.open(tar_path, "w") as tar:
+        for number in range(first, stop):
+            page = doc[number]
+            s = PAGE_SIZE / max(page.rect.width, page.rect.height)
+            pix = page.get_pixmap(matrix=pymupdf.Matrix(s, s))
+            png = pix.tobytes("png")
+            blocks = page.get_text("blocks", sort=True)
+            text = "\n".join(b[4] for b in blocks if b[6] == 0)  # type 0 = text block
+            meta = {"source": Path(path).name, "page": number, "width": pix.width,
+                    "height": pix.height, "n_chars": len(text)}
+            key = f"{Path(path).stem}_{number:05d}"
+            add_member(tar, f"{key}.png", png)
+            add_member(tar, f"{key}.txt", text.encode())
+            add_member(tar, f"{key}.json", json.dumps(meta).encode())
+    doc.close()
+    return stop - first
+
+
+def run_pool(files: list[tuple[Path, int]], out: Path) -> None:
+    tasks = [(p, a, b, str(out / f"chunk_{i:05d}.tar")) for i, (p, a, b) in enumerate(chunks(files))]
+    with Pool(WORKERS) as pool:
+        done = sum(pool.imap_unordered(render_chunk, tasks))
+    assert done == sum(n for _, n in files), (done, files)
+
+
+# --------------------------------------------------------------------------- (c) pdftoppm
+
+
+def run_pdftoppm(files: list[tuple[Path, int]], out: Path) -> None:
+    # Same page ranges as (b) so neither baseline suffers from the uneven file lengths.
+    def one(task: tuple[int, tuple[str, int, int]]) -> None:
+        i, (path, first, stop) = task
+        subprocess.run(["pdftoppm", "-png", "-scale-to", str(PAGE_SIZE), "-f", str(first + 1),
+                        "-l", str(stop), path, str(out / f"c{i:05d}")], check=True)
+
+    with ThreadPool(WORKERS) as pool:  # threads only wait; the two pdftoppm processes do the work
+        pool.map(one, list(enumerate(chunks(files))))
+
+
+# --------------------------------------------------------------------------- driver
+
+
+def best_time(fn, out: Path, repeat: int) -> float:
+    """Best wall time of `repeat` runs, each into a fresh, empty output directory."""
+    times = []
+    for _ in range(repeat):
+        shutil.rmtree(out, ignore_errors=True)
+        out.mkdir(parents=True)
+        t0 = time.perf_counter()
+        fn(out)
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description="PDF page rendering throughput benchmark.")
+    ap.add_argument("--pages", type=int, default=240, help="total pages in the corpus")
+    ap.add_argument("--files", type=int, default=12, help="number of PDFs the pages are spread over")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--repeat", type=int, default=1, help="runs per measurement; the best is reported")
+    ap.add_argument("--workdir", type=Path, help="keep corpus and outputs here instead of a temp dir")
+    ap.add_argument("--also-in-process", action="store_true", help="also time the in_memory Beam run")
+    ap.add_argument("--skip-pipeline", action="store_true", help="only run the baselines (b) and (c)")
+    ap.add_argument("--json", type=Path, help="write the figures to this JSON file")
+    args = ap.parse_args()
+
+    tmp = None if args.workdir else tempfile.TemporaryDirectory(prefix="vlcurate-bench-")
+    work = args.workdir or Path(tmp.name)
+    corpus = work / "corpus"
+    shutil.rmtree(corpus, ignore_errors=True)
+    t0 = time.perf_counter()
+    files = make_corpus(corpus, args.pages, args.files, args.seed)
+    pages, lengths = sum(n for _, n in files), [n for _, n in files]
+    print(f"cores: {os.cpu_count()}  workers: {WORKERS}  corpus: {pages} pages in {len(files)} PDFs "
+          f"({min(lengths)}-{max(lengths)} pages each, made in {time.perf_counter() - t0:.1f}s) at {corpus}")
+
+    runs = {}
+    if not args.skip_pipeline:
+        runs[A] = lambda out: run_pipeline(corpus, out)
+        if args.also_in_process:
+            runs[A2] = lambda out: run_pipeline(corpus, out, in_process=True)
+    runs[B] = lambda out: run_pool(files, out)
+    runs[C] = lambda out: run_pdftoppm(files, out)
+
+    results, errors = {}, {}
+    for i, (name, fn) in enumerate(runs.items()):
+        try:
+            results[name] = best_time(fn, work / f"out_{i}", args.repeat)
+        except Exception as exc:  # report and carry on, so the baselines still get measured
+            errors[name] = str(exc)
+
+    print(f"\n{'measurement':28s} {'pages':>6s} {'seconds':>9s} {'pages/s':>9s}")
+    for name in runs:
+        if name in results:
+            print(f"{name:28s} {pages:6d} {results[name]:9.2f} {pages / results[name]:9.1f}")
+        else:
+            print(f"{name:28s} {pages:6d} {'FAILED':>9s}")
+            print(textwrap.indent(errors[name], "    "))
+
+    # Throughput ratios (pages/s), i.e. the inverse ratio of the best times.
+    pairs = {"a/b": (A, B), "a/c": (A, C), "a2/b": (A2, B)}
+    ratios = {k: results[d] / results[n] for k, (n, d) in pairs.items() if n in results and d in results}
+    if ratios:
+        print("\nthroughput ratios: " + "   ".join(f"{k} = {v:.2f}" for k, v in ratios.items()))
+    if "a/b" in ratios:
+        print(f"target a/b >= 0.8: {'MET' if ratios['a/b'] >= 0.8 else 'NOT MET'}")
+
+    if args.json:
+        args.json.write_text(json.dumps({
+            "cores": os.cpu_count(), "workers": WORKERS, "pages": pages, "pdfs": len(files),
+            "repeat": args.repeat,
+            "results": {k: {"seconds": t, "pages_per_s": pages / t} for k, t in results.items()},
+            "errors": errors, "ratios": ratios,
+            "target_met": ratios.get("a/b", 0) >= 0.8,
+        }, indent=2) + "\n")
+    if tmp:
+        tmp.cleanup()
+    return 1 if errors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
