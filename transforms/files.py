@@ -4,12 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import io
 import posixpath
 import uuid
-
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 from vlcurate.transforms.rejects import Reject
 
@@ -73,13 +69,6 @@ def atomic_write(path: str, write) -> WrittenFile:
 
 def write_bytes(path: str, data: bytes) -> WrittenFile:
     return atomic_write(path, lambda out: out.write(data))
-
-
-def parquet_bytes(table: pa.Table) -> bytes:
-    """Parquet with fixed settings (zstd, no pandas metadata) so equal tables give equal bytes."""
-    buffer = io.BytesIO()
-    pq.write_table(table, buffer, compression="zstd")
-    return buffer.getvalue()
 
 
 def read_capped(uri: str, max_bytes: int) -> bytes:

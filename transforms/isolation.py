@@ -18,6 +18,7 @@ from __future__ import annotations
 import concurrent.futures
 import logging
 import os
+import pickle
 import queue
 import subprocess
 import sys
@@ -43,7 +44,7 @@ class IsolatedWorker:
 
     def call(self, timeout_s: float, function, *args):
         """``function(*args)`` in the child; ``Reject`` for a timeout, a crash or a Reject inside."""
-        self._ensure_started()
+        self.start()
         try:
             self._to_child.send((function, args))
             if not self._from_child.poll(timeout_s):
@@ -66,7 +67,8 @@ class IsolatedWorker:
     def close(self) -> None:
         self._stop(kill=False)
 
-    def _ensure_started(self) -> None:
+    def start(self) -> None:
+        """Start the child unless it runs; ``call`` does this itself when needed."""
         if self._process is not None and self._process.poll() is None:
             return
         self._stop(kill=True)
@@ -116,11 +118,20 @@ class IsolatedPool:
         self.size = size
         self._idle: queue.SimpleQueue[IsolatedWorker] = queue.SimpleQueue()
         for _ in range(size):
-            self._idle.put(IsolatedWorker(memory_limit_mb))
+            worker = IsolatedWorker(memory_limit_mb)
+            # Start every child now: they import their libraries side by side, not one by one.
+            worker.start()
+            self._idle.put(worker)
         self._threads = concurrent.futures.ThreadPoolExecutor(size, thread_name_prefix="vlcurate-isolated")
 
     def submit(self, timeout_s: float, function, *args) -> concurrent.futures.Future:
         return self._threads.submit(self._call, timeout_s, function, args)
+
+    def close(self) -> None:
+        """Stop the threads and the children (a pool from ``shared_pool`` lives as long as its process)."""
+        self._threads.shutdown(wait=True)
+        for _ in range(self.size):
+            self._idle.get().close()
 
     def _call(self, timeout_s, function, args):
         worker = self._idle.get()
@@ -160,9 +171,14 @@ def _serve(memory_limit_mb: int) -> None:
     os.dup2(2, 1)
     while True:
         try:
-            message = requests.recv()
+            raw = requests.recv_bytes()
         except EOFError:
             return
+        try:
+            message = pickle.loads(raw)  # our parent's message: a function by name and its args
+        except Exception as error:
+            replies.send(("error", f"cannot read the call: {type(error).__name__}: {error}"))
+            continue
         if message is None:
             return
         function, args = message
@@ -174,7 +190,10 @@ def _serve(memory_limit_mb: int) -> None:
             outcome = ("reject", "worker_crashed", "out of memory in the isolated worker")
         except Exception as error:  # carried to the parent, which turns it into a reject row
             outcome = ("error", f"{type(error).__name__}: {error}")
-        replies.send(outcome)
+        try:
+            replies.send(outcome)
+        except Exception as error:  # a result that cannot be pickled is a bug, not a bad input
+            replies.send(("error", f"cannot send the result: {type(error).__name__}: {error}"))
 
 
 if __name__ == "__main__":

@@ -107,14 +107,18 @@ def inspect_document(document: pymupdf.Document, uri: str, file_sha256: str, con
 
 
 def render_size(width_pt: float, height_pt: float, page_size: int) -> tuple[float, int, int]:
-    """Scale and pixel size that put ``page_size`` pixels on the page's long side."""
+    """Scale and pixel size that put ``page_size`` pixels on the page's long side.
+
+    The pixel size is MuPDF's own: the scaled page rounded outwards to whole pixels, which is
+    what ``get_pixmap`` allocates, so the pixel cap is checked against the real image.
+    """
     if not (width_pt > 0 and height_pt > 0):
         raise Reject("page_degenerate", f"page is {width_pt}x{height_pt} points")
     scale = page_size / max(width_pt, height_pt)
-    width_px, height_px = round(width_pt * scale), round(height_pt * scale)
-    if width_px < 1 or height_px < 1:
-        raise Reject("page_degenerate", f"renders to {width_px}x{height_px} pixels")
-    return scale, width_px, height_px
+    pixels = (pymupdf.Rect(0, 0, width_pt, height_pt) * pymupdf.Matrix(scale, scale)).irect
+    if pixels.width < 1 or pixels.height < 1 or width_pt * scale < 0.5 or height_pt * scale < 0.5:
+        raise Reject("page_degenerate", f"renders to {width_pt * scale:.2f}x{height_pt * scale:.2f} pixels")
+    return scale, pixels.width, pixels.height
 
 
 def render_page(document: pymupdf.Document, task: PageTask, config: PdfConfig) -> Sample:
@@ -186,8 +190,10 @@ _OPEN_DOCUMENTS_KEPT = 2
 
 
 def _remember(file_sha256: str, document: pymupdf.Document) -> None:
+    previous = _OPEN_DOCUMENTS.pop(file_sha256, None)
+    if previous is not None and previous is not document:
+        previous.close()
     _OPEN_DOCUMENTS[file_sha256] = document
-    _OPEN_DOCUMENTS.move_to_end(file_sha256)
     while len(_OPEN_DOCUMENTS) > _OPEN_DOCUMENTS_KEPT:
         _OPEN_DOCUMENTS.popitem(last=False)[1].close()
 
@@ -199,7 +205,11 @@ def inspect_uri(uri: str, size_in_bytes: int, config: PdfConfig) -> list[PageTas
     data = read_capped(uri, config.max_file_bytes)
     file_sha256 = hashlib.sha256(data).hexdigest()
     document = open_pdf(data)
-    tasks = inspect_document(document, uri, file_sha256, config)
+    try:
+        tasks = inspect_document(document, uri, file_sha256, config)
+    except Reject:
+        document.close()
+        raise
     _remember(file_sha256, document)
     return tasks
 

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 
-import pyarrow as pa
-
 # The documented reason codes. A stage raising a code that is not here is a bug, caught at once.
 REASONS = {
     # reading inputs
@@ -59,25 +57,6 @@ class RejectRecord:
     locator: str = ""
     detail: str = ""
     key: str = ""
-
-
-REJECT_SCHEMA = pa.schema(
-    [
-        ("stage", pa.string()),
-        ("reason", pa.string()),
-        ("uri", pa.string()),
-        ("locator", pa.string()),
-        ("detail", pa.string()),
-        ("key", pa.string()),
-    ]
-)
-
-
-def rejects_table(records) -> pa.Table:
-    """The rows sorted by every field, so the same rejects always give the same file."""
-    rows = sorted(records)
-    columns = {name: [getattr(row, name) for row in rows] for name in REJECT_SCHEMA.names}
-    return pa.Table.from_pydict(columns, schema=REJECT_SCHEMA)
 
 
 def is_filtered(reason: str) -> bool:

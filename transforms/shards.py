@@ -17,14 +17,14 @@ import tarfile
 from collections.abc import Iterable, Iterator
 
 import apache_beam as beam
-import pyarrow as pa
 from apache_beam.metrics import Metrics
 from apache_beam.pvalue import AsList, AsSingleton
 
-from vlcurate.transforms.files import WrittenFile, atomic_write, parquet_bytes, write_bytes
+from vlcurate.transforms.files import WrittenFile, atomic_write, write_bytes
 from vlcurate.transforms.manifest import build_manifest, write_manifest
-from vlcurate.transforms.rejects import RejectRecord, rejects_table
+from vlcurate.transforms.rejects import RejectRecord
 from vlcurate.transforms.stage import REJECTS
+from vlcurate.transforms.tables import index_table, parquet_bytes, rejects_table
 from vlcurate.transforms.sample import Sample, sample_from_members, split_member_name
 
 TAR_BLOCK = 512
@@ -79,28 +79,6 @@ class ShardRecord:
     tar: WrittenFile
     index: WrittenFile
     categories: tuple[tuple[str, int], ...]
-
-
-INDEX_SCHEMA = pa.schema(
-    [
-        ("key", pa.string()),
-        ("shard", pa.string()),
-        ("source", pa.string()),
-        ("category", pa.string()),
-        ("uri", pa.string()),
-        ("locator", pa.string()),
-        ("image_count", pa.int32()),
-        ("image_width", pa.int32()),
-        ("image_height", pa.int32()),
-        ("image_bytes", pa.int64()),
-        ("text_chars", pa.int64()),
-        ("sample_bytes", pa.int64()),
-        ("text_source", pa.string()),
-        ("scores", pa.map_(pa.string(), pa.float64())),
-        ("taxonomy_id", pa.string()),
-        ("taxonomy_confidence", pa.float64()),
-    ]
-)
 
 
 def encode_sample(sample: Sample) -> EncodedSample:
@@ -212,11 +190,6 @@ def write_tar(out, samples: Iterable[EncodedSample]) -> None:
             if padding:
                 out.write(bytes(padding))
     out.write(bytes(TAR_END))
-
-
-def index_table(samples: Iterable[EncodedSample], shard: str) -> pa.Table:
-    rows = [dict(sample.row, shard=shard) for sample in samples]
-    return pa.Table.from_pylist(rows, schema=INDEX_SCHEMA)
 
 
 def write_shard(samples: list[EncodedSample], number: int, config: ShardConfig) -> ShardRecord:
