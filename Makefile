@@ -5,12 +5,15 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-# Debian packages: poppler-utils gives bench/ its peer tool (pdftoppm).
-DEBIAN_PACKAGES := poppler-utils
+# Debian packages per command (apt runs only when one is missing). The demo and the tests need
+# none yet: PyMuPDF's wheel carries MuPDF. The benchmark's peer tool is poppler's pdftoppm.
+DEMO_DEBIAN :=
+TEST_DEBIAN :=
+BENCH_DEBIAN := poppler-utils
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEMO_OUT := out/demo
 
-.PHONY: setup debian demo test bench examples clean
+.PHONY: setup demo test bench examples clean
 
 setup: $(STAMP)
 
@@ -22,23 +25,27 @@ $(STAMP): requirements.txt requirements-dev.txt setup.py
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $@
 
-# Installs only the Debian packages that are missing (apt-get update only then).
-debian:
-	@missing=""; for package in $(DEBIAN_PACKAGES); do \
+# $(call debian,PACKAGES): install those of PACKAGES that are missing.
+define debian
+	@missing=""; for package in $(1); do \
 	  dpkg -s $$package >/dev/null 2>&1 || missing="$$missing $$package"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  $(SUDO) apt-get update -q && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends $$missing; \
 	fi
+endef
 
-demo: setup debian
+demo: setup
+	$(call debian,$(DEMO_DEBIAN))
 	$(BIN)/vlcurate pdf --input examples/pdfs --output $(DEMO_OUT) --overwrite
 
-test: setup debian
+test: setup
+	$(call debian,$(TEST_DEBIAN))
 	$(BIN)/python -m pytest -q
 
-bench: setup debian
+bench: setup
+	$(call debian,$(BENCH_DEBIAN))
 	$(BIN)/python bench/pdf_pages.py
 
 examples: setup
