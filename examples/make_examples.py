@@ -319,12 +319,20 @@ def make_chart(path: Path) -> None:
          subject="Vector bar chart example", keywords=keywords)
 
 
+def make_broken(path: Path) -> None:
+    """The first kilobyte of report.pdf: a download cut short. The demo shows it as a reject row."""
+    report = path.with_name("report.pdf")
+    path.write_bytes(report.read_bytes()[:1024])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--outdir", type=Path, default=Path(__file__).resolve().parent / "pdfs")
     args = parser.parse_args()
     args.outdir.mkdir(parents=True, exist_ok=True)
-    for name, make in (("report.pdf", make_report), ("scanned.pdf", make_scanned), ("chart.pdf", make_chart)):
+    makers = (("report.pdf", make_report), ("scanned.pdf", make_scanned), ("chart.pdf", make_chart),
+              ("broken.pdf", make_broken))
+    for name, make in makers:
         path = args.outdir / name
         make(path)
         digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]

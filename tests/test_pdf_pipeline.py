@@ -262,3 +262,15 @@ def test_the_pipeline_translates_for_dataflow_without_credentials(tmp_path, monk
         "--temp_location=gs://vlcurate-test/tmp", "--setup_file=./setup.py",
     ])
     assert result is None
+
+
+def test_the_demo_examples_give_five_pages_one_scan_and_one_reject(tmp_path):
+    examples = pathlib.Path(__file__).parents[1] / "examples" / "pdfs"
+    manifest = run_cli(["--input", str(examples), "--output", str(tmp_path / "demo"), *FAST])
+    assert manifest["totals"] == {"inputs": 6, "samples": 5, "rejected": 1, "filtered": 0, "balanced": True}
+    assert manifest["rejects"]["by_reason"] == {"pdf_corrupt": 1}
+    samples = list(read_shard(str(tmp_path / "demo" / manifest["shards"][0]["name"])))
+    scans = [s for s in samples if s.meta["needs_ocr"]]
+    assert [pathlib.Path(s.uri).name for s in scans] == ["scanned.pdf"]
+    chart = next(s for s in samples if s.uri.endswith("chart.pdf"))
+    assert "Figure 1:" in chart.text and chart.text_source == "pdf-text-layer"
