@@ -60,13 +60,16 @@ def _is_local_folder(path: str) -> bool:
     return "://" not in path and os.path.isdir(path)
 
 
+def has_extension(path: str, extension: str) -> bool:
+    return path.lower().endswith(f".{extension}")
+
+
 def list_inputs(pipeline, path: str, extension: str):
     """The input files' metadata, listed through Beam's FileSystems at run time."""
     pattern, by_extension = input_pattern(path, extension)
     files = pipeline | "ListInputs" >> fileio.MatchFiles(pattern)
     if by_extension:
-        suffix = f".{extension}"
-        files = files | "KeepExtension" >> beam.Filter(lambda meta: meta.path.lower().endswith(suffix))
+        files = files | "KeepExtension" >> beam.Filter(lambda meta: has_extension(meta.path, extension))
     return files
 
 
@@ -85,7 +88,7 @@ def prepare(options: PipelineOptions, input_path: str, extension: str, config: S
     pattern, by_extension = input_pattern(input_path, extension)
     matched = FileSystems.match([pattern])[0].metadata_list
     if by_extension:
-        matched = [meta for meta in matched if meta.path.lower().endswith(f".{extension}")]
+        matched = [meta for meta in matched if has_extension(meta.path, extension)]
     if not matched:
         raise SystemExit(f"no input files match {pattern}" + (f" (*.{extension})" if by_extension else ""))
     existing = [meta.path for part in _OUTPUT_PARTS for meta in _match(f"{config.output}/{part}")]

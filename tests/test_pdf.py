@@ -308,23 +308,34 @@ def test_render_size_scales_the_long_side():
 
 
 def test_pixel_cap_and_render_size_agree_with_the_rendered_image():
-    """render_size predicts the pixmap's size, and max_page_pixels bounds the image really rendered.
-
-    MuPDF sizes a pixmap by rounding the scaled page *outwards* (ceil), render_size rounds to the
-    nearest pixel: an A4 page at 1024 renders 725x1024 while render_size says 724x1024, so a cap of
-    724*1024 pixels lets through an image of 725*1024.
-    """
+    """render_size gives MuPDF's own pixmap size (the scaled page rounded outwards: an A4 page at
+    1024 is 725x1024, not 724x1024), so the cap bounds the image really rendered, to the pixel."""
     data = one_page_pdf(595.28, 841.89)  # A4
-    _, width_px, height_px = render_size(595.28, 841.89, 1024)
-    config = PdfConfig(page_size=1024, max_page_pixels=width_px * height_px)
-    try:
-        sample = render(data, 0, config)
-    except Reject as reject:
-        assert reject.reason == "page_too_large"
-        return
-    image = sample.images[0]
-    assert (image.width, image.height) == (width_px, height_px)
-    assert image.width * image.height <= config.max_page_pixels
+    assert render_size(595.28, 841.89, 1024)[1:] == (725, 1024)
+    sample = render(data, 0, PdfConfig(page_size=1024, max_page_pixels=725 * 1024))
+    assert (sample.images[0].width, sample.images[0].height) == (725, 1024)
+    assert decoded(sample.images[0]).size == (725, 1024)
+    with pytest.raises(Reject) as caught:
+        render(data, 0, PdfConfig(page_size=1024, max_page_pixels=725 * 1024 - 1))
+    assert caught.value.reason == "page_too_large"
+
+
+def test_text_boxes_of_a_rotated_page_sit_on_the_rendered_text():
+    document = pymupdf.open()
+    page = document.new_page(width=600, height=300)
+    page.insert_text((50, 50), "TOPLEFT", fontsize=20)
+    page.set_rotation(90)
+    data = document.tobytes()
+    sample = render(data, 0, PdfConfig(page_size=600))
+    image = decoded(sample.images[0]).convert("L")
+    assert image.size == (300, 600)  # rotated: the page now stands upright
+    [block] = sample.meta["text_blocks"]
+    x0, y0, x1, y1 = block["bbox"]
+    ink = image.point(lambda value: 255 if value < 128 else 0).getbbox()  # dark pixels
+    assert ink is not None
+    # The box holds the ink (to a pixel or two of rounding) and is not much larger than it.
+    assert x0 - 2 <= ink[0] and ink[2] <= x1 + 2 and y0 - 2 <= ink[1] and ink[3] <= y1 + 2
+    assert (x1 - x0) < 3 * (ink[2] - ink[0]) and (y1 - y0) < 3 * (ink[3] - ink[1])
 
 
 # --- the child's document cache -----------------------------------------------------------------

@@ -141,7 +141,8 @@ def render_page(document: pymupdf.Document, task: PageTask, config: PdfConfig) -
     except Exception as error:
         raise Reject("pdf_corrupt", f"cannot render page: {error}") from error
     image = Image(data, config.image_format, pixmap.width, pixmap.height)
-    text_blocks = _text_blocks(blocks, scale)
+    # Text boxes come in the unrotated page's space; the image shows the page as rotated.
+    text_blocks = _text_blocks(blocks, page.rotation_matrix * pymupdf.Matrix(scale, scale))
     text = "\n\n".join(block["text"] for block in text_blocks)
     needs_ocr = not text.strip()
     return Sample(
@@ -170,15 +171,15 @@ def render_page(document: pymupdf.Document, task: PageTask, config: PdfConfig) -
     )
 
 
-def _text_blocks(blocks, scale: float) -> list[dict[str, Any]]:
+def _text_blocks(blocks, to_image: pymupdf.Matrix) -> list[dict[str, Any]]:
     """Text blocks (not image blocks) with boxes in the rendered image's pixels."""
     out = []
     for x0, y0, x1, y1, text, _number, block_type in blocks:
         text = clean_text(text).strip()
         if block_type != 0 or not text:
             continue
-        bbox = [round(value * scale, 1) for value in (x0, y0, x1, y1)]
-        out.append({"bbox": bbox, "text": text})
+        box = pymupdf.Rect(x0, y0, x1, y1) * to_image
+        out.append({"bbox": [round(value, 1) for value in box], "text": text})
     return out
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import io
 import math
 import tarfile
 from collections.abc import Iterable, Iterator
@@ -23,9 +22,9 @@ from apache_beam.pvalue import AsList, AsSingleton
 from vlcurate.transforms.files import WrittenFile, atomic_write, write_bytes
 from vlcurate.transforms.manifest import build_manifest, write_manifest
 from vlcurate.transforms.rejects import RejectRecord
+from vlcurate.transforms.sample import Sample, sample_from_members, split_member_name
 from vlcurate.transforms.stage import REJECTS
 from vlcurate.transforms.tables import index_table, parquet_bytes, rejects_table
-from vlcurate.transforms.sample import Sample, sample_from_members, split_member_name
 
 TAR_BLOCK = 512
 TAR_END = 2 * TAR_BLOCK  # the two zero blocks that close an archive
@@ -275,7 +274,7 @@ def _write_rejects(records, output: str, prefix: str):
 
 
 class WriteDataset(beam.PTransform):
-    """Write ``{"samples", "rejects", and counters}`` as a dataset folder; yields the manifest path.
+    """Write ``{"samples", "rejects", and counters}`` as a dataset folder; yields the manifest.
 
     Every PCollection in the input dict other than samples and rejects is counted into the
     manifest's ``counts`` under its name; ``inputs`` (the input units) must be among them.
