@@ -7,6 +7,7 @@ import sys
 
 _COMMANDS = {
     "pdf": ("vlcurate.pipelines.pdf_pages", "render PDF pages into document_ocr samples"),
+    "web": ("vlcurate.pipelines.web_screenshots", "screenshot web pages into web_code samples"),
 }
 
 _USAGE = "usage: vlcurate COMMAND [flags]   (vlcurate COMMAND --help for its flags)\n\ncommands:\n" + "\n".join(

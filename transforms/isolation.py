@@ -20,6 +20,7 @@ import logging
 import os
 import pickle
 import queue
+import signal
 import subprocess
 import sys
 import threading
@@ -73,7 +74,10 @@ class IsolatedWorker:
             return
         self._stop(kill=True)
         command = [sys.executable, "-m", __name__, str(self.memory_limit_mb or 0)]
-        self._process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, close_fds=True)
+        # A session of its own, so that killing it takes whatever it started too (a browser).
+        self._process = subprocess.Popen(
+            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, close_fds=True, start_new_session=True
+        )
         self._to_child = Connection(os.dup(self._process.stdin.fileno()), readable=False)
         self._from_child = Connection(os.dup(self._process.stdout.fileno()), writable=False)
         self._process.stdin.close()
@@ -93,17 +97,28 @@ class IsolatedWorker:
             from_child.close()
         if process is not None:
             if kill:
-                process.kill()
+                _kill_group(process)
             try:
                 process.wait(timeout=5)
             except subprocess.TimeoutExpired:
                 _LOG.warning("isolated worker %s did not exit; killing it", process.pid)
-                process.kill()
+                _kill_group(process)
                 process.wait()
 
     def __del__(self):
         if self._process is not None:
-            self._stop(kill=True)
+            try:
+                self._stop(kill=True)
+            except Exception:  # at interpreter exit os and subprocess may be half torn down
+                pass
+
+
+def _kill_group(process: subprocess.Popen) -> None:
+    """SIGKILL the child and every process it started (its session's process group)."""
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        process.kill()
 
 
 class IsolatedPool:

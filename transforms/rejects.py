@@ -22,6 +22,16 @@ REASONS = {
     "pdf_too_many_pages": "the PDF has more pages than --max-pages",
     "page_too_large": "the rendered page would have more pixels than --max-page-pixels",
     "page_degenerate": "the page has no area, or renders to less than one pixel on a side",
+    # web pages
+    "bad_input": "an input record is malformed (not JSON, no url, a URL without a host)",
+    "url_blocked": "a URL's scheme is not http(s), or its address is loopback, private, link-local, "
+    "multicast or reserved (checked on the resolved address of every connection)",
+    "network_error": "the page could not be fetched (no such host, connection refused or reset)",
+    "http_error": "the page answered with an HTTP status of 400 or more",
+    "too_many_redirects": "the page redirects without end",
+    "too_many_bytes": "the page pulled more than --max-page-bytes, or its HTML is over the cap",
+    "download_refused": "the URL is a download, not a page",
+    "browser_crash": "the browser or the page's renderer crashed on this page",
     # isolation of native code
     "timeout": "the stage took longer than its time limit on this input",
     "worker_crashed": "the isolated worker process died on this input (native crash, out of memory)",

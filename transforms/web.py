@@ -1,0 +1,313 @@
+"""Web pages as web_code samples: screenshot, rendered HTML, visible text and element boxes.
+
+``render_web_task`` runs in an isolated child process (transforms/isolation.py) that holds one
+guarded Chromium (transforms/browser.py); a fresh browser context per page. The input side
+(``tasks_for``: URL checks, viewports, keys) is plain code, tested without a browser.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import time
+import urllib.parse
+from typing import Any
+
+from vlcurate import __version__
+from vlcurate.transforms.rejects import Reject
+from vlcurate.transforms.sample import Image, Sample, make_key
+
+_SCHEMES = ("http", "https")
+_MAX_URL_CHARS = 8192
+# Chromium's error names -> our reasons, for navigations that fail without a response.
+_NET_ERRORS = (
+    ("ERR_TOO_MANY_REDIRECTS", "too_many_redirects"),
+    ("Download is starting", "download_refused"),
+    ("ERR_ABORTED", "network_error"),
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class WebConfig:
+    """Settings of the web stage; every cap is here with a safe default."""
+
+    viewports: tuple[tuple[int, int], ...] = ((1024, 1024),)
+    full_page: bool = False
+    max_page_height: int = 8192
+    page_timeout_s: float = 30.0
+    settle_s: float = 2.0  # how long to wait for the network to go quiet after load
+    max_page_bytes: int = 20 * 1024 * 1024
+    max_html_bytes: int = 5 * 1024 * 1024
+    max_elements: int = 2000
+    allow_hosts: tuple[str, ...] = ()
+    recycle_pages: int = 200
+
+    def __post_init__(self):
+        if not self.viewports or any(w < 16 or h < 16 or w > 8192 or h > 8192 for w, h in self.viewports):
+            raise ValueError("viewports must be between 16x16 and 8192x8192")
+        if self.page_timeout_s <= 0 or self.max_page_bytes < 1 or self.max_page_height < 16:
+            raise ValueError("the page timeout and caps must be positive")
+
+
+def parse_viewport(text: str) -> tuple[int, int]:
+    width, sep, height = text.lower().partition("x")
+    if not sep or not width.isdigit() or not height.isdigit():
+        raise ValueError(f"viewport {text!r} is not WIDTHxHEIGHT")
+    return int(width), int(height)
+
+
+@dataclasses.dataclass(frozen=True)
+class WebTask:
+    """One page at one viewport. ``folder`` is set for the folder-of-HTML input mode."""
+
+    uri: str  # what the user gave: a URL, or the HTML file's path
+    viewport: tuple[int, int]
+    key: str
+    metadata: str = "{}"  # the input row's extra columns, as canonical JSON
+    folder: str = ""
+    relative: str = ""
+
+    @property
+    def locator(self) -> str:
+        return f"viewport={self.viewport[0]}x{self.viewport[1]}"
+
+
+def check_url(url: str) -> str:
+    """An http(s) URL with a host, or ``Reject("url_blocked")``. Addresses are checked later, on
+    every connection, by the guard proxy (a name's address can change between now and then)."""
+    if not isinstance(url, str) or not url.strip():
+        raise Reject("bad_input", "no url")
+    url = url.strip()
+    if len(url) > _MAX_URL_CHARS:
+        raise Reject("bad_input", f"url longer than {_MAX_URL_CHARS} characters")
+    parts = urllib.parse.urlsplit(url)
+    if not parts.scheme or " " in url:
+        raise Reject("bad_input", f"{url[:200]!r} is not a URL")
+    if parts.scheme.lower() not in _SCHEMES:
+        raise Reject("url_blocked", f"scheme {parts.scheme or '(none)'!r} is not http or https")
+    if not parts.hostname:
+        raise Reject("bad_input", f"url {url[:200]!r} has no host")
+    return url
+
+
+def url_tasks(url: str, metadata: dict, config: WebConfig) -> list[WebTask]:
+    url = check_url(url)
+    extra = json.dumps(metadata, sort_keys=True, default=str)
+    return [
+        WebTask(url, viewport, make_key("web", url, _viewport_text(viewport)), extra) for viewport in config.viewports
+    ]
+
+
+def folder_tasks(path: str, folder: str, data: bytes, config: WebConfig) -> list[WebTask]:
+    """A local HTML file: keys from its place in the folder and its content, not the folder's path."""
+    relative = path[len(folder):].lstrip("/")
+    digest = hashlib.sha256(data).hexdigest()
+    return [
+        WebTask(path, viewport, make_key("web", relative, digest, _viewport_text(viewport)), "{}", folder, relative)
+        for viewport in config.viewports
+    ]
+
+
+def _viewport_text(viewport: tuple[int, int]) -> str:
+    return f"viewport={viewport[0]}x{viewport[1]}"
+
+
+# --- rendering, in the isolated child -------------------------------------------------------
+
+# Visible elements with a box, in document order: what grounding and OCR ground truth need.
+_ELEMENTS_JS = """(limit) => {
+  const implicit = {A: "link", BUTTON: "button", H1: "heading", H2: "heading", H3: "heading",
+    H4: "heading", H5: "heading", H6: "heading", IMG: "img", NAV: "navigation", UL: "list",
+    OL: "list", LI: "listitem", TABLE: "table", TR: "row", TD: "cell", TH: "columnheader",
+    SELECT: "combobox", TEXTAREA: "textbox", FORM: "form", MAIN: "main", HEADER: "banner",
+    FOOTER: "contentinfo", P: "paragraph", LABEL: "label"};
+  const inputs = {checkbox: "checkbox", radio: "radio", button: "button", submit: "button",
+    range: "slider", search: "searchbox"};
+  const out = [];
+  for (const el of document.querySelectorAll("body, body *")) {
+    if (out.length >= limit) break;
+    const r = el.getBoundingClientRect();
+    if (r.width < 1 || r.height < 1) continue;
+    const s = getComputedStyle(el);
+    if (s.visibility === "hidden" || s.display === "none" || Number(s.opacity) === 0) continue;
+    let text = "";
+    for (const n of el.childNodes) if (n.nodeType === 3) text += n.textContent;
+    text = (text.trim() || el.getAttribute("aria-label") || el.getAttribute("alt") ||
+            (el.tagName === "INPUT" ? (el.value || el.placeholder || "") : "")).trim().slice(0, 300);
+    let role = el.getAttribute("role") || implicit[el.tagName] || "";
+    if (!role && el.tagName === "INPUT") role = inputs[(el.type || "").toLowerCase()] || "textbox";
+    out.push({tag: el.tagName.toLowerCase(), role: role, text: text,
+              bbox: [Math.round(r.left + scrollX), Math.round(r.top + scrollY),
+                     Math.round(r.width), Math.round(r.height)]});
+  }
+  return out;
+}"""
+
+
+def render_web_task(task: WebTask, config: WebConfig) -> Sample:
+    """Render one task in this process's guarded browser (started on first use)."""
+    from vlcurate.transforms.browser import host_for
+
+    host = host_for(config.allow_hosts, config.recycle_pages)
+    url = host.folder_url(task.folder, task.relative) if task.folder else task.uri
+    browser, proxy = host.browser_and_proxy()
+    session = proxy.open_session(config.max_page_bytes)
+    try:
+        return _render(browser, proxy, session, url, task, config)
+    except Reject as reject:
+        if reject.reason == "browser_crash":
+            host.stop_browser()
+        raise
+    finally:
+        proxy.close_session(session)
+
+
+def _render(browser, proxy, session, url: str, task: WebTask, config: WebConfig) -> Sample:
+    from playwright.sync_api import Error as PlaywrightError
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    deadline = time.monotonic() + config.page_timeout_s
+
+    def remaining_ms() -> float:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise Reject("timeout", f"over the {config.page_timeout_s:g}s page budget")
+        return left * 1000
+
+    width, height = task.viewport
+    try:
+        context = browser.new_context(
+            viewport={"width": width, "height": height},
+            device_scale_factor=1,
+            proxy={"server": proxy.server, "username": session.username, "password": session.password,
+                   "bypass": "<-loopback>"},
+            accept_downloads=False,
+            permissions=[],
+            service_workers="block",
+            locale="en-US",
+            timezone_id="UTC",
+        )
+    except PlaywrightError as error:
+        raise Reject("browser_crash", f"cannot open a context: {error}") from error
+    crashed = []
+    try:
+        page = context.new_page()
+        # Popups are closed and dialogs dismissed; downloads never start (accept_downloads=False).
+        context.on("page", lambda other: other.close() if other is not page else None)
+        page.on("dialog", lambda dialog: dialog.dismiss())
+        page.on("crash", lambda _: crashed.append(True))
+        try:
+            response = page.goto(url, wait_until="load", timeout=remaining_ms())
+        except PlaywrightTimeout as error:
+            raise Reject("timeout", f"no load event within {config.page_timeout_s:g}s") from error
+        except PlaywrightError as error:
+            raise _navigation_reject(error, session, crashed) from error
+        if response is None:
+            raise Reject("network_error", "the navigation gave no response")
+        if response.headers.get("x-vlcurate-blocked"):
+            # The guard refused the page itself (or a redirect on its way): its 403 is not the page.
+            raise Reject("url_blocked", _blocked_detail(session, response.url))
+        if session.over_budget:
+            raise Reject("too_many_bytes", f"the page pulled over {config.max_page_bytes} bytes")
+        if response.status >= 400:
+            raise Reject("http_error", f"HTTP {response.status}")
+        try:
+            page.wait_for_load_state("networkidle", timeout=min(config.settle_s * 1000, remaining_ms()))
+        except PlaywrightTimeout:
+            pass  # pages that poll forever never go idle; what has loaded by now is the page
+        return _sample(page, response, session, task, config, remaining_ms)
+    except PlaywrightTimeout as error:
+        raise Reject("timeout", f"over the {config.page_timeout_s:g}s page budget: {error}") from error
+    except PlaywrightError as error:
+        if crashed or "crash" in str(error).lower() or "closed" in str(error).lower():
+            raise Reject("browser_crash", str(error)[:500]) from error
+        raise
+    finally:
+        try:
+            context.close()
+        except PlaywrightError:
+            pass  # a crashed browser takes its contexts with it
+
+
+def _navigation_reject(error, session, crashed) -> Reject:
+    message = str(error)
+    if crashed or "crash" in message.lower():
+        return Reject("browser_crash", message[:500])
+    if session.over_budget:
+        return Reject("too_many_bytes", "the page pulled more bytes than allowed")
+    if "ERR_TUNNEL_CONNECTION_FAILED" in message and session.blocked:
+        # An https (CONNECT) navigation the guard refused: Chromium only says the tunnel failed.
+        return Reject("url_blocked", _blocked_detail(session, url_of_error(message)))
+    for marker, reason in _NET_ERRORS:
+        if marker in message:
+            return Reject(reason, message.splitlines()[0][:500])
+    return Reject("network_error", message.splitlines()[0][:500])
+
+
+def url_of_error(message: str) -> str:
+    """The URL Playwright names in a navigation error ('... at https://host/path')."""
+    for line in message.splitlines():
+        if " at " in line:
+            return line.rsplit(" at ", 1)[1].strip()
+    return ""
+
+
+def _blocked_detail(session, url: str) -> str:
+    """The guard's reason for the refused target of ``url`` (or the first refusal if unknown)."""
+    parts = urllib.parse.urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    wanted = f"{parts.hostname}:{port}"
+    for target, detail in session.blocked:
+        if target.strip("[]").lower() == wanted.lower() or target.lower() == wanted.lower():
+            return f"{target}: {detail}"
+    return "; ".join(f"{target}: {detail}" for target, detail in session.blocked[:3]) or "refused by the guard"
+
+
+def _sample(page, response, session, task: WebTask, config: WebConfig, remaining_ms) -> Sample:
+    width, height = task.viewport
+    shot = page.screenshot(type="png", animations="disabled", caret="hide", timeout=remaining_ms())
+    images = [Image(shot, "png", width, height)]
+    page_height = int(page.evaluate("Math.max(document.documentElement.scrollHeight, "
+                                    "document.body ? document.body.scrollHeight : 0)"))
+    if config.full_page:
+        full_height = max(1, min(page_height, config.max_page_height))
+        full = page.screenshot(type="png", full_page=True, animations="disabled", caret="hide",
+                               clip={"x": 0, "y": 0, "width": width, "height": full_height}, timeout=remaining_ms())
+        images.append(Image(full, "png", width, full_height))
+    html = page.content()
+    if len(html.encode("utf-8")) > config.max_html_bytes:
+        raise Reject("too_many_bytes", f"rendered HTML over {config.max_html_bytes} bytes")
+    text = page.evaluate("document.body ? document.body.innerText : ''")
+    elements = page.evaluate(_ELEMENTS_JS, config.max_elements)
+    title = page.title()
+    meta: dict[str, Any] = {
+        "web": {
+            "title": title,
+            "final_url": page.url if not task.folder else task.relative,
+            "status": response.status,
+            "viewport": {"width": width, "height": height},
+            "page_height": page_height,
+            "full_page": config.full_page,
+            # Which refusals happened, not how many or in what order: those depend on timing,
+            # and the shards must not. (Byte and request counts are left out for the same reason.)
+            "blocked_requests": sorted({target for target, _ in session.blocked}),
+        },
+        "elements": elements,
+    }
+    extra = json.loads(task.metadata)
+    if extra:
+        meta["input"] = extra
+    return Sample(
+        key=task.key,
+        source="web",
+        category="web_code",
+        uri=task.uri,
+        locator=task.locator,
+        images=tuple(images),
+        text=text,
+        html=html,
+        text_source="html",
+        provenance={"pipeline": "web_screenshots", "vlcurate": __version__, "browser": page.context.browser.version},
+        meta=meta,
+    )
