@@ -5,11 +5,13 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-# Debian packages per command (apt runs only when one is missing). The demo and the tests need
-# none yet: PyMuPDF's wheel carries MuPDF. The benchmark's peer tool is poppler's pdftoppm.
-DEMO_DEBIAN :=
-TEST_DEBIAN :=
-BENCH_DEBIAN := poppler-utils
+# Debian packages per command (apt runs only when one is missing). The web stage drives Debian's
+# Chromium through Playwright; Noto fonts render Latin and CJK pages. PyMuPDF's wheel carries
+# MuPDF. The PDF benchmark's peer tool is poppler's pdftoppm.
+BROWSER_DEBIAN := chromium fonts-noto-core fonts-noto-cjk
+DEMO_DEBIAN := $(BROWSER_DEBIAN)
+TEST_DEBIAN := $(BROWSER_DEBIAN)
+BENCH_DEBIAN := $(BROWSER_DEBIAN) poppler-utils
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEMO_OUT := out/demo
 
@@ -38,7 +40,8 @@ endef
 
 demo: setup
 	$(call debian,$(DEMO_DEBIAN))
-	$(BIN)/vlcurate pdf --input examples/pdfs --output $(DEMO_OUT) --overwrite
+	$(BIN)/vlcurate pdf --input examples/pdfs --output $(DEMO_OUT)/pdf --overwrite
+	$(BIN)/vlcurate web --input examples/web --output $(DEMO_OUT)/web --overwrite
 
 test: setup
 	$(call debian,$(TEST_DEBIAN))
@@ -47,6 +50,7 @@ test: setup
 bench: setup
 	$(call debian,$(BENCH_DEBIAN))
 	$(BIN)/python bench/pdf_pages.py
+	$(BIN)/python bench/web.py
 
 examples: setup
 	$(BIN)/python examples/make_examples.py

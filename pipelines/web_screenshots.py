@@ -65,12 +65,17 @@ def web_config(options: PipelineOptions) -> WebConfig:
 
 
 def read_records(pipeline, path: str):
-    """(input file, record) pairs: a text or JSON line, or a parquet row as a dict."""
+    """(input file, record) pairs: a text or JSON line, or a parquet row as a dict.
+
+    validate=False: the launch has already checked the input exists (prepare), and a dry run for
+    Dataflow must not reach for gs:// at construction.
+    """
     if path.lower().endswith(".parquet"):
-        return pipeline | "ReadRows" >> beam.io.ReadFromParquet(path) | "Tag" >> beam.Map(lambda row: (path, row))
+        rows = pipeline | "ReadRows" >> beam.io.ReadFromParquet(path, validate=False)
+        return rows | "Tag" >> beam.Map(lambda row: (path, row))
     return (
         pipeline
-        | "ReadLines" >> beam.io.ReadFromText(path)
+        | "ReadLines" >> beam.io.ReadFromText(path, validate=False)
         | "SkipBlank" >> beam.Filter(lambda line: line.strip() and not line.lstrip().startswith("#"))
         | "Tag" >> beam.Map(lambda line: (path, line.strip()))
     )

@@ -194,3 +194,42 @@ def test_folder_of_html_files_renders_with_its_assets_and_stays_inside(tmp_path)
     assert index.key == make_key("web", "index.html", hashlib.sha256(data).hexdigest(), "viewport=1024x1024")
     escape = samples["escape.html"]
     assert "passwd" not in escape.html.split("<body", 1)[1].replace("../../etc/passwd", "")
+
+
+def test_the_example_site_gives_identical_shards_in_process_and_multi_process(tmp_path):
+    examples = pathlib.Path(__file__).parents[1] / "examples" / "web"
+    one = run_cli(["--input", str(examples), "--output", str(tmp_path / "one"), "--settle", "0.5"])
+    two = run_cli([
+        "--input", str(examples), "--output", str(tmp_path / "two"), "--settle", "0.5",
+        "--direct_running_mode=multi_processing", "--direct_num_workers=2", "--render-processes", "1",
+    ])
+    assert one["totals"]["samples"] == 3 and one["shards"] == two["shards"]
+    for name in ("shards/web-000000.tar", "index/web-000000.parquet"):
+        assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "two" / name).read_bytes()
+
+
+def test_the_web_pipeline_translates_for_dataflow(monkeypatch):
+    # Dataflow cannot run here; --dry_run=True translates the pipeline without credentials.
+    from vlcurate.pipelines import web_screenshots
+
+    monkeypatch.chdir(pathlib.Path(__file__).parents[1])
+    assert web_screenshots.run([
+        "--input", "gs://vlcurate-test/urls.jsonl", "--output", "gs://vlcurate-test/web",
+        "--runner=DataflowRunner", "--dry_run=True", "--project=vlcurate-test", "--region=us-central1",
+        "--temp_location=gs://vlcurate-test/tmp", "--setup_file=./setup.py",
+    ]) is None
+
+
+def test_parquet_input_keeps_its_extra_columns(site, tmp_path):
+    import pyarrow as pa
+
+    table = pa.table({"url": [site.url("/plain.html"), "gopher://old.example/"], "rank": [1, 2]})
+    pq.write_table(table, tmp_path / "urls.parquet")
+    manifest = run_cli([
+        "--input", str(tmp_path / "urls.parquet"), "--output", str(tmp_path / "out"),
+        "--allow-host", f"127.0.0.1:{site.port}", "--settle", "0.2",
+    ])
+    assert manifest["totals"] == {"inputs": 2, "samples": 1, "rejected": 1, "filtered": 0, "balanced": True}
+    [sample] = read_shard(str(tmp_path / "out" / manifest["shards"][0]["name"]))
+    assert sample.meta["input"] == {"rank": 1}
+    assert manifest["rejects"]["by_reason"] == {"url_blocked": 1}

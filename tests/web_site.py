@@ -8,12 +8,17 @@
 Standard library only. The redirects and sub-resources that aim at private, loopback or
 link-local addresses point either at addresses nothing here listens on or at the canary: a
 confined renderer never reaches the canary, so `site.canary_connections == 0` is the test.
+Load /to-metadata, /to-private and /sub-private.html only in a confined browser (or in a
+loopback-only network namespace): an unconfined one really connects to 169.254.169.254 and
+10.0.0.1, and Chromium sends 169.254/16 around a --proxy-server unless the bypass list holds
+<-loopback>.
 """
 
 from __future__ import annotations
 
 import html
 import random
+import re
 import socket
 import struct
 import sys
@@ -27,7 +32,6 @@ from urllib.parse import parse_qs, urlsplit
 WORDS = ("data model page image text vision language curation pipeline shard render quality filter "
          "layout token caption table figure browser screenshot viewport sample index corpus").split()
 BIG_IMAGES, BIG_IMAGE_BYTES = 10, 300_000  # /big.html pulls about 3 MB
-PAGES = 1000  # /pages/0.html .. /pages/999.html
 HTML, CSS = "text/html; charset=utf-8", "text/css; charset=utf-8"
 
 
@@ -106,10 +110,42 @@ def numbered_page(n: int) -> bytes:
         parts.append(f'<table border="1"><tr><th>a</th><th>b</th><th>c</th><th>d</th><th>e</th></tr>{cells}</table>')
     if n % 4 == 0:
         parts.append('<img src="/static/logo.png" alt="logo" width="96" height="96">')
-    colour = "#%06x" % rng.randrange(0x1000000)
-    parts.append(f'<div style="background:{colour};width:{rng.randint(100, 900)}px;height:{rng.randint(40, 300)}px"></div>')
-    style = f"<style>body{{font-family:sans-serif;margin:{rng.randint(8, 64)}px;line-height:1.{rng.randint(2, 7)}}}</style>"
+    colour, width, height = "#%06x" % rng.randrange(0x1000000), rng.randint(100, 900), rng.randint(40, 300)
+    parts.append(f'<div style="background:{colour};width:{width}px;height:{height}px"></div>')
+    margin, spacing = rng.randint(8, 64), rng.randint(2, 7)
+    style = f"<style>body{{font-family:sans-serif;margin:{margin}px;line-height:1.{spacing}}}</style>"
     return page(f"Page {n}", "\n".join(parts), head=style)
+
+
+# Everything else that is the same on every run, by path. "no-store" so that each fetch reaches
+# the server and shows in site.requests (the byte-budget tests count the big images).
+STATIC_FILES = {
+    "/static/site.css": (CSS, SITE_CSS.encode()),
+    "/static/logo.png": ("image/png", LOGO_PNG),
+    **{f"/static/big/{i}.png": ("image/png", blob) for i, blob in enumerate(BIG_BLOBS)},
+}
+# Pages that are the same on every run, by path.
+STATIC_PAGES = {
+    "/plain.html": PLAIN,
+    "/styled.html": STYLED,
+    "/popup.html": script_page("Popup", "This page opens a popup.", 'window.open("/plain.html");'),
+    "/alert.html": script_page("Dialogs", "This page shows dialogs.",
+                               'alert("hi"); confirm("ok?"); prompt("name?");'
+                               'document.body.insertAdjacentHTML("beforeend", "<p>after dialogs</p>");'),
+    "/infinite-script.html": page("Never loads", "<p>never reached</p>", head="<script>while (true) {}</script>"),
+    "/endless.html": script_page("Endless", "This page grows forever.",
+                                 'setInterval(() => { const d = document.createElement("div");'
+                                 'd.style.height = "200px"; d.textContent = "more";'
+                                 "document.body.appendChild(d); }, 10);"),
+    "/big.html": page("Big page", "<p>About 3 MB of images.</p>\n" + "\n".join(
+        f'<img src="/static/big/{i}.png" width="64" height="64" alt="">' for i in range(BIG_IMAGES))),
+    "/geo.html": script_page("Permissions", "This page asks for permissions.",
+                             'const say = t => document.body.insertAdjacentHTML("beforeend", `<p>${t}</p>`);'
+                             'navigator.geolocation.getCurrentPosition(() => say("geolocation granted"),'
+                             ' () => say("geolocation denied"), {timeout: 3000});'
+                             'Notification.requestPermission().then(p => say("notifications " +'
+                             ' (p === "granted" ? "granted" : "denied")));'),
+}
 
 
 class WebSite:
@@ -194,54 +230,42 @@ class WebSite:
         }
         if path in redirects:
             return 302, {"Location": redirects[path], "Content-Type": HTML}, page("Redirect", "<p>moved</p>")
-        fixed = {
-            "/plain.html": PLAIN, "/styled.html": STYLED, "/sub-private.html": sub_private(canary),
-            "/popup.html": script_page("Popup", "This page opens a popup.", 'window.open("/plain.html");'),
-            "/alert.html": script_page("Dialogs", "This page shows dialogs.",
-                                       'alert("hi"); confirm("ok?"); prompt("name?");'
-                                       'document.body.insertAdjacentHTML("beforeend", "<p>after dialogs</p>");'),
-            "/infinite-script.html": page("Never loads", "<p>never reached</p>", head="<script>while (true) {}</script>"),
-            "/endless.html": script_page("Endless", "This page grows forever.",
-                                         'setInterval(() => { const d = document.createElement("div");'
-                                         'd.style.height = "200px"; d.textContent = "more";'
-                                         "document.body.appendChild(d); }, 10);"),
-            "/big.html": page("Big page", "<p>About 3 MB of images.</p>\n" + "\n".join(
-                f'<img src="/static/big/{i}.png" width="64" height="64" alt="">' for i in range(BIG_IMAGES))),
-            "/geo.html": script_page("Permissions", "This page asks for permissions.",
-                                     'const say = t => document.body.insertAdjacentHTML("beforeend", "<p>" + t + "</p>");'
-                                     'navigator.geolocation.getCurrentPosition(() => say("geolocation granted"),'
-                                     ' () => say("geolocation denied"), {timeout: 3000});'
-                                     'Notification.requestPermission().then(p => say("notifications " +'
-                                     ' (p === "granted" ? "granted" : "denied")));'),
-        }
-        if path in fixed:
-            return 200, {"Content-Type": HTML}, fixed[path]
+        if path == "/sub-private.html":
+            return 200, {"Content-Type": HTML}, sub_private(canary)
+        if path in STATIC_PAGES:
+            return 200, {"Content-Type": HTML}, STATIC_PAGES[path]
+        if path in STATIC_FILES:
+            content_type, body = STATIC_FILES[path]
+            return 200, {"Content-Type": content_type, "Cache-Control": "no-store"}, body
         if path == "/js-loop-redirect":
-            n = int(query.get("n", ["0"])[0])
+            n = _number(query, "n", 0)
             return 200, {"Content-Type": HTML}, script_page(
                 "JS redirect", f"Redirect number {n}.", f'location.href = "/js-loop-redirect?n=" + {n + 1};')
         if path == "/slow.html":
-            ms = min(int(query.get("ms", ["1000"])[0]), 120_000)
+            ms = min(_number(query, "ms", 1000), 120_000)
             time.sleep(ms / 1000)
             return 200, {"Content-Type": HTML}, page("Slow page", f"<p>Answered after {ms} ms.</p>")
         if path == "/download.bin":
             return 200, {"Content-Type": "application/octet-stream",
                          "Content-Disposition": 'attachment; filename="data.bin"'}, bytes(range(256)) * 16
-        if path == "/static/site.css":
-            return 200, {"Content-Type": CSS}, SITE_CSS.encode()
-        if path == "/static/logo.png":
-            return 200, {"Content-Type": "image/png"}, LOGO_PNG
-        if path.startswith("/static/big/") and path.endswith(".png") and path[12:-4] in map(str, range(BIG_IMAGES)):
-            return 200, {"Content-Type": "image/png", "Cache-Control": "no-store"}, BIG_BLOBS[int(path[12:-4])]
-        if path.startswith("/pages/") and path.endswith(".html") and path[7:-5] in map(str, range(PAGES)):
-            return 200, {"Content-Type": HTML}, numbered_page(int(path[7:-5]))
+        numbered = re.fullmatch(r"/pages/(0|[1-9][0-9]{0,2})\.html", path)  # /pages/0.html .. /pages/999.html
+        if numbered:
+            return 200, {"Content-Type": HTML}, numbered_page(int(numbered.group(1)))
         if path == "/500":
             return 500, {"Content-Type": HTML}, page("Server error", "<h1>500 Internal Server Error</h1>")
         return 404, {"Content-Type": HTML}, page("Not found", "<h1>404 Not Found</h1>")
 
 
+def _number(query: dict[str, list[str]], name: str, default: int) -> int:
+    try:
+        return max(0, int(query[name][0]))
+    except (KeyError, ValueError):
+        return default
+
+
 class _QuietServer(ThreadingHTTPServer):
     daemon_threads = True
+    request_queue_size = 128  # browsers open several connections at once; a full backlog stalls them
 
     def handle_error(self, request, client_address) -> None:
         # Browsers drop connections all the time (stopped pages, closed contexts): not worth a traceback.
@@ -299,11 +323,10 @@ if __name__ == "__main__":  # self-check: every route over urllib, redirects not
             return None
 
     opener = urllib.request.build_opener(NoRedirect, urllib.request.ProxyHandler({}))
-    routes = ["/plain.html", "/styled.html", "/static/site.css", "/static/logo.png", "/redirect/3",
+    routes = [*STATIC_PAGES, "/static/site.css", "/static/logo.png", "/static/big/9.png", "/redirect/3",
               "/redirect/1", "/loop", "/js-loop-redirect?n=4", "/to-metadata", "/to-private", "/to-localhost",
-              "/to-decimal", "/to-mapped", "/sub-private.html", "/download.bin", "/popup.html", "/alert.html",
-              "/infinite-script.html", "/endless.html", "/big.html", "/static/big/9.png", "/404", "/500",
-              "/slow.html?ms=200", "/geo.html", "/pages/0.html", "/pages/999.html", "/pages/1000.html"]
+              "/to-decimal", "/to-mapped", "/sub-private.html", "/download.bin", "/404", "/500",
+              "/slow.html?ms=200", "/slow.html?ms=x", "/pages/0.html", "/pages/999.html", "/pages/1000.html"]
     with WebSite() as site:
         for route in routes:
             t0 = time.perf_counter()

@@ -202,7 +202,7 @@ def _render(browser, proxy, session, url: str, task: WebTask, config: WebConfig)
         except PlaywrightTimeout as error:
             raise Reject("timeout", f"no load event within {config.page_timeout_s:g}s") from error
         except PlaywrightError as error:
-            raise _navigation_reject(error, session, crashed) from error
+            raise _navigation_reject(error, session, crashed or not browser.is_connected()) from error
         if response is None:
             raise Reject("network_error", "the navigation gave no response")
         if response.headers.get("x-vlcurate-blocked"):
@@ -220,7 +220,7 @@ def _render(browser, proxy, session, url: str, task: WebTask, config: WebConfig)
     except PlaywrightTimeout as error:
         raise Reject("timeout", f"over the {config.page_timeout_s:g}s page budget: {error}") from error
     except PlaywrightError as error:
-        if crashed or "crash" in str(error).lower() or "closed" in str(error).lower():
+        if crashed or not browser.is_connected() or "crash" in str(error).lower() or "closed" in str(error).lower():
             raise Reject("browser_crash", str(error)[:500]) from error
         raise
     finally:
@@ -230,9 +230,9 @@ def _render(browser, proxy, session, url: str, task: WebTask, config: WebConfig)
             pass  # a crashed browser takes its contexts with it
 
 
-def _navigation_reject(error, session, crashed) -> Reject:
+def _navigation_reject(error, session, crashed: bool) -> Reject:
     message = str(error)
-    if crashed or "crash" in message.lower():
+    if crashed or "crash" in message.lower() or "has been closed" in message:
         return Reject("browser_crash", message[:500])
     if session.over_budget:
         return Reject("too_many_bytes", "the page pulled more bytes than allowed")
