@@ -25,15 +25,39 @@ def add_flag(parser, name: str, **kwargs) -> None:
 
 
 class DatasetOptions(PipelineOptions):
-    """Where a pipeline writes its dataset, and the shard caps."""
+    """The flags every pipeline has: input, output, shard caps, and the per-item budget and
+    processes of its isolated stage. Beam parses every PipelineOptions subclass into one parser,
+    so a flag two pipelines share must be defined once, here."""
 
     @classmethod
     def _add_argparse_args(cls, parser):
+        add_flag(parser, "input", help="what to read; each command's --help says which forms it takes")
+        add_flag(parser, "page-timeout", type=float, default=None,
+                 help="seconds one page may take (default: pdf 60, web 30)")
+        add_flag(parser, "render-processes", type=int, default=0,
+                 help="isolated child processes (PyMuPDF, browsers) per worker process; "
+                      "0: cores / local workers, 1 on other runners")
         add_flag(parser, "output", help="dataset folder (local path or gs://...)")
         add_flag(parser, "shard-prefix", default=None, help="shard file prefix (default: the pipeline's source)")
         add_flag(parser, "max-samples-per-shard", type=int, default=1000)
         add_flag(parser, "max-shard-bytes", type=int, default=512 * 1024 * 1024)
         add_flag(parser, "overwrite", action="store_true", help="replace a dataset already in --output")
+
+
+def input_path(options: PipelineOptions) -> str:
+    path = options.view_as(DatasetOptions).input
+    if not path:
+        raise SystemExit("--input is required")
+    return path
+
+
+def page_timeout(options: PipelineOptions, default: float) -> float:
+    value = options.view_as(DatasetOptions).page_timeout
+    return default if value is None else value
+
+
+def render_processes(options: PipelineOptions) -> int:
+    return options.view_as(DatasetOptions).render_processes or local_processes(options)
 
 
 def shard_config(options: PipelineOptions, default_prefix: str) -> ShardConfig:
@@ -77,7 +101,7 @@ def is_dry_run(options: PipelineOptions) -> bool:
     return bool(options.get_all_options().get("dry_run"))
 
 
-def prepare(options: PipelineOptions, input_path: str, extension: str, config: ShardConfig) -> None:
+def prepare(options: PipelineOptions, source: str, extension: str, config: ShardConfig) -> None:
     """Checks made before launching a real run (a dry run touches no files)."""
     standard = options.view_as(StandardOptions)
     if standard.runner is None:
@@ -85,7 +109,7 @@ def prepare(options: PipelineOptions, input_path: str, extension: str, config: S
         standard.runner = "FnApiRunner"
     if is_dry_run(options):
         return
-    pattern, by_extension = input_pattern(input_path, extension)
+    pattern, by_extension = input_pattern(source, extension)
     matched = FileSystems.match([pattern])[0].metadata_list
     if by_extension:
         matched = [meta for meta in matched if has_extension(meta.path, extension)]

@@ -1,5 +1,7 @@
 """The PDF pipeline: a folder, glob or gs:// prefix of PDFs -> document_ocr samples in shards.
 
+--input is a PDF, a folder of PDFs (searched at any depth), a glob, or a gs:// prefix ending in /.
+
     vlcurate pdf --input PDFS --output DATASET [--page-size 1024] [--image-format png|jpeg]
                  [--max-pages N] [--max-page-pixels N] [--page-timeout S] [Beam flags]
 """
@@ -12,7 +14,8 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from vlcurate.pipelines.common import (
-    add_flag, is_dry_run, list_inputs, local_processes, prepare, read_manifest, run_options, shard_config, summary,
+    add_flag, input_path, is_dry_run, list_inputs, page_timeout, prepare, read_manifest, render_processes,
+    run_options, shard_config, summary,
 )
 from vlcurate.transforms.pdf import PdfConfig
 from vlcurate.transforms.pdf_stage import PdfPages
@@ -24,16 +27,12 @@ _DEFAULTS = PdfConfig()
 class PdfPagesOptions(PipelineOptions):
     @classmethod
     def _add_argparse_args(cls, parser):
-        add_flag(parser, "input", help="a PDF, a folder of PDFs (searched at any depth), a glob, or gs://...")
         add_flag(parser, "page-size", type=int, default=_DEFAULTS.page_size, help="pixels on the long side")
         add_flag(parser, "image-format", choices=("png", "jpeg"), default=_DEFAULTS.image_format)
         add_flag(parser, "jpeg-quality", type=int, default=_DEFAULTS.jpeg_quality)
         add_flag(parser, "max-file-bytes", type=int, default=_DEFAULTS.max_file_bytes)
         add_flag(parser, "max-pages", type=int, default=_DEFAULTS.max_pages, help="documents with more are rejected")
         add_flag(parser, "max-page-pixels", type=int, default=_DEFAULTS.max_page_pixels)
-        add_flag(parser, "page-timeout", type=float, default=_DEFAULTS.page_timeout_s, help="seconds per page")
-        add_flag(parser, "render-processes", type=int, default=0,
-                 help="PyMuPDF child processes per worker process (0: cores / local workers; 1 on other runners)")
         add_flag(parser, "worker-memory-mb", type=int, default=_DEFAULTS.worker_memory_mb,
                  help="address-space cap of the rendering child process (0: none)")
 
@@ -47,14 +46,14 @@ def pdf_config(options: PipelineOptions) -> PdfConfig:
         max_file_bytes=flags.max_file_bytes,
         max_pages=flags.max_pages,
         max_page_pixels=flags.max_page_pixels,
-        page_timeout_s=flags.page_timeout,
+        page_timeout_s=page_timeout(options, _DEFAULTS.page_timeout_s),
         worker_memory_mb=flags.worker_memory_mb or None,
     )
 
 
-def build(pipeline: beam.Pipeline, input_path: str, config: PdfConfig, shards, run: dict, processes: int = 1):
+def build(pipeline: beam.Pipeline, source: str, config: PdfConfig, shards, run: dict, processes: int = 1):
     """Wire the PDF pipeline onto ``pipeline``; returns the PCollection holding the manifest."""
-    files = list_inputs(pipeline, input_path, "pdf")
+    files = list_inputs(pipeline, source, "pdf")
     pages = files | "PdfPages" >> PdfPages(config, processes)
     return {**pages, "files": files} | "WriteDataset" >> WriteDataset(shards, run)
 
@@ -62,17 +61,15 @@ def build(pipeline: beam.Pipeline, input_path: str, config: PdfConfig, shards, r
 def run(argv=None) -> dict | None:
     """Run the pipeline; returns the manifest (None for a dry run)."""
     options = PipelineOptions(argv)
-    input_path = options.view_as(PdfPagesOptions).input
-    if not input_path:
-        raise SystemExit("--input is required")
+    source = input_path(options)
     config = pdf_config(options)
     shards = shard_config(options, default_prefix="pdf")
-    prepare(options, input_path, "pdf", shards)
-    processes = options.view_as(PdfPagesOptions).render_processes or local_processes(options)
+    prepare(options, source, "pdf", shards)
+    processes = render_processes(options)
     run_info = {
         "pipeline": "pdf_pages",
         "config": {
-            "input": input_path,
+            "input": source,
             "pdf": dataclasses.asdict(config),
             "shards": dataclasses.asdict(shards),
             "beam": run_options(options),
@@ -80,7 +77,7 @@ def run(argv=None) -> dict | None:
         },
     }
     with beam.Pipeline(options=options) as pipeline:
-        build(pipeline, input_path, config, shards, run_info, processes)
+        build(pipeline, source, config, shards, run_info, processes)
     if is_dry_run(options):
         return None
     manifest = read_manifest(shards.output)

@@ -1,5 +1,8 @@
 """The web pipeline: URLs (or a folder of .html files) -> web_code samples in shards.
 
+--input is a .txt (a URL a line), .jsonl or .parquet (a url field) file, or a folder of .html files
+rendered with their assets.
+
     vlcurate web --input URLS.txt|URLS.jsonl|URLS.parquet|FOLDER --output DATASET
                  [--viewport 1024x1024 ...] [--full-page] [--allow-host HOST:PORT ...] [Beam flags]
 """
@@ -13,7 +16,8 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from vlcurate.pipelines.common import (
-    add_flag, is_dry_run, list_inputs, local_processes, prepare, read_manifest, run_options, shard_config, summary,
+    add_flag, input_path, is_dry_run, list_inputs, page_timeout, prepare, read_manifest, render_processes,
+    run_options, shard_config, summary,
 )
 from vlcurate.transforms.shards import WriteDataset
 from vlcurate.transforms.stage import REJECTS
@@ -27,13 +31,10 @@ _URL_LISTS = (".txt", ".jsonl", ".json", ".parquet")
 class WebScreenshotsOptions(PipelineOptions):
     @classmethod
     def _add_argparse_args(cls, parser):
-        add_flag(parser, "input", help="a .txt (a URL a line), .jsonl or .parquet (a url column) file, or a "
-                                       "folder of .html files rendered with their assets")
         add_flag(parser, "viewport", action="append", default=None,
                  help="WIDTHxHEIGHT; repeat for several (default 1024x1024)")
         add_flag(parser, "full-page", action="store_true", help="also a full-page screenshot, up to --max-page-height")
         add_flag(parser, "max-page-height", type=int, default=_DEFAULTS.max_page_height)
-        add_flag(parser, "page-timeout", type=float, default=_DEFAULTS.page_timeout_s, help="seconds per page")
         add_flag(parser, "settle", type=float, default=_DEFAULTS.settle_s,
                  help="seconds to wait for the network to go quiet after load")
         add_flag(parser, "max-page-bytes", type=int, default=_DEFAULTS.max_page_bytes,
@@ -42,8 +43,6 @@ class WebScreenshotsOptions(PipelineOptions):
                  help="HOST:PORT the browser may reach although private or loopback (tests); repeatable")
         add_flag(parser, "recycle-pages", type=int, default=_DEFAULTS.recycle_pages,
                  help="relaunch each browser after this many pages")
-        add_flag(parser, "render-processes", type=int, default=0,
-                 help="browsers per worker process (0: cores / local workers; 1 on other runners)")
 
 
 def web_config(options: PipelineOptions) -> WebConfig:
@@ -54,7 +53,7 @@ def web_config(options: PipelineOptions) -> WebConfig:
             viewports=viewports,
             full_page=flags.full_page,
             max_page_height=flags.max_page_height,
-            page_timeout_s=flags.page_timeout,
+            page_timeout_s=page_timeout(options, _DEFAULTS.page_timeout_s),
             settle_s=flags.settle,
             max_page_bytes=flags.max_page_bytes,
             allow_hosts=tuple(flags.allow_host or ()),
@@ -81,13 +80,13 @@ def read_records(pipeline, path: str):
     )
 
 
-def build(pipeline, input_path: str, config: WebConfig, shards, run: dict, processes: int = 1):
+def build(pipeline, source: str, config: WebConfig, shards, run: dict, processes: int = 1):
     """Wire the web pipeline onto ``pipeline``; returns the PCollection holding the manifest."""
-    if input_path.lower().endswith(_URL_LISTS):
-        records = read_records(pipeline, input_path)
+    if source.lower().endswith(_URL_LISTS):
+        records = read_records(pipeline, source)
         tasks = records | "ToTasks" >> beam.ParDo(UrlRecordToTasks(config)).with_outputs(REJECTS, main="tasks")
     else:
-        folder = input_path.rstrip("/")
+        folder = source.rstrip("/")
         files = list_inputs(pipeline, folder, "html")
         tasks = files | "ToTasks" >> beam.ParDo(HtmlFileToTasks(folder, config)).with_outputs(REJECTS, main="tasks")
     pages = tasks.tasks | "WebPages" >> WebPages(config, processes)
@@ -100,20 +99,18 @@ def build(pipeline, input_path: str, config: WebConfig, shards, run: dict, proce
 def run(argv=None) -> dict | None:
     """Run the pipeline; returns the manifest (None for a dry run)."""
     options = PipelineOptions(argv)
-    input_path = options.view_as(WebScreenshotsOptions).input
-    if not input_path:
-        raise SystemExit("--input is required")
-    if "://" not in input_path:
-        input_path = os.path.abspath(input_path)  # the folder mode serves files by their place in it
+    source = input_path(options)
+    if "://" not in source:
+        source = os.path.abspath(source)  # the folder mode serves files by their place in it
     config = web_config(options)
     shards = shard_config(options, default_prefix="web")
-    extension = input_path.rsplit(".", 1)[-1].lower() if input_path.lower().endswith(_URL_LISTS) else "html"
-    prepare(options, input_path, extension, shards)
-    processes = options.view_as(WebScreenshotsOptions).render_processes or local_processes(options)
+    extension = source.rsplit(".", 1)[-1].lower() if source.lower().endswith(_URL_LISTS) else "html"
+    prepare(options, source, extension, shards)
+    processes = render_processes(options)
     run_info = {
         "pipeline": "web_screenshots",
         "config": {
-            "input": input_path,
+            "input": source,
             "web": dataclasses.asdict(config),
             "shards": dataclasses.asdict(shards),
             "beam": run_options(options),
@@ -121,7 +118,7 @@ def run(argv=None) -> dict | None:
         },
     }
     with beam.Pipeline(options=options) as pipeline:
-        build(pipeline, input_path, config, shards, run_info, processes)
+        build(pipeline, source, config, shards, run_info, processes)
     if is_dry_run(options):
         return None
     manifest = read_manifest(shards.output)
