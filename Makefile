@@ -41,7 +41,7 @@ endef
 demo: setup
 	$(call debian,$(DEMO_DEBIAN))
 	$(BIN)/vlcurate pdf --input examples/pdfs --output $(DEMO_OUT)/pdf --overwrite
-	$(BIN)/vlcurate web --input examples/web --output $(DEMO_OUT)/web --overwrite
+	$(BIN)/vlcurate web --input examples/web --output $(DEMO_OUT)/web --overwrite --offline
 
 test: setup
 	$(call debian,$(TEST_DEBIAN))

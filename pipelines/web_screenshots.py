@@ -41,6 +41,9 @@ class WebScreenshotsOptions(PipelineOptions):
                  help="bytes a page may pull over the network")
         add_flag(parser, "allow-host", action="append", default=None,
                  help="HOST:PORT the browser may reach although private or loopback (tests); repeatable")
+        add_flag(parser, "offline", action="store_true",
+                 help="reach only --allow-host and the input folder, and look no name up (local sites, "
+                      "WebSight-style folders, tests)")
         add_flag(parser, "recycle-pages", type=int, default=_DEFAULTS.recycle_pages,
                  help="relaunch each browser after this many pages")
 
@@ -57,6 +60,7 @@ def web_config(options: PipelineOptions) -> WebConfig:
             settle_s=flags.settle,
             max_page_bytes=flags.max_page_bytes,
             allow_hosts=tuple(flags.allow_host or ()),
+            offline=flags.offline,
             recycle_pages=flags.recycle_pages,
         )
     except ValueError as error:

@@ -557,3 +557,17 @@ def test_close_session_and_close_cut_live_connections(upstream, echo):
         socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT).close()
     with pytest.raises(RuntimeError):
         guard.server
+
+
+def test_offline_policy_reaches_allowed_pairs_only_and_looks_no_name_up(monkeypatch):
+    looked_up = []
+    monkeypatch.setattr(net_guard.socket, "getaddrinfo", lambda *args, **kw: looked_up.append(args) or [])
+    policy = AddressPolicy.from_strings(["127.0.0.1:8080"], public=False)
+    assert policy.resolve("127.0.0.1", 8080) == ("127.0.0.1", 8080)
+    for host, port in (("8.8.8.8", 443), ("127.0.0.1", 8081), ("2130706433", 8081), ("[2001:4860:4860::8888]", 443)):
+        with pytest.raises(Blocked, match="offline"):
+            policy.resolve(host, port)
+    for name in ("content-autofill.googleapis.com", "example.com", "localhost"):
+        with pytest.raises(Blocked, match="offline no name is looked up"):
+            policy.resolve(name, 443)
+    assert looked_up == []

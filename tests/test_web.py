@@ -93,7 +93,7 @@ def _kill_browsers_of(pid: int) -> int:
 
 def test_a_browser_crash_costs_one_page_and_the_next_page_gets_a_new_browser():
     with WebSite() as site:
-        config = WebConfig(allow_hosts=(f"127.0.0.1:{site.port}",), settle_s=0.2, page_timeout_s=20)
+        config = WebConfig(allow_hosts=(f"127.0.0.1:{site.port}",), offline=True, settle_s=0.2, page_timeout_s=20)
         [plain] = url_tasks(site.url("/plain.html"), {}, config)
         [slow] = url_tasks(site.url("/slow.html?ms=4000"), {}, config)
         try:
@@ -115,13 +115,13 @@ def test_a_browser_crash_costs_one_page_and_the_next_page_gets_a_new_browser():
 
 def test_the_browser_is_recycled_after_n_pages():
     with WebSite() as site:
-        config = WebConfig(allow_hosts=(f"127.0.0.1:{site.port}",), settle_s=0.1, recycle_pages=2)
+        config = WebConfig(allow_hosts=(f"127.0.0.1:{site.port}",), offline=True, settle_s=0.1, recycle_pages=2)
         [task] = url_tasks(site.url("/plain.html"), {}, config)
         try:
             seen = []
             for _ in range(5):
                 render_web_task(task, config)
-                seen.append(id(browser.host_for(config.allow_hosts, config.recycle_pages)._browser))
+                seen.append(id(browser.host_for(config.allow_hosts, config.recycle_pages, config.offline)._browser))
             assert seen[0] == seen[1] != seen[2] == seen[3] != seen[4]
         finally:
             browser._close_host()

@@ -3,8 +3,8 @@
 Runs inside an isolated child (transforms/isolation.py), on that child's only thread, which is
 what Playwright's sync API needs (its greenlet is bound to the thread that started it). Every
 connection the browser makes goes through ``GuardProxy`` (transforms/net_guard.py): contexts get
-per-page proxy credentials, and the browser-wide proxy is a name that does not resolve, so any
-traffic that escaped a context's proxy would fail closed rather than go out directly.
+per-page proxy credentials, the browser-wide proxy is a loopback port that refuses every
+connection, so traffic outside a context fails closed, and Chromium resolves no names itself.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import http.server
 import logging
 import os
 import posixpath
+import socket
 import threading
 import urllib.parse
 
@@ -22,7 +23,9 @@ from vlcurate.transforms.net_guard import AddressPolicy, GuardProxy
 
 _LOG = logging.getLogger(__name__)
 
-CHROMIUM = "/usr/bin/chromium"
+# Debian's binary itself, not the /usr/bin/chromium wrapper, which adds flags of its own
+# (remote extensions, GPU rasterisation) and exports Google API keys.
+CHROMIUM = "/usr/lib/chromium/chromium" if os.path.exists("/usr/lib/chromium/chromium") else "/usr/bin/chromium"
 CHROMIUM_ARGS = (
     "--no-sandbox",  # we run as root in containers; the child process and the proxy are the fence
     "--disable-gpu",
@@ -43,9 +46,9 @@ CHROMIUM_ARGS = (
     # Loopback is not bypassed implicitly, and WebRTC may not send UDP around the proxy.
     "--proxy-bypass-list=<-loopback>",
     "--force-webrtc-ip-handling-policy=disable_non_proxied_udp",
+    # Chromium resolves no name itself (the guard proxy does): no DNS query ever leaves it.
+    "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
 )
-# A browser-wide proxy that cannot resolve: only the per-context guard proxy carries traffic.
-_FAIL_CLOSED_PROXY = "http://per-context.invalid"
 
 
 class _FolderHandler(http.server.SimpleHTTPRequestHandler):
@@ -92,8 +95,10 @@ class FolderServer:
 class BrowserHost:
     """Playwright, one Chromium, its guard proxy and the folder servers, restarted as needed."""
 
-    def __init__(self, allow_hosts: tuple[str, ...], recycle_pages: int, executable: str = CHROMIUM):
+    def __init__(self, allow_hosts: tuple[str, ...], recycle_pages: int, offline: bool = False,
+                 executable: str = CHROMIUM):
         self._allow_hosts = tuple(allow_hosts)
+        self._offline = offline
         self._recycle_pages = recycle_pages
         self._executable = executable
         self._folders: dict[str, FolderServer] = {}
@@ -101,6 +106,11 @@ class BrowserHost:
         self._browser = None
         self._proxy = None
         self._pages = 0
+        # The browser-wide proxy: a loopback port that is bound but never listens, so traffic
+        # outside a page's context (Chromium's own update and sync calls) is refused at once,
+        # without a DNS lookup. Only the per-context guard proxy carries anything.
+        self._dead_end = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._dead_end.bind(("127.0.0.1", 0))
 
     def folder_url(self, root: str, relative: str) -> str:
         """The URL of ``relative`` under ``root``; a new folder restarts the proxy to allow it."""
@@ -116,7 +126,7 @@ class BrowserHost:
             self.stop_browser()
         if self._proxy is None:
             allowed = list(self._allow_hosts) + [f"127.0.0.1:{f.port}" for f in self._folders.values()]
-            self._proxy = GuardProxy(AddressPolicy.from_strings(allowed))
+            self._proxy = GuardProxy(AddressPolicy.from_strings(allowed, public=not self._offline))
             self._proxy.start()
         if self._browser is None:
             if self._playwright is None:
@@ -126,7 +136,7 @@ class BrowserHost:
             self._browser = self._playwright.chromium.launch(
                 executable_path=self._executable,
                 args=list(CHROMIUM_ARGS),
-                proxy={"server": _FAIL_CLOSED_PROXY},
+                proxy={"server": f"http://127.0.0.1:{self._dead_end.getsockname()[1]}"},
                 handle_sigint=False,
                 handle_sigterm=False,
                 handle_sighup=False,
@@ -158,18 +168,20 @@ class BrowserHost:
         for server in self._folders.values():
             server.close()
         self._folders.clear()
+        self._dead_end.close()
 
 
 _HOST: dict[tuple, BrowserHost] = {}  # at most one: Playwright's sync API runs once per thread
 
 
-def host_for(allow_hosts: tuple[str, ...], recycle_pages: int, executable: str = CHROMIUM) -> BrowserHost:
+def host_for(allow_hosts: tuple[str, ...], recycle_pages: int, offline: bool = False,
+             executable: str = CHROMIUM) -> BrowserHost:
     """This process's BrowserHost, made on first use; other settings replace it (a child serves
     one pipeline at a time, but a long-lived one may serve the next run too)."""
-    key = (allow_hosts, recycle_pages, executable)
+    key = (allow_hosts, recycle_pages, offline, executable)
     if key not in _HOST:
         _close_host()
-        _HOST[key] = BrowserHost(allow_hosts, recycle_pages, executable)
+        _HOST[key] = BrowserHost(allow_hosts, recycle_pages, offline, executable)
     return _HOST[key]
 
 

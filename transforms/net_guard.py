@@ -58,6 +58,13 @@ class Session:
         self._blocked: list[tuple[str, str]] = []
         self._failed: list[tuple[str, str]] = []
         self._live: set[socket.socket] = set()
+        self._last_activity = time.monotonic()
+
+    @property
+    def quiet_for(self) -> float:
+        """Seconds since the session last opened a connection or received a byte."""
+        with self._lock:
+            return time.monotonic() - self._last_activity
 
     @property
     def bytes_received(self) -> int:
@@ -102,6 +109,7 @@ class Session:
                 return False
             self._live.update(sockets)
             self._requests += 1
+            self._last_activity = time.monotonic()
             return True
 
     def _detach(self, *sockets: socket.socket) -> None:
@@ -114,6 +122,7 @@ class Session:
         with self._lock:
             fits = min(received, max(0, self.max_bytes - self._bytes))
             self._bytes += received
+            self._last_activity = time.monotonic()
             if fits == received:
                 return fits
             cut, self._over = (not self._over), True

@@ -174,9 +174,15 @@ def _is_name(host: str) -> bool:
 
 @dataclasses.dataclass(frozen=True)
 class AddressPolicy:
-    """Which (address, port) a connection may reach: public addresses, and the pairs in ``allow``."""
+    """Which (address, port) a connection may reach: public addresses, and the pairs in ``allow``.
+
+    ``public=False`` (offline) reaches the pairs in ``allow`` only, and looks no name up: a
+    renderer of a local site or a folder of HTML files then sends nothing beyond them, not even
+    a DNS query for the calls Chromium makes on its own (autofill, updates).
+    """
 
     allow: frozenset[tuple[str, int]] = frozenset()
+    public: bool = True
 
     def __post_init__(self):
         pairs = set()
@@ -189,7 +195,7 @@ class AddressPolicy:
         object.__setattr__(self, "allow", frozenset(pairs))
 
     @classmethod
-    def from_strings(cls, items: Iterable[str]) -> AddressPolicy:
+    def from_strings(cls, items: Iterable[str], public: bool = True) -> AddressPolicy:
         """A policy allowing each "host:port" / "[v6]:port"; a name allows every address it has now."""
         if isinstance(items, str):
             raise ValueError("from_strings takes a list of 'host:port' strings, not one string")
@@ -201,7 +207,7 @@ class AddressPolicy:
             except (Blocked, Unreachable) as error:
                 raise ValueError(f"cannot allow {item!r}: {error.detail}") from None
             pairs.update((str(address), port) for address in addresses)
-        return cls(frozenset(pairs))
+        return cls(frozenset(pairs), public)
 
     def resolve(self, host: str, port: int) -> tuple[str, int]:
         """The (ip, port) to connect to for ``host``; Blocked if any address it has is not allowed.
@@ -215,7 +221,14 @@ class AddressPolicy:
             raise Blocked(str(error)) from None
         if not isinstance(host, str) or not host:
             raise Blocked(f"{host!r} is not a host")
+        if not self.public and _is_name(host):
+            raise Blocked(f"{host[:100]} is a name, and offline no name is looked up")
         addresses = _addresses(host)
+        if not self.public:
+            for address in addresses:
+                if (str(address), port) not in self.allow:
+                    raise Blocked(f"{address} port {port} is not allowed, and offline nothing else is")
+            return str(addresses[0]), port
         for address in addresses:
             if (str(address), port) not in self.allow and not is_public(address):
                 if len(addresses) > 1 or _is_name(host):

@@ -41,6 +41,7 @@ class WebConfig:
     max_html_bytes: int = 5 * 1024 * 1024
     max_elements: int = 2000
     allow_hosts: tuple[str, ...] = ()
+    offline: bool = False  # reach only allow_hosts (and the input folder); look no name up
     recycle_pages: int = 200
 
     def __post_init__(self):
@@ -149,7 +150,7 @@ def render_web_task(task: WebTask, config: WebConfig) -> Sample:
     """Render one task in this process's guarded browser (started on first use)."""
     from vlcurate.transforms.browser import host_for
 
-    host = host_for(config.allow_hosts, config.recycle_pages)
+    host = host_for(config.allow_hosts, config.recycle_pages, config.offline)
     url = host.folder_url(task.folder, task.relative) if task.folder else task.uri
     browser, proxy = host.browser_and_proxy()
     session = proxy.open_session(config.max_page_bytes)
@@ -212,10 +213,7 @@ def _render(browser, proxy, session, url: str, task: WebTask, config: WebConfig)
             raise Reject("too_many_bytes", f"the page pulled over {config.max_page_bytes} bytes")
         if response.status >= 400:
             raise Reject("http_error", f"HTTP {response.status}")
-        try:
-            page.wait_for_load_state("networkidle", timeout=min(config.settle_s * 1000, remaining_ms()))
-        except PlaywrightTimeout:
-            pass  # pages that poll forever never go idle; what has loaded by now is the page
+        _settle(page, session, config, remaining_ms)
         return _sample(page, response, session, task, config, remaining_ms)
     except PlaywrightTimeout as error:
         raise Reject("timeout", f"over the {config.page_timeout_s:g}s page budget: {error}") from error
@@ -243,6 +241,22 @@ def _navigation_reject(error, session, crashed: bool) -> Reject:
         if marker in message:
             return Reject(reason, message.splitlines()[0][:500])
     return Reject("network_error", message.splitlines()[0][:500])
+
+
+# The network counts as quiet after this long without a new connection or a received byte.
+_QUIET_S = 0.25
+
+
+def _settle(page, session, config: WebConfig, remaining_ms) -> None:
+    """Wait, at most ``settle_s``, until the page's traffic through the guard has stopped.
+
+    Playwright's "networkidle" waits for 500 ms of silence on every page; the guard sees every
+    byte, so a page that is done after load costs a quarter of that. Pages that poll forever
+    never go quiet; what has loaded by the end of ``settle_s`` is the page.
+    """
+    until = time.monotonic() + min(config.settle_s, remaining_ms() / 1000)
+    while time.monotonic() < until and session.quiet_for < _QUIET_S:
+        page.wait_for_timeout(50)  # lets Playwright's event loop run (dialogs, popups)
 
 
 def url_of_error(message: str) -> str:
