@@ -191,9 +191,13 @@ def _render(browser, proxy, session, url: str, task: WebTask, config: WebConfig)
         )
     except PlaywrightError as error:
         raise Reject("browser_crash", f"cannot open a context: {error}") from error
-    crashed = []
+    crashed, asked = [], set()
     try:
+        # What the page itself asked for (requests of every frame, websockets), so that the
+        # browser's own calls through the same proxy (autofill, updates) are not laid on it.
+        context.on("request", lambda request: asked.add(_target(request.url)))
         page = context.new_page()
+        page.on("websocket", lambda socket: asked.add(_target(socket.url)))
         # Popups are closed and dialogs dismissed; downloads never start (accept_downloads=False).
         context.on("page", lambda other: other.close() if other is not page else None)
         page.on("dialog", lambda dialog: dialog.dismiss())
@@ -214,7 +218,7 @@ def _render(browser, proxy, session, url: str, task: WebTask, config: WebConfig)
         if response.status >= 400:
             raise Reject("http_error", f"HTTP {response.status}")
         _settle(page, session, config, remaining_ms)
-        return _sample(page, response, session, task, config, remaining_ms)
+        return _sample(page, response, session, asked, task, config, remaining_ms)
     except PlaywrightTimeout as error:
         raise Reject("timeout", f"over the {config.page_timeout_s:g}s page budget: {error}") from error
     except PlaywrightError as error:
@@ -267,18 +271,28 @@ def url_of_error(message: str) -> str:
     return ""
 
 
-def _blocked_detail(session, url: str) -> str:
-    """The guard's reason for the refused target of ``url`` (or the first refusal if unknown)."""
+def _target(url: str) -> str:
+    """"host:port" of a URL as the guard names a connection ("[v6]:port" for IPv6)."""
     parts = urllib.parse.urlsplit(url)
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    wanted = f"{parts.hostname}:{port}"
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    port = port or (443 if parts.scheme in ("https", "wss") else 80)
+    host = (parts.hostname or "").lower()
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _blocked_detail(session, url: str) -> str:
+    """The guard's reason for the refused target of ``url`` (or the first refusals if unknown)."""
+    wanted = _target(url)
     for target, detail in session.blocked:
-        if target.strip("[]").lower() == wanted.lower() or target.lower() == wanted.lower():
+        if target.lower() == wanted:
             return f"{target}: {detail}"
     return "; ".join(f"{target}: {detail}" for target, detail in session.blocked[:3]) or "refused by the guard"
 
 
-def _sample(page, response, session, task: WebTask, config: WebConfig, remaining_ms) -> Sample:
+def _sample(page, response, session, asked: set, task: WebTask, config: WebConfig, remaining_ms) -> Sample:
     width, height = task.viewport
     shot = page.screenshot(type="png", animations="disabled", caret="hide", timeout=remaining_ms())
     images = [Image(shot, "png", width, height)]
@@ -305,7 +319,7 @@ def _sample(page, response, session, task: WebTask, config: WebConfig, remaining
             "full_page": config.full_page,
             # Which refusals happened, not how many or in what order: those depend on timing,
             # and the shards must not. (Byte and request counts are left out for the same reason.)
-            "blocked_requests": sorted({target for target, _ in session.blocked}),
+            "blocked_requests": sorted({target for target, _ in session.blocked} & asked),
         },
         "elements": elements,
     }
