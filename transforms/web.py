@@ -248,14 +248,15 @@ def _navigation_reject(error, session, crashed: bool) -> Reject:
 
 
 # The network counts as quiet after this long without a new connection or a received byte.
-_QUIET_S = 0.25
+_QUIET_S = 0.1
 
 
 def _settle(page, session, config: WebConfig, remaining_ms) -> None:
     """Wait, at most ``settle_s``, until the page's traffic through the guard has stopped.
 
     Playwright's "networkidle" waits for 500 ms of silence on every page; the guard sees every
-    byte, so a page that is done after load costs a quarter of that. Pages that poll forever
+    byte, so a page that is done at load costs a fifth of that (100 ms; measured in bench/web.py,
+    where the settle was the largest cost per page). Pages that poll forever
     never go quiet; what has loaded by the end of ``settle_s`` is the page.
     """
     until = time.monotonic() + min(config.settle_s, remaining_ms() / 1000)
