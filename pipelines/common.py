@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 
@@ -170,3 +171,32 @@ def summary(output: str, manifest: dict) -> str:
     for category, count in manifest["categories"].items():
         lines.append(f"  sample  {category}: {count}")
     return "\n".join(lines)
+
+
+def launch(options: PipelineOptions, name: str, source: str, extension: str, stage: str, config,
+           shards: ShardConfig, build):
+    """Run ``build(pipeline, source, config, shards, run, processes)`` as pipeline ``name`` and
+    print where its dataset went; returns the manifest (None for a dry run, which writes nothing).
+
+    ``extension`` is what a folder input is filtered by; ``stage`` names the stage config in the
+    manifest's ``config`` (e.g. "pdf").
+    """
+    prepare(options, source, extension, shards)
+    processes = render_processes(options)
+    run = {
+        "pipeline": name,
+        "config": {
+            "input": source,
+            stage: dataclasses.asdict(config),
+            "shards": dataclasses.asdict(shards),
+            "beam": run_options(options),
+            "render_processes": processes,
+        },
+    }
+    with beam.Pipeline(options=options) as pipeline:
+        build(pipeline, source, config, shards, run, processes)
+    if is_dry_run(options):
+        return None
+    manifest = read_manifest(shards.output)
+    print(summary(shards.output, manifest))
+    return manifest

@@ -8,14 +8,11 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from vlcurate.pipelines.common import (
-    add_flag, input_path, is_dry_run, list_inputs, page_timeout, prepare, read_manifest, render_processes,
-    run_options, shard_config, summary,
+    add_flag, input_path, launch, list_inputs, page_timeout, shard_config,
 )
 from vlcurate.transforms.pdf import PdfConfig
 from vlcurate.transforms.pdf_stage import PdfPages
@@ -64,22 +61,4 @@ def run(argv=None) -> dict | None:
     source = input_path(options)
     config = pdf_config(options)
     shards = shard_config(options, default_prefix="pdf")
-    prepare(options, source, "pdf", shards)
-    processes = render_processes(options)
-    run_info = {
-        "pipeline": "pdf_pages",
-        "config": {
-            "input": source,
-            "pdf": dataclasses.asdict(config),
-            "shards": dataclasses.asdict(shards),
-            "beam": run_options(options),
-            "render_processes": processes,
-        },
-    }
-    with beam.Pipeline(options=options) as pipeline:
-        build(pipeline, source, config, shards, run_info, processes)
-    if is_dry_run(options):
-        return None
-    manifest = read_manifest(shards.output)
-    print(summary(shards.output, manifest))
-    return manifest
+    return launch(options, "pdf_pages", source, "pdf", "pdf", config, shards, build)

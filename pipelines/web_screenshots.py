@@ -9,15 +9,13 @@ rendered with their assets.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from vlcurate.pipelines.common import (
-    add_flag, input_path, is_dry_run, list_inputs, page_timeout, prepare, read_manifest, render_processes,
-    run_options, shard_config, summary,
+    add_flag, input_path, launch, list_inputs, page_timeout, shard_config,
 )
 from vlcurate.transforms.shards import WriteDataset
 from vlcurate.transforms.stage import REJECTS
@@ -109,22 +107,4 @@ def run(argv=None) -> dict | None:
     config = web_config(options)
     shards = shard_config(options, default_prefix="web")
     extension = source.rsplit(".", 1)[-1].lower() if source.lower().endswith(_URL_LISTS) else "html"
-    prepare(options, source, extension, shards)
-    processes = render_processes(options)
-    run_info = {
-        "pipeline": "web_screenshots",
-        "config": {
-            "input": source,
-            "web": dataclasses.asdict(config),
-            "shards": dataclasses.asdict(shards),
-            "beam": run_options(options),
-            "render_processes": processes,
-        },
-    }
-    with beam.Pipeline(options=options) as pipeline:
-        build(pipeline, source, config, shards, run_info, processes)
-    if is_dry_run(options):
-        return None
-    manifest = read_manifest(shards.output)
-    print(summary(shards.output, manifest))
-    return manifest
+    return launch(options, "web_screenshots", source, extension, "web", config, shards, build)

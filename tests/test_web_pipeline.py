@@ -171,17 +171,23 @@ def test_jsonl_metadata_several_viewports_and_a_capped_full_page(site, tmp_path)
         viewport, full = sample.images
         width, height = map(int, sample.locator.split("=")[1].split("x"))
         assert (viewport.width, viewport.height) == (width, height)
-        assert (full.width, full.height) == (width, 3000)  # the endless page, cut at the cap
+        # The endless page grows while it renders: the full shot is the page as tall as it was
+        # then, cut at the cap (the cap itself is pinned on a page of fixed height below).
+        page_height = sample.meta["web"]["page_height"]
+        assert page_height > height and (full.width, full.height) == (width, min(page_height, 3000))
         assert sample.meta["input"] == {"lang": "en", "source_id": 7}
-        assert sample.meta["web"]["page_height"] > 3000
     keys = {s.key for s in samples}
     assert len(keys) == 4  # one key per (url, viewport)
 
 
 def test_folder_of_html_files_renders_with_its_assets_and_stays_inside(tmp_path):
     folder = write_html_folder(tmp_path / "site")
-    manifest = run_cli(["--input", str(folder), "--output", str(tmp_path / "out"), "--settle", "0.5"])
-    assert manifest["totals"] == {"inputs": 3, "samples": 3, "rejected": 0, "filtered": 0, "balanced": True}
+    (folder / "tall.html").write_text('<!DOCTYPE html><title>tall</title><div style="height:5000px">tall</div>')
+    manifest = run_cli([
+        "--input", str(folder), "--output", str(tmp_path / "out"), "--settle", "0.5",
+        "--full-page", "--max-page-height", "3000",
+    ])
+    assert manifest["totals"] == {"inputs": 4, "samples": 4, "rejected": 0, "filtered": 0, "balanced": True}
     samples = {pathlib.Path(s.uri).name: s for s in read_shard(str(tmp_path / "out" / manifest["shards"][0]["name"]))}
     index = samples["index.html"]
     assert index.meta["web"]["final_url"] == "index.html"
@@ -189,6 +195,10 @@ def test_folder_of_html_files_renders_with_its_assets_and_stays_inside(tmp_path)
     logo = next(e for e in index.meta["elements"] if e["tag"] == "img")
     assert logo["bbox"][2] > 1 and logo["bbox"][3] > 1  # the relative image loaded
     assert samples["page.html"].meta["web"]["final_url"] == "sub/page.html"
+    tall_viewport, tall_full = samples["tall.html"].images
+    assert (tall_viewport.height, tall_full.height) == (1024, 3000)  # 5016 px of page, cut at the cap
+    short_full = index.images[1]
+    assert short_full.height == index.meta["web"]["page_height"] < 3000
     # Keys follow the file's place in the folder and its bytes, not where the folder lies.
     data = (folder / "index.html").read_bytes()
     from vlcurate.transforms.sample import make_key
