@@ -43,6 +43,11 @@ PAGES = {
 BAD_LINES = {"ftp://example.com/file": "url_blocked", "not a url": "bad_input"}
 
 
+def _https_urls(site) -> list[str]:
+    """https navigations go to the guard as CONNECT; a refused tunnel must still read as url_blocked."""
+    return [f"https://127.0.0.1:{site.canary_port}/secure", "https://10.0.0.1/"]
+
+
 def run_cli(argv) -> dict:
     # --offline: the browser reaches the test site only, and no name is looked up, so Chromium's
     # own calls home (autofill, updates) go nowhere, not even to a DNS server.
@@ -60,7 +65,7 @@ def site():
 @pytest.fixture(scope="module")
 def crawl(site, tmp_path_factory):
     work = tmp_path_factory.mktemp("web")
-    urls = [site.url(path) for path in PAGES] + list(BAD_LINES)
+    urls = [site.url(path) for path in PAGES] + list(BAD_LINES) + _https_urls(site)
     (work / "urls.txt").write_text("# pages of the test site\n" + "\n".join(urls) + "\n\n")
     output = work / "out"
     manifest = run_cli([
@@ -77,12 +82,15 @@ def test_every_input_is_a_sample_or_a_reject_with_its_reason(site, crawl):
     expected_samples = {site.url(p) for p, reason in PAGES.items() if reason is None}
     assert set(samples) == expected_samples
     got = {r["uri"]: r["reason"] for r in rejects if r["stage"] == "web_page"}
-    assert got == {site.url(p): reason for p, reason in PAGES.items() if reason is not None}
+    expected = {site.url(p): reason for p, reason in PAGES.items() if reason is not None}
+    expected.update({url: "url_blocked" for url in _https_urls(site)})
+    assert got == expected
     input_rejects = {r["locator"]: r["reason"] for r in rejects if r["stage"] == "web_input"}
     assert input_rejects == BAD_LINES
+    inputs = len(PAGES) + len(BAD_LINES) + len(_https_urls(site))
     assert manifest["totals"] == {
-        "inputs": len(PAGES) + len(BAD_LINES), "samples": len(expected_samples),
-        "rejected": len(PAGES) + len(BAD_LINES) - len(expected_samples), "filtered": 0, "balanced": True,
+        "inputs": inputs, "samples": len(expected_samples),
+        "rejected": inputs - len(expected_samples), "filtered": 0, "balanced": True,
     }
     assert manifest["categories"] == {"web_code": len(expected_samples)}
 
@@ -96,6 +104,8 @@ def test_no_blocked_attempt_reached_the_canary(site, crawl):
     assert "localhost" in blocked[site.url("/to-localhost")]
     assert "127.0.0.1" in blocked[site.url("/to-decimal")]  # 2130706433 is 127.0.0.1
     assert "::ffff:" in blocked[site.url("/to-mapped")]
+    https_canary, https_private = _https_urls(site)
+    assert f"127.0.0.1:{site.canary_port}" in blocked[https_canary] and "10.0.0.1:443" in blocked[https_private]
     # The page that reaches for private addresses still renders; what it tried is recorded.
     page = samples[site.url("/sub-private.html")]
     assert "This page tries private addresses" in page.text
