@@ -36,6 +36,7 @@ from pathlib import Path
 
 import numpy as np
 import pymupdf
+from timing import best_time  # bench/timing.py: this script's folder is on sys.path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PAGE_SIZE = 1024  # longest side of the rendered page, in pixels
@@ -176,18 +177,6 @@ def run_pdftoppm(files: list[tuple[Path, int]], out: Path) -> None:
 
 
 # --------------------------------------------------------------------------- driver
-
-
-def best_time(fn, out: Path, repeat: int) -> float:
-    """Best wall time of `repeat` runs, each into a fresh, empty output directory."""
-    times = []
-    for _ in range(repeat):
-        shutil.rmtree(out, ignore_errors=True)
-        out.mkdir(parents=True)
-        t0 = time.perf_counter()
-        fn(out)
-        times.append(time.perf_counter() - t0)
-    return min(times)
 
 
 def main() -> int:

@@ -41,6 +41,8 @@ import textwrap
 import time
 from pathlib import Path
 
+from timing import best_time  # bench/timing.py: this script's folder is on sys.path
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT / "tests"))
 from web_site import WebSite  # noqa: E402  (the tests' local site; stdlib only)
@@ -151,18 +153,6 @@ def loopback_only_works() -> bool:
         return subprocess.run(LOOPBACK_ONLY + ["true"], capture_output=True, timeout=10).returncode == 0
     except (OSError, subprocess.TimeoutExpired):
         return False
-
-
-def best_time(fn, out: Path, repeat: int) -> float:
-    """Best wall time of `repeat` runs, each into a fresh, empty output directory."""
-    times = []
-    for _ in range(repeat):
-        shutil.rmtree(out, ignore_errors=True)
-        out.mkdir(parents=True)
-        t0 = time.perf_counter()
-        fn(out)
-        times.append(time.perf_counter() - t0)
-    return min(times)
 
 
 def main() -> int:
