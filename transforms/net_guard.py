@@ -27,9 +27,7 @@ Launching Chromium for it (Playwright):
 from __future__ import annotations
 
 import base64
-import dataclasses
 import logging
-import re
 import secrets
 import selectors
 import socket
@@ -37,7 +35,10 @@ import socketserver
 import threading
 import time
 
-from vlcurate.transforms.net_policy import AddressPolicy, Blocked, Unreachable, split_host_port
+from vlcurate.transforms.net_http import (
+    BadRequest, CHUNK, ProxyRequest, Refused, ResponseHeads, origin_head, read_head, reply, request_target,
+)
+from vlcurate.transforms.net_policy import AddressPolicy, Blocked, Unreachable
 
 _LOG = logging.getLogger(__name__)
 
@@ -147,191 +148,6 @@ def _shutdown(sock: socket.socket, how: int = socket.SHUT_RDWR) -> None:
         pass
 
 
-_TOKEN = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
-_REQUEST_LINE = re.compile(rf"({_TOKEN}) ([\x21-\x7e]+) (HTTP/1\.[01])")
-_NAME = re.compile(_TOKEN)
-_VALUE = re.compile(r"[^\x00-\x08\x0a-\x1f\x7f]*")  # one pass, no backtracking: heads are hostile
-_STATUS_LINE = re.compile(r"HTTP/1\.[01] (\d{3})(?: .*)?")
-_ABSOLUTE = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://([^/?#]*)([^#]*)(?:#.*)?")
-# Hop-by-hop headers: they describe the browser's connection to us, not ours to the server.
-_HOP_BY_HOP = frozenset({"proxy-authorization", "proxy-connection", "connection", "keep-alive", "upgrade", "host"})
-_CHUNK = 65536
-_STATUS_TEXT = {400: "Bad Request", 403: "Forbidden", 407: "Proxy Authentication Required",
-                431: "Request Header Fields Too Large", 502: "Bad Gateway"}
-
-
-class _BadRequest(Exception):
-    """The browser sent something that is not an HTTP/1 request head."""
-
-
-class _Refused(Exception):
-    """A request the proxy will not carry: (header reason, detail)."""
-
-    def __init__(self, reason: str, detail: str):
-        super().__init__(detail)
-        self.reason, self.detail = reason, detail
-
-
-@dataclasses.dataclass
-class _Request:
-    method: str
-    target: str
-    version: str
-    headers: list[tuple[str, str]]
-
-    @classmethod
-    def parse(cls, head: bytes) -> _Request:
-        lines = head[:-4].decode("latin-1").split("\r\n")
-        match = _REQUEST_LINE.fullmatch(lines[0])
-        if match is None:
-            raise _BadRequest(f"not an HTTP/1 request line: {lines[0][:80]!r}")
-        headers = []
-        for line in lines[1:]:
-            # No obs-fold, bare CR/LF or NUL: what we do not parse we must not forward.
-            name, colon, value = line.partition(":")
-            value = value.strip(" \t")
-            if not colon or not _NAME.fullmatch(name) or not _VALUE.fullmatch(value):
-                raise _BadRequest(f"malformed header line: {line[:80]!r}")
-            headers.append((name, value))
-        request = cls(match.group(1), match.group(2), match.group(3), headers)
-        lengths = set(request.values("content-length"))
-        # Framing the server could read differently from the browser (request smuggling): refuse.
-        if len(lengths) > 1 or (lengths and not re.fullmatch(r"[0-9]{1,18}", next(iter(lengths)))):
-            raise _BadRequest("invalid Content-Length")
-        if lengths and request.values("transfer-encoding"):
-            raise _BadRequest("both Content-Length and Transfer-Encoding")
-        return request
-
-    def values(self, name: str) -> list[str]:
-        return [value for key, value in self.headers if key.lower() == name]
-
-    def tokens(self, name: str) -> set[str]:
-        return {t.strip().lower() for value in self.values(name) for t in value.split(",") if t.strip()}
-
-    @property
-    def has_body(self) -> bool:
-        return bool(self.values("transfer-encoding")) or any(v != "0" for v in self.values("content-length"))
-
-    @property
-    def keep_alive(self) -> bool:
-        closing = "close" in self.tokens("connection") | self.tokens("proxy-connection")
-        return self.version == "HTTP/1.1" and not closing
-
-
-def _target(request: _Request) -> tuple[str, int, str | None, str]:
-    """(host, port, origin-form path or None for CONNECT, "host:port") of what the request asks for."""
-    if request.method == "CONNECT":
-        authority, path = request.target, None
-    else:
-        match = _ABSOLUTE.fullmatch(request.target)
-        if match is None:
-            raise _Refused("url_blocked", f"not an absolute http:// URL: {request.target[:100]!r}")
-        if match.group(1).lower() != "http":
-            raise _Refused("url_blocked", f"scheme {match.group(1)[:20]!r} is not carried (https comes as CONNECT)")
-        authority, path = match.group(2), match.group(3) or "/"
-        path = path if path.startswith("/") else "/" + path
-        if ":" not in authority.rsplit("]", 1)[-1]:
-            authority += ":80"
-    try:
-        host, port = split_host_port(authority)
-    except ValueError:
-        raise _Refused("url_blocked", f"not a host:port: {authority[:100]!r}") from None
-    return host, port, path, authority
-
-
-def _read_head(sock: socket.socket, buffer: bytes, limit: int, timeout: float) -> tuple[bytes, bytes]:
-    """(the request head through its blank line, the bytes after it); OSError if the browser goes."""
-    deadline = time.monotonic() + timeout  # for the whole head: a slow drip cannot hold a thread
-    try:
-        while True:
-            end = buffer.find(b"\r\n\r\n")
-            if end >= 0 and end + 4 <= limit:
-                return buffer[:end + 4], buffer[end + 4:]
-            if end >= 0 or len(buffer) > limit:
-                raise _Refused("head_too_large", f"request head over {limit} bytes")
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise TimeoutError("request head timed out")
-            sock.settimeout(remaining)
-            chunk = sock.recv(_CHUNK)
-            if not chunk:
-                raise ConnectionAbortedError("client closed the connection")
-            buffer += chunk
-    finally:
-        sock.settimeout(timeout)
-
-
-def _origin_head(request: _Request, path: str, authority: str) -> bytes:
-    """The request head for the server: origin-form, our Host, no proxy headers, one request only."""
-    upgrade = "upgrade" in request.tokens("connection") and bool(request.values("upgrade"))
-    drop = _HOP_BY_HOP | (request.tokens("connection") - {"content-length", "transfer-encoding"})
-    if upgrade:  # websockets: the handshake needs its Upgrade and Connection: Upgrade
-        drop = drop - {"upgrade"}
-    host = authority[:-3] if authority.endswith(":80") else authority
-    lines = [f"{request.method} {path} {request.version}", f"Host: {host}"]
-    lines += [f"{name}: {value}" for name, value in request.headers if name.lower() not in drop]
-    lines.append("Connection: Upgrade" if upgrade else "Connection: close")
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
-
-
-class _ResponseHeads:
-    """Passes the server's response through, adding Connection: close to its final head.
-
-    The server closes after one response (we asked it to); the browser must not reuse the
-    connection either, or its next request, for any host, would reach this server unchecked.
-    """
-
-    def __init__(self, limit: int):
-        self.limit = limit
-        self.buffer = b""
-        self.passing = False
-        self.sent = False
-
-    def feed(self, data: bytes) -> bytes:
-        if self.passing:
-            return data
-        self.buffer += data
-        out = []
-        while not self.passing:
-            ends = [i + len(t) for t in (b"\r\n\r\n", b"\n\n") if (i := self.buffer.find(t)) >= 0]
-            if not ends:
-                if len(self.buffer) > self.limit:
-                    raise _Refused("bad_gateway", f"response head over {self.limit} bytes")
-                break
-            head, self.buffer = self.buffer[:min(ends)], self.buffer[min(ends):]
-            lines = re.split(r"\r?\n", head.decode("latin-1").rstrip("\r\n"))
-            status = _STATUS_LINE.fullmatch(lines[0])
-            if status is None or any(":" not in line or line[0] in " \t" for line in lines[1:]):
-                raise _Refused("bad_gateway", f"not an HTTP/1 response: {lines[0][:80]!r}")
-            code = int(status.group(1))
-            if code >= 200 or code == 101:  # other 1xx are interim; 101 switches protocols as it is
-                self.passing = True
-                if code != 101:
-                    kept = [line for line in lines[1:] if line.split(":", 1)[0].strip().lower()
-                            not in ("connection", "keep-alive", "proxy-connection")]
-                    head = "\r\n".join([lines[0], *kept, "Connection: close", "", ""]).encode("latin-1")
-            out += [head, self.buffer] if self.passing else [head]
-        self.buffer = b"" if self.passing else self.buffer
-        data = b"".join(out)
-        self.sent = self.sent or bool(data)
-        return data
-
-
-def _reply(sock: socket.socket, status: int, reason: str = "", keep_alive: bool = False) -> None:
-    """A response of our own. The body is generic: a page's screenshot must not show our DNS answers."""
-    body = f"vlcurate proxy: {status} {_STATUS_TEXT[status]}{' (' + reason + ')' if reason else ''}\n".encode()
-    lines = [f"HTTP/1.1 {status} {_STATUS_TEXT[status]}", "Content-Type: text/plain; charset=utf-8",
-             f"Content-Length: {len(body)}", "Connection: " + ("keep-alive" if keep_alive else "close")]
-    if status == 403:
-        lines.append(f"X-Vlcurate-Blocked: {reason}")
-    if status == 407:
-        lines.append('Proxy-Authenticate: Basic realm="vlcurate"')
-    try:
-        sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("ascii") + body)
-    except OSError:
-        pass
-
-
 def _connect(ip: str, port: int, timeout: float) -> socket.socket:
     """A connection to this numeric address: AI_NUMERICHOST, so no resolver is asked again."""
     flags = socket.AI_NUMERICHOST | socket.AI_NUMERICSERV
@@ -428,7 +244,7 @@ class GuardProxy:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def _session_for(self, request: _Request) -> Session | None:
+    def _session_for(self, request: ProxyRequest) -> Session | None:
         credentials = request.values("proxy-authorization")
         if len(credentials) != 1:
             return None
@@ -456,19 +272,19 @@ class GuardProxy:
             client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             while True:
                 try:
-                    head, buffered = _read_head(client, buffered, self.max_head_bytes, self.idle_timeout)
-                    request = _Request.parse(head)
-                except _Refused:
-                    return _reply(client, 431)
-                except _BadRequest as error:
+                    head, buffered = read_head(client, buffered, self.max_head_bytes, self.idle_timeout)
+                    request = ProxyRequest.parse(head)
+                except Refused:
+                    return reply(client, 431)
+                except BadRequest as error:
                     _LOG.debug("net_guard: bad request: %s", error)
-                    return _reply(client, 400)
+                    return reply(client, 400)
                 session = self._session_for(request)
                 if session is not None:
                     return self._carry(client, session, request, buffered)
                 # Chromium answers 407 with the credentials, on this connection if we keep it.
                 keep = request.keep_alive and not request.has_body
-                _reply(client, 407, keep_alive=keep)
+                reply(client, 407, keep_alive=keep)
                 if not keep:
                     return
         except OSError:  # timeouts, resets: the browser's connection is gone or stuck
@@ -477,45 +293,45 @@ class GuardProxy:
             with self._lock:
                 self._clients.discard(client)
 
-    def _carry(self, client: socket.socket, session: Session, request: _Request, buffered: bytes) -> None:
+    def _carry(self, client: socket.socket, session: Session, request: ProxyRequest, buffered: bytes) -> None:
         """Check the target, connect to the checked address, and pipe the bytes both ways."""
         target = request.target[:200]
         try:
-            host, port, path, authority = _target(request)
+            host, port, path, authority = request_target(request)
             target = f"{host}:{port}" if ":" not in host else f"[{host}]:{port}"
             if session.over_budget:
-                raise _Refused("over_budget", f"the session is over its budget of {session.max_bytes} bytes")
+                raise Refused("over_budget", f"the session is over its budget of {session.max_bytes} bytes")
             ip, port = self.policy.resolve(host, port)
-        except _Refused as error:
+        except Refused as error:
             session._record_blocked(target, error.detail)
-            return _reply(client, 403, error.reason)
+            return reply(client, 403, error.reason)
         except Blocked as error:
             session._record_blocked(target, error.detail)
-            return _reply(client, 403, error.reason)
+            return reply(client, 403, error.reason)
         except Unreachable as error:
             session._record_failed(target, error.detail)
-            return _reply(client, 502)
+            return reply(client, 502)
         try:
             upstream = _connect(ip, port, self.connect_timeout)
         except OSError as error:
             session._record_failed(target, f"connecting to {ip} port {port}: {error}")
-            return _reply(client, 502)
+            return reply(client, 502)
         try:
             upstream.settimeout(self.idle_timeout)
             upstream.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if not session._attach(client, upstream):
                 session._record_blocked(target, "the session is over its budget or closed")
-                return _reply(client, 403, "over_budget")
+                return reply(client, 403, "over_budget")
             if path is None:
                 client.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
                 upstream.sendall(buffered)
                 self._pipe(session, client, upstream, None)
             else:
-                upstream.sendall(_origin_head(request, path, authority) + buffered)
-                self._pipe(session, client, upstream, _ResponseHeads(self.max_head_bytes))
-        except _Refused as error:  # the server's answer was not HTTP: nothing of it reached the browser
+                upstream.sendall(origin_head(request, path, authority) + buffered)
+                self._pipe(session, client, upstream, ResponseHeads(self.max_head_bytes))
+        except Refused as error:  # the server's answer was not HTTP: nothing of it reached the browser
             session._record_failed(target, error.detail)
-            _reply(client, 502)
+            reply(client, 502)
         except OSError:
             pass
         finally:
@@ -523,7 +339,7 @@ class GuardProxy:
             upstream.close()
 
     def _pipe(self, session: Session, client: socket.socket, upstream: socket.socket,
-              response: _ResponseHeads | None) -> None:
+              response: ResponseHeads | None) -> None:
         """Copy bytes both ways until both sides are done, a side idles out, or the budget is spent."""
         peers = {client: upstream, upstream: client}
         with selectors.DefaultSelector() as selector:
@@ -537,11 +353,11 @@ class GuardProxy:
                     source = key.fileobj
                     if source not in peers:
                         continue
-                    data = source.recv(_CHUNK)
+                    data = source.recv(CHUNK)
                     if not data:
                         if source is upstream and response is not None:
                             if not response.sent:
-                                raise _Refused("bad_gateway", "the server closed without a response")
+                                raise Refused("bad_gateway", "the server closed without a response")
                             return  # plain HTTP: the response ends with the server's connection
                         selector.unregister(source)
                         _shutdown(peers.pop(source), socket.SHUT_WR)
