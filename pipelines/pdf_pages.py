@@ -14,7 +14,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from vlcurate.pipelines.common import (
     add_flag, input_path, launch, list_inputs, page_timeout, shard_config,
 )
-from vlcurate.transforms.pdf import PdfConfig
+from vlcurate.transforms.pdf_tasks import PdfConfig
 from vlcurate.transforms.pdf_stage import PdfPages
 from vlcurate.transforms.shards import WriteDataset
 

@@ -272,3 +272,12 @@ def test_shared_pool_is_one_per_size_and_memory_limit():
     assert first.size == 3
     assert shared_pool(2, 1234) is not first
     assert shared_pool(3, None) is not first
+
+
+def test_a_function_named_as_module_colon_name_is_imported_by_the_child_only(worker):
+    child = worker.call(START_TIMEOUT, "os:getpid")
+    assert child != os.getpid()
+    assert worker.call(5, "vlcurate.transforms.pdf:clean_text", "a\x00b") == "ab"
+    with pytest.raises(IsolatedError, match="ModuleNotFoundError"):
+        worker.call(5, "vlcurate.no_such_module:f")
+    assert worker.call(5, "os:getpid") == child  # not a crash

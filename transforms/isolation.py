@@ -16,6 +16,7 @@ results): both ends are our own code; the untrusted PDF bytes are never unpickle
 from __future__ import annotations
 
 import concurrent.futures
+import importlib
 import logging
 import os
 import pickle
@@ -44,13 +45,18 @@ class IsolatedWorker:
         self._to_child = self._from_child = None
 
     def call(self, timeout_s: float, function, *args):
-        """``function(*args)`` in the child; ``Reject`` for a timeout, a crash or a Reject inside."""
+        """``function(*args)`` in the child; ``Reject`` for a timeout, a crash or a Reject inside.
+
+        ``function`` is a module-level function, or its name as "module:function", which only
+        the child imports (so the parent need not load, say, PyMuPDF).
+        """
+        name = function if isinstance(function, str) else function.__name__
         self.start()
         try:
             self._to_child.send((function, args))
             if not self._from_child.poll(timeout_s):
                 self._stop(kill=True)
-                raise Reject("timeout", f"{function.__name__} took over {timeout_s:g}s")
+                raise Reject("timeout", f"{name} took over {timeout_s:g}s")
             outcome = self._from_child.recv()
         except (EOFError, OSError):
             try:
@@ -58,7 +64,7 @@ class IsolatedWorker:
             except subprocess.TimeoutExpired:
                 exit_code = None
             self._stop(kill=True)
-            raise Reject("worker_crashed", f"{function.__name__}: child exited with {exit_code}") from None
+            raise Reject("worker_crashed", f"{name}: child exited with {exit_code}") from None
         if outcome[0] == "ok":
             return outcome[1]
         if outcome[0] == "reject":
@@ -198,6 +204,9 @@ def _serve(memory_limit_mb: int) -> None:
             return
         function, args = message
         try:
+            if isinstance(function, str):
+                module, _, attribute = function.partition(":")
+                function = getattr(importlib.import_module(module), attribute)
             outcome = ("ok", function(*args))
         except Reject as reject:
             outcome = ("reject", reject.reason, reject.detail)

@@ -10,7 +10,6 @@ This module does not import Beam, so that a child starts quickly.
 from __future__ import annotations
 
 import collections
-import dataclasses
 import hashlib
 from typing import Any
 
@@ -18,6 +17,7 @@ import pymupdf
 
 from vlcurate import __version__
 from vlcurate.transforms.files import read_capped
+from vlcurate.transforms.pdf_tasks import PageTask, PdfConfig
 from vlcurate.transforms.rejects import Reject
 from vlcurate.transforms.sample import Image, Sample, make_key
 
@@ -29,44 +29,6 @@ _METADATA_FIELDS = ("title", "author", "subject", "creator", "producer", "format
 _MAX_METADATA_CHARS = 1000
 # A PDF header may follow some junk; readers look within the first kilobyte.
 _HEADER_WINDOW = 1024
-
-
-@dataclasses.dataclass(frozen=True)
-class PdfConfig:
-    """Settings of the PDF stage; every cap is here with a safe default."""
-
-    page_size: int = 1024  # pixels on the rendered page's long side
-    image_format: str = "png"  # png or jpeg
-    jpeg_quality: int = 90
-    max_file_bytes: int = 256 * 1024 * 1024
-    max_pages: int = 2000
-    max_page_pixels: int = 16_000_000
-    page_timeout_s: float = 60.0
-    worker_memory_mb: int | None = 4096
-
-    def __post_init__(self):
-        if self.image_format not in ("png", "jpeg"):
-            raise ValueError(f"image_format must be png or jpeg, not {self.image_format!r}")
-        if self.page_size < 16:
-            raise ValueError("page_size must be at least 16 pixels")
-        if min(self.max_file_bytes, self.max_pages, self.max_page_pixels) < 1 or self.page_timeout_s <= 0:
-            raise ValueError("caps and the page timeout must be positive")
-
-
-@dataclasses.dataclass(frozen=True)
-class PageTask:
-    """One page to render: where it is, and the document facts every page sample carries."""
-
-    uri: str
-    file_sha256: str
-    page_index: int  # 0-based
-    page_count: int
-    metadata: tuple[tuple[str, str], ...]
-    repaired: bool
-
-    @property
-    def locator(self) -> str:
-        return f"page={self.page_index + 1}"
 
 
 def clean_text(text: str) -> str:

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import apache_beam as beam
 
-from vlcurate.transforms.pdf import PdfConfig, inspect_uri, render_page_of_uri
+from vlcurate.transforms.pdf_tasks import PdfConfig
 from vlcurate.transforms.stage import REJECTS, IsolatedStageDoFn
+
+
+# The child imports the PDF core (and PyMuPDF) by name; this process never does.
+_PDF = "vlcurate.transforms.pdf:"
 
 
 class _PdfStage(IsolatedStageDoFn):
@@ -23,7 +27,7 @@ class InspectPdf(_PdfStage):
         return metadata.path, ""
 
     def call(self, metadata):
-        return inspect_uri, (metadata.path, metadata.size_in_bytes, self._config)
+        return _PDF + "inspect_uri", (metadata.path, metadata.size_in_bytes, self._config)
 
     def outputs(self, metadata, tasks):
         return tasks
@@ -38,7 +42,7 @@ class RenderPdfPage(_PdfStage):
         return task.uri, task.locator
 
     def call(self, task):
-        return render_page_of_uri, (task, self._config)
+        return _PDF + "render_page_of_uri", (task, self._config)
 
     def outputs(self, task, sample):
         return [sample]
