@@ -2,7 +2,7 @@
 
 ``render_web_task`` runs in an isolated child process (transforms/isolation.py) that holds one
 guarded Chromium (transforms/browser.py); a fresh browser context per page. The input side
-(``tasks_for``: URL checks, viewports, keys) is plain code, tested without a browser.
+(``url_tasks``, ``folder_tasks``: URL checks, viewports, keys) is plain code, tested without a browser.
 """
 
 from __future__ import annotations
