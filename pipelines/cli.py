@@ -8,6 +8,7 @@ import sys
 _COMMANDS = {
     "pdf": ("vlcurate.pipelines.pdf_pages", "render PDF pages into document_ocr samples"),
     "web": ("vlcurate.pipelines.web_screenshots", "screenshot web pages into web_code samples"),
+    "ocr": ("vlcurate.pipelines.ocr_images", "read the text in images into scene_ocr samples"),
 }
 
 _USAGE = "usage: vlcurate COMMAND [flags]   (vlcurate COMMAND --help for its flags)\n\ncommands:\n" + "\n".join(
@@ -45,11 +46,11 @@ def _help(module) -> int:
 
 
 def _options_classes(module):
-    from vlcurate.pipelines.common import DatasetOptions
+    from vlcurate.pipelines.common import DatasetOptions, OcrOptions
 
     own = [value for value in vars(module).values()
            if isinstance(value, type) and value.__module__ == module.__name__ and value.__name__.endswith("Options")]
-    return [*own, DatasetOptions]
+    return [*own, DatasetOptions, OcrOptions]
 
 
 if __name__ == "__main__":

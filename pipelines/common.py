@@ -11,6 +11,7 @@ from apache_beam.io import fileio
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
+from vlcurate.transforms.ocr_config import ENGINES, MODES, OcrConfig, engine_models
 from vlcurate.transforms.shards import ShardConfig
 
 # Files a run writes; an existing output holding any of them is refused unless --overwrite.
@@ -43,6 +44,68 @@ class DatasetOptions(PipelineOptions):
         add_flag(parser, "max-samples-per-shard", type=int, default=1000)
         add_flag(parser, "max-shard-bytes", type=int, default=512 * 1024 * 1024)
         add_flag(parser, "overwrite", action="store_true", help="replace a dataset already in --output")
+        add_flag(parser, "max-file-bytes", type=int, default=None,
+                 help="larger input files are rejected unread (default: pdf 256 MiB, ocr 64 MiB)")
+        add_flag(parser, "worker-memory-mb", type=int, default=None,
+                 help="address-space cap of each isolated child process (0: none; default 4096)")
+
+
+_OCR_DEFAULTS = OcrConfig()
+
+
+class OcrOptions(PipelineOptions):
+    """The OCR flags of every pipeline that can read text from its images."""
+
+    @classmethod
+    def _add_argparse_args(cls, parser):
+        add_flag(parser, "ocr", choices=MODES, default=_OCR_DEFAULTS.mode,
+                 help="pdf and web: OCR pages without text of their own (auto), every page, or none")
+        add_flag(parser, "ocr-engine", choices=ENGINES, default=_OCR_DEFAULTS.engine,
+                 help="ppocr: PaddleOCR's PP-OCR models (rapidocr, ONNX); tesseract: Tesseract (tesserocr)")
+        add_flag(parser, "ocr-dpi", type=int, default=_OCR_DEFAULTS.dpi,
+                 help="resolution PDF pages are rendered at for OCR")
+        add_flag(parser, "ocr-lang", default=_OCR_DEFAULTS.tesseract_lang,
+                 help="Tesseract's languages, e.g. eng or eng+deu (Debian's tesseract-ocr-LANG data)")
+        add_flag(parser, "tessdata", default="",
+                 help="Tesseract's data folder (default: $TESSDATA_PREFIX, else Debian's)")
+
+
+def ocr_config(options: PipelineOptions, processes: int, **settings) -> OcrConfig:
+    """The OCR settings from the flags, then ``settings``. Each of the ``processes`` children of a
+    worker process gets an equal share of its cores as native threads (onnxruntime, OpenCV, OpenMP)."""
+    flags = options.view_as(OcrOptions)
+    from_flags = {
+        "engine": flags.ocr_engine,
+        "mode": flags.ocr,
+        "dpi": flags.ocr_dpi,
+        "tesseract_lang": flags.ocr_lang,
+        "tessdata": flags.tessdata,
+        "threads": max(1, local_processes(options) // processes),
+    }
+    try:
+        return OcrConfig(**{**from_flags, **settings})
+    except ValueError as error:
+        raise SystemExit(f"vlcurate: {error}") from error
+
+
+def ocr_models(config: OcrConfig) -> dict:
+    """The manifest's ``models`` entry for OCR (empty when OCR is off); refuses to start without them."""
+    if config.mode == "never":
+        return {}
+    try:
+        return {"ocr": {"engine": config.engine, "files": engine_models(config)}}
+    except (FileNotFoundError, RuntimeError) as error:
+        raise SystemExit(f"vlcurate: {error}") from error
+
+
+def isolation_caps(options: PipelineOptions, default_file_bytes: int, default_memory_mb: int | None) -> dict:
+    """max_file_bytes and worker_memory_mb from the shared flags, with the pipeline's defaults."""
+    dataset = options.view_as(DatasetOptions)
+    memory = default_memory_mb if dataset.worker_memory_mb is None else dataset.worker_memory_mb
+    return {
+        "max_file_bytes": default_file_bytes if dataset.max_file_bytes is None else dataset.max_file_bytes,
+        "worker_memory_mb": memory or None,
+    }
 
 
 def input_path(options: PipelineOptions) -> str:
@@ -73,8 +136,8 @@ def shard_config(options: PipelineOptions, default_prefix: str) -> ShardConfig:
     )
 
 
-def input_pattern(path: str, extension: str) -> tuple[str, bool]:
-    """A folder (or a prefix ending in /) means every ``*.extension`` file under it, at any depth;
+def input_pattern(path: str) -> tuple[str, bool]:
+    """A folder (or a prefix ending in /) means every file of the pipeline's extensions under it, at any depth;
     anything else is a file or a glob, taken as it is. Returns (pattern, filter_by_extension)."""
     if path.endswith("/") or _is_local_folder(path):
         return f"{path.rstrip('/')}/**", True
@@ -85,16 +148,17 @@ def _is_local_folder(path: str) -> bool:
     return "://" not in path and os.path.isdir(path)
 
 
-def has_extension(path: str, extension: str) -> bool:
-    return path.lower().endswith(f".{extension}")
+def has_extension(path: str, extensions: str | tuple[str, ...]) -> bool:
+    extensions = (extensions,) if isinstance(extensions, str) else extensions
+    return path.lower().endswith(tuple(f".{extension}" for extension in extensions))
 
 
-def list_inputs(pipeline, path: str, extension: str):
+def list_inputs(pipeline, path: str, extensions: str | tuple[str, ...]):
     """The input files' metadata, listed through Beam's FileSystems at run time."""
-    pattern, by_extension = input_pattern(path, extension)
+    pattern, by_extension = input_pattern(path)
     files = pipeline | "ListInputs" >> fileio.MatchFiles(pattern)
     if by_extension:
-        files = files | "KeepExtension" >> beam.Filter(lambda meta: has_extension(meta.path, extension))
+        files = files | "KeepExtension" >> beam.Filter(lambda meta: has_extension(meta.path, extensions))
     return files
 
 
@@ -102,7 +166,7 @@ def is_dry_run(options: PipelineOptions) -> bool:
     return bool(options.get_all_options().get("dry_run"))
 
 
-def prepare(options: PipelineOptions, source: str, extension: str, config: ShardConfig) -> None:
+def prepare(options: PipelineOptions, source: str, extensions: str | tuple[str, ...], config: ShardConfig) -> None:
     """Checks made before launching a real run (a dry run touches no files)."""
     standard = options.view_as(StandardOptions)
     if standard.runner is None:
@@ -110,12 +174,13 @@ def prepare(options: PipelineOptions, source: str, extension: str, config: Shard
         standard.runner = "FnApiRunner"
     if is_dry_run(options):
         return
-    pattern, by_extension = input_pattern(source, extension)
+    pattern, by_extension = input_pattern(source)
     matched = FileSystems.match([pattern])[0].metadata_list
     if by_extension:
-        matched = [meta for meta in matched if has_extension(meta.path, extension)]
+        matched = [meta for meta in matched if has_extension(meta.path, extensions)]
     if not matched:
-        raise SystemExit(f"no input files match {pattern}" + (f" (*.{extension})" if by_extension else ""))
+        wanted = ", ".join(f"*.{e}" for e in ((extensions,) if isinstance(extensions, str) else extensions))
+        raise SystemExit(f"no input files match {pattern}" + (f" ({wanted})" if by_extension else ""))
     existing = [meta.path for part in _OUTPUT_PARTS for meta in _match(f"{config.output}/{part}")]
     if existing and not options.view_as(DatasetOptions).overwrite:
         raise SystemExit(f"{config.output} already holds a dataset ({len(existing)} files); pass --overwrite")
@@ -173,17 +238,18 @@ def summary(output: str, manifest: dict) -> str:
     return "\n".join(lines)
 
 
-def launch(options: PipelineOptions, name: str, source: str, extension: str, stage: str, config,
-           shards: ShardConfig, build):
+def launch(options: PipelineOptions, name: str, source: str, extensions, stage: str, config,
+           shards: ShardConfig, build, models: dict | None = None):
     """Run ``build(pipeline, source, config, shards, run, processes)`` as pipeline ``name`` and
     print where its dataset went; returns the manifest (None for a dry run, which writes nothing).
 
-    ``extension`` is what a folder input is filtered by; ``stage`` names the stage config in the
-    manifest's ``config`` (e.g. "pdf").
+    ``extensions`` is what a folder input is filtered by; ``stage`` names the stage config in the
+    manifest's ``config`` (e.g. "pdf"); ``models`` the model files the run uses, by sha256.
     """
-    prepare(options, source, extension, shards)
+    prepare(options, source, extensions, shards)
     processes = render_processes(options)
     run = {
+        "models": models or {},
         "pipeline": name,
         "config": {
             "input": source,

@@ -3,7 +3,10 @@
 --input is a PDF, a folder of PDFs (searched at any depth), a glob, or a gs:// prefix ending in /.
 
     vlcurate pdf --input PDFS --output DATASET [--page-size 1024] [--image-format png|jpeg]
-                 [--max-pages N] [--max-page-pixels N] [--page-timeout S] [Beam flags]
+                 [--max-pages N] [--max-page-pixels N] [--page-timeout S]
+                 [--ocr auto|always|never] [--ocr-engine ppocr|tesseract] [Beam flags]
+
+Pages without a text layer are OCRed (--ocr auto): their txt is the OCR text.
 """
 
 from __future__ import annotations
@@ -12,7 +15,8 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from vlcurate.pipelines.common import (
-    add_flag, input_path, launch, list_inputs, page_timeout, shard_config,
+    add_flag, input_path, isolation_caps, launch, list_inputs, ocr_config, ocr_models, page_timeout,
+    render_processes, shard_config,
 )
 from vlcurate.transforms.pdf_tasks import PdfConfig
 from vlcurate.transforms.pdf_stage import PdfPages
@@ -27,11 +31,8 @@ class PdfPagesOptions(PipelineOptions):
         add_flag(parser, "page-size", type=int, default=_DEFAULTS.page_size, help="pixels on the long side")
         add_flag(parser, "image-format", choices=("png", "jpeg"), default=_DEFAULTS.image_format)
         add_flag(parser, "jpeg-quality", type=int, default=_DEFAULTS.jpeg_quality)
-        add_flag(parser, "max-file-bytes", type=int, default=_DEFAULTS.max_file_bytes)
         add_flag(parser, "max-pages", type=int, default=_DEFAULTS.max_pages, help="documents with more are rejected")
         add_flag(parser, "max-page-pixels", type=int, default=_DEFAULTS.max_page_pixels)
-        add_flag(parser, "worker-memory-mb", type=int, default=_DEFAULTS.worker_memory_mb,
-                 help="address-space cap of the rendering child process (0: none)")
 
 
 def pdf_config(options: PipelineOptions) -> PdfConfig:
@@ -40,11 +41,11 @@ def pdf_config(options: PipelineOptions) -> PdfConfig:
         page_size=flags.page_size,
         image_format=flags.image_format,
         jpeg_quality=flags.jpeg_quality,
-        max_file_bytes=flags.max_file_bytes,
         max_pages=flags.max_pages,
         max_page_pixels=flags.max_page_pixels,
         page_timeout_s=page_timeout(options, _DEFAULTS.page_timeout_s),
-        worker_memory_mb=flags.worker_memory_mb or None,
+        ocr=ocr_config(options, render_processes(options)),
+        **isolation_caps(options, _DEFAULTS.max_file_bytes, _DEFAULTS.worker_memory_mb),
     )
 
 
@@ -61,4 +62,4 @@ def run(argv=None) -> dict | None:
     source = input_path(options)
     config = pdf_config(options)
     shards = shard_config(options, default_prefix="pdf")
-    return launch(options, "pdf_pages", source, "pdf", "pdf", config, shards, build)
+    return launch(options, "pdf_pages", source, "pdf", "pdf", config, shards, build, ocr_models(config.ocr))

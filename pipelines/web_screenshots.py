@@ -4,7 +4,10 @@
 rendered with their assets.
 
     vlcurate web --input URLS.txt|URLS.jsonl|URLS.parquet|FOLDER --output DATASET
-                 [--viewport 1024x1024 ...] [--full-page] [--allow-host HOST:PORT ...] [Beam flags]
+                 [--viewport 1024x1024 ...] [--full-page] [--allow-host HOST:PORT ...]
+                 [--ocr auto|always|never] [--ocr-engine ppocr|tesseract] [Beam flags]
+
+A page without visible text gets the OCR of its viewport screenshot as txt (--ocr auto).
 """
 
 from __future__ import annotations
@@ -15,7 +18,8 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from vlcurate.pipelines.common import (
-    add_flag, input_path, launch, list_inputs, page_timeout, shard_config,
+    add_flag, input_path, launch, list_inputs, ocr_config, ocr_models, page_timeout, render_processes,
+    shard_config,
 )
 from vlcurate.transforms.shards import WriteDataset
 from vlcurate.transforms.stage import REJECTS
@@ -60,6 +64,7 @@ def web_config(options: PipelineOptions) -> WebConfig:
             allow_hosts=tuple(flags.allow_host or ()),
             offline=flags.offline,
             recycle_pages=flags.recycle_pages,
+            ocr=ocr_config(options, render_processes(options)),
         )
     except ValueError as error:
         raise SystemExit(f"vlcurate web: {error}") from error
@@ -107,4 +112,5 @@ def run(argv=None) -> dict | None:
     config = web_config(options)
     shards = shard_config(options, default_prefix="web")
     extension = source.rsplit(".", 1)[-1].lower() if source.lower().endswith(_URL_LISTS) else "html"
-    return launch(options, "web_screenshots", source, extension, "web", config, shards, build)
+    return launch(options, "web_screenshots", source, extension, "web", config, shards, build,
+                  ocr_models(config.ocr))

@@ -23,6 +23,7 @@ from vlcurate.transforms.pdf import (
     render_page_of_uri,
     render_size,
 )
+from vlcurate.transforms.ocr_config import OcrConfig
 from vlcurate.transforms.rejects import Reject
 from vlcurate.transforms.sample import make_key
 
@@ -178,7 +179,8 @@ def test_rendering_is_deterministic_across_fresh_opens(image_format):
 
 
 def test_scanned_page_needs_ocr():
-    sample = render(pdf_fixtures.scanned_pdf(), 0, PdfConfig(page_size=300))
+    # OCR off: the page is flagged for it (tests/test_ocr.py covers the page with OCR on).
+    sample = render(pdf_fixtures.scanned_pdf(), 0, PdfConfig(page_size=300, ocr=OcrConfig(mode="never")))
     assert sample.meta["needs_ocr"] is True
     assert sample.text == ""
     assert sample.text_source is None

@@ -17,6 +17,7 @@ import pymupdf
 
 from vlcurate import __version__
 from vlcurate.transforms.files import read_capped
+from vlcurate.transforms.ocr import with_ocr
 from vlcurate.transforms.pdf_tasks import PageTask, PdfConfig
 from vlcurate.transforms.rejects import Reject
 from vlcurate.transforms.sample import Image, Sample, make_key
@@ -107,7 +108,7 @@ def render_page(document: pymupdf.Document, task: PageTask, config: PdfConfig) -
     text_blocks = _text_blocks(blocks, page.rotation_matrix * pymupdf.Matrix(scale, scale))
     text = "\n\n".join(block["text"] for block in text_blocks)
     needs_ocr = not text.strip()
-    return Sample(
+    sample = Sample(
         key=make_key("pdf", task.file_sha256, task.locator),
         source="pdf",
         category="document_ocr",
@@ -131,6 +132,31 @@ def render_page(document: pymupdf.Document, task: PageTask, config: PdfConfig) -
             },
         },
     )
+    if config.ocr.wanted(has_text=not needs_ocr):
+        image, to_sample = _ocr_image(page, pixmap, scale, config)
+        sample = with_ocr(sample, config.ocr, image, to_sample)
+    return sample
+
+
+def _ocr_image(page: pymupdf.Page, pixmap: pymupdf.Pixmap, scale: float, config: PdfConfig):
+    """The page as an RGB image at the OCR resolution, and the factor from its pixels to the
+    sample image's. The sample's own pixmap serves when it is at least as sharp; the OCR
+    resolution is lowered to stay under the pixel cap."""
+    from PIL import Image as PILImage
+
+    rect = page.rect
+    ocr_scale = config.ocr.dpi / 72
+    cap = min(config.max_page_pixels, config.ocr.max_image_pixels)
+    ocr_scale = min(ocr_scale, (cap / max(rect.width * rect.height, 1e-9)) ** 0.5)
+    if ocr_scale > scale:
+        try:
+            pixmap_for_ocr = page.get_pixmap(matrix=pymupdf.Matrix(ocr_scale, ocr_scale), alpha=False)
+        except Exception as error:
+            raise Reject("pdf_corrupt", f"cannot render page for OCR: {error}") from error
+    else:
+        pixmap_for_ocr = pixmap
+    image = PILImage.frombytes("RGB", (pixmap_for_ocr.width, pixmap_for_ocr.height), pixmap_for_ocr.samples)
+    return image, pixmap.width / pixmap_for_ocr.width
 
 
 def _text_blocks(blocks, to_image: pymupdf.Matrix) -> list[dict[str, Any]]:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 
+from vlcurate.transforms.ocr_config import OcrConfig
+
 
 @dataclasses.dataclass(frozen=True)
 class PdfConfig:
@@ -22,6 +24,7 @@ class PdfConfig:
     max_page_pixels: int = 16_000_000
     page_timeout_s: float = 60.0
     worker_memory_mb: int | None = 4096
+    ocr: OcrConfig = OcrConfig()  # pages without a text layer are OCRed (mode auto)
 
     def __post_init__(self):
         if self.image_format not in ("png", "jpeg"):

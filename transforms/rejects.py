@@ -32,6 +32,11 @@ REASONS = {
     "too_many_bytes": "the page pulled more than --max-page-bytes, or its HTML is over the cap",
     "download_refused": "the URL is a download, not a page",
     "browser_crash": "the browser or the page's renderer crashed on this page",
+    # images and OCR
+    "image_unreadable": "the input is not an image of an accepted format (PNG, JPEG, WebP, BMP, TIFF, GIF), "
+    "or it is truncated or damaged",
+    "image_too_large": "the image has more pixels than --max-image-pixels (Pillow's decompression-bomb check)",
+    "ocr_empty": "OCR found no text in the image (kept with --keep-empty)",
     # isolation of native code
     "timeout": "the stage took longer than its time limit on this input",
     "worker_crashed": "the isolated worker process died on this input (native crash, out of memory)",
@@ -43,7 +48,7 @@ REASONS = {
 
 # Reasons that drop a valid sample by policy (quality, duplicates) rather than for bad input.
 # The manifest counts them as "filtered", the rest as "rejected".
-FILTER_REASONS = frozenset({"duplicate_key"})
+FILTER_REASONS = frozenset({"duplicate_key", "ocr_empty"})
 
 
 class Reject(Exception):

@@ -15,6 +15,7 @@ import urllib.parse
 from typing import Any
 
 from vlcurate import __version__
+from vlcurate.transforms.ocr_config import OcrConfig
 from vlcurate.transforms.rejects import Reject
 from vlcurate.transforms.sample import Image, Sample, make_key
 
@@ -43,6 +44,7 @@ class WebConfig:
     allow_hosts: tuple[str, ...] = ()
     offline: bool = False  # reach only allow_hosts (and the input folder); look no name up
     recycle_pages: int = 200
+    ocr: OcrConfig = OcrConfig()  # the viewport screenshot of a page without visible text is OCRed
 
     def __post_init__(self):
         if not self.viewports or any(w < 16 or h < 16 or w > 8192 or h > 8192 for w, h in self.viewports):
@@ -155,13 +157,18 @@ def render_web_task(task: WebTask, config: WebConfig) -> Sample:
     browser, proxy = host.browser_and_proxy()
     session = proxy.open_session(config.max_page_bytes)
     try:
-        return _render(browser, proxy, session, url, task, config)
+        sample = _render(browser, proxy, session, url, task, config)
     except Reject as reject:
         if reject.reason == "browser_crash":
             host.stop_browser()
         raise
     finally:
         proxy.close_session(session)
+    if config.ocr.wanted(has_text=bool(sample.text.strip())):
+        from vlcurate.transforms.ocr import with_ocr
+
+        sample = with_ocr(sample, config.ocr)  # the viewport screenshot; the page's context is closed
+    return sample
 
 
 def _render(browser, proxy, session, url: str, task: WebTask, config: WebConfig) -> Sample:

@@ -1,0 +1,65 @@
+"""The OCR pipeline: a folder, glob or gs:// prefix of images -> scene_ocr samples in shards.
+
+--input is an image (PNG, JPEG, WebP, BMP, TIFF, GIF), a folder of them (searched at any depth),
+a glob, or a gs:// prefix ending in /. Each image becomes one sample: the image (re-encoded
+without its metadata), the text read from it as txt, and in json the lines with their boxes and
+confidences. An image in which no text is found is filtered (ocr_empty) unless --keep-empty.
+
+    vlcurate ocr --input IMAGES --output DATASET [--ocr-engine ppocr|tesseract]
+                 [--max-image-pixels N] [--keep-empty] [Beam flags]
+"""
+
+from __future__ import annotations
+
+import apache_beam as beam
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from vlcurate.pipelines.common import (
+    add_flag, input_path, isolation_caps, launch, list_inputs, ocr_config, ocr_models, page_timeout,
+    render_processes, shard_config,
+)
+from vlcurate.transforms.ocr_config import OcrConfig
+from vlcurate.transforms.ocr_stage import OcrImages
+from vlcurate.transforms.shards import WriteDataset
+
+_DEFAULTS = OcrConfig()
+IMAGE_EXTENSIONS = ("png", "jpg", "jpeg", "webp", "bmp", "tif", "tiff", "gif")
+
+
+class OcrImagesOptions(PipelineOptions):
+    @classmethod
+    def _add_argparse_args(cls, parser):
+        add_flag(parser, "max-image-pixels", type=int, default=_DEFAULTS.max_image_pixels,
+                 help="larger images are rejected before decoding (image_too_large)")
+        add_flag(parser, "keep-empty", action="store_true",
+                 help="keep images in which no text was found (empty txt, ocr.empty true)")
+
+
+def images_config(options: PipelineOptions) -> OcrConfig:
+    flags = options.view_as(OcrImagesOptions)
+    return ocr_config(
+        options,
+        render_processes(options),
+        mode="always",
+        max_image_pixels=flags.max_image_pixels,
+        keep_empty=flags.keep_empty,
+        timeout_s=page_timeout(options, _DEFAULTS.timeout_s),
+        **isolation_caps(options, _DEFAULTS.max_file_bytes, _DEFAULTS.worker_memory_mb),
+    )
+
+
+def build(pipeline: beam.Pipeline, source: str, config: OcrConfig, shards, run: dict, processes: int = 1):
+    """Wire the OCR pipeline onto ``pipeline``; returns the PCollection holding the manifest."""
+    files = list_inputs(pipeline, source, IMAGE_EXTENSIONS)
+    images = files | "OcrImages" >> OcrImages(config, processes)
+    return images | "WriteDataset" >> WriteDataset(shards, run)
+
+
+def run(argv=None) -> dict | None:
+    """Run the pipeline; returns the manifest (None for a dry run)."""
+    options = PipelineOptions(argv)
+    source = input_path(options)
+    config = images_config(options)
+    shards = shard_config(options, default_prefix="ocr")
+    return launch(options, "ocr_images", source, IMAGE_EXTENSIONS, "ocr", config, shards, build,
+                  ocr_models(config))

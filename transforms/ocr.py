@@ -1,0 +1,464 @@
+"""OCR: the text in an image, read by PaddleOCR's PP-OCR models or by Tesseract, behind one interface.
+
+``ppocr`` runs PP-OCR's detection, direction and recognition models as ONNX through the rapidocr
+3.x wheel, which ships them; ``tesseract`` runs the Tesseract that tesserocr bundles with Debian's
+trained data. Both give ``OcrLine``s (text, a 4-point box in image pixels, a confidence in 0..1)
+in reading order. The engines run in isolated children (transforms/isolation.py): ``ocr_image_uri``
+is what the `vlcurate ocr` stage sends there, and the PDF and web children call ``read_text`` on
+the page they already hold. This module does not import Beam, so that a child starts quickly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import io
+import os
+import warnings
+from typing import Any
+
+from PIL import Image as PILImage
+from PIL import ImageOps
+
+from vlcurate import __version__
+from vlcurate.transforms.files import read_capped
+from vlcurate.transforms.ocr_config import ImageTask, OcrConfig, engine_models, ppocr_model_paths
+from vlcurate.transforms.rejects import Reject
+from vlcurate.transforms.sample import Sample, encode_image, make_key
+
+# Formats an input image may have. Pillow would also open EPS (through Ghostscript), PSD, ICO,
+# and more; untrusted bytes get the common raster decoders only.
+IMAGE_FORMATS = ("PNG", "JPEG", "WEBP", "BMP", "TIFF", "GIF")
+_LOSSY = ("JPEG",)
+
+
+@dataclasses.dataclass(frozen=True)
+class OcrLine:
+    text: str
+    box: tuple[tuple[float, float], ...]  # 4 corners, clockwise from the top left, image pixels
+    confidence: float  # 0..1
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "text": self.text,
+            "box": [[round(x, 1), round(y, 1)] for x, y in self.box],
+            "confidence": round(self.confidence, 4),
+        }
+
+    @property
+    def top(self) -> float:
+        return min(y for _, y in self.box)
+
+    @property
+    def bottom(self) -> float:
+        return max(y for _, y in self.box)
+
+    @property
+    def left(self) -> float:
+        return min(x for x, _ in self.box)
+
+
+    def scaled(self, factor: float) -> "OcrLine":
+        return OcrLine(self.text, tuple((x * factor, y * factor) for x, y in self.box), self.confidence)
+
+
+@dataclasses.dataclass(frozen=True)
+class OcrResult:
+    engine: str
+    rows: tuple[tuple[OcrLine, ...], ...]  # in reading order; lines side by side share a row
+
+    @property
+    def lines(self) -> tuple[OcrLine, ...]:
+        return tuple(line for row in self.rows for line in row)
+
+    @property
+    def text(self) -> str:
+        """Lines of a row joined by a space, rows by a newline."""
+        return "\n".join(" ".join(line.text for line in row) for row in self.rows)
+
+    @property
+    def confidence(self) -> float:
+        """Mean line confidence weighted by characters (0 when nothing was read)."""
+        chars = sum(len(line.text) for line in self.lines)
+        if not chars:
+            return 0.0
+        return sum(line.confidence * len(line.text) for line in self.lines) / chars
+
+    def describe(self) -> dict[str, Any]:
+        """The sample's json ``ocr`` object."""
+        return {
+            "engine": self.engine,
+            "lines": [line.describe() for line in self.lines],
+            "confidence": round(self.confidence, 4),
+            "empty": not self.lines,
+        }
+
+    def scaled(self, factor: float) -> "OcrResult":
+        return OcrResult(self.engine, tuple(tuple(line.scaled(factor) for line in row) for row in self.rows))
+
+
+def rows(lines) -> list[list[OcrLine]]:
+    """Group lines into rows, top to bottom, each left to right.
+
+    A line joins a row when its vertical middle falls within the row's first line, so two text
+    boxes side by side on one baseline read as one row, while the next line down starts a new one.
+    """
+    out: list[list[OcrLine]] = []
+    for line in sorted(lines, key=lambda item: (item.top, item.left)):
+        if out and _same_row(out[-1][0], line):
+            out[-1].append(line)
+        else:
+            out.append([line])
+    return [sorted(row, key=lambda item: item.left) for row in out]
+
+
+def _same_row(first: OcrLine, line: OcrLine) -> bool:
+    return first.top <= (line.top + line.bottom) / 2 <= first.bottom
+
+
+def reading_order(lines: list[OcrLine], directions: list[int]) -> list[list[OcrLine]]:
+    """Lines in reading order when the text may run in any of four directions (a page scanned
+    sideways or upside down) and be skewed: the direction most characters run in is turned to
+    left-to-right, the median skew of the lines taken out, and the lines ordered in rows in that
+    frame. The lines keep their image coordinates."""
+    if not lines:
+        return []
+    weight = [0] * 4
+    for line, direction in zip(lines, directions):
+        weight[direction] += len(line.text)
+    quarter = max(range(4), key=lambda k: (weight[k], -k))
+    turned = [_turn(line, quarter) for line in lines]
+    skew = _skew(turned)
+    turned = [_rotate(line, -skew) for line in turned]
+    index = {id(line): i for i, line in enumerate(turned)}
+    return [[lines[index[id(line)]] for line in row] for row in rows(turned)]
+
+
+def _skew(lines: list[OcrLine]) -> float:
+    """The median angle (radians) of the long axes of clearly elongated lines, near horizontal."""
+    import math
+    import statistics
+
+    angles = []
+    for line in lines:
+        (x0, y0), (x1, y1), _, (x3, y3) = line.box
+        along, across = (x1 - x0, y1 - y0), (x3 - x0, y3 - y0)
+        if math.hypot(*along) < math.hypot(*across):
+            along, across = across, along
+        if math.hypot(*along) >= 2 * math.hypot(*across):
+            angle = (math.atan2(along[1], along[0]) + math.pi / 2) % math.pi - math.pi / 2  # an axis has no sign
+            if abs(angle) < math.pi / 4:
+                angles.append(angle)
+    return statistics.median(angles) if angles else 0.0
+
+
+def _rotate(line: OcrLine, angle: float) -> OcrLine:
+    import math
+
+    cos, sin = math.cos(angle), math.sin(angle)
+    return OcrLine(line.text, tuple((x * cos - y * sin, x * sin + y * cos) for x, y in line.box), line.confidence)
+
+
+def _turn(line: OcrLine, quarters: int) -> OcrLine:
+    """The line's box turned ``quarters`` quarter turns counter-clockwise (image y points down)."""
+    corners = line.box
+    for _ in range(quarters):
+        corners = tuple((y, -x) for x, y in corners)
+    return OcrLine(line.text, corners, line.confidence)
+
+
+# --- engines --------------------------------------------------------------------------------------
+
+
+def _limit_threads(threads: int) -> None:
+    """Native libraries use every core unless told; the OCR children share the cores instead.
+
+    Set before the libraries load: OpenMP reads OMP_THREAD_LIMIT once (Tesseract builds with
+    OpenMP use it), OpenCV takes setNumThreads, onnxruntime its session options.
+    """
+    os.environ["OMP_THREAD_LIMIT"] = str(threads)
+    os.environ["OMP_NUM_THREADS"] = str(threads)
+    import cv2
+
+    cv2.setNumThreads(threads)
+
+
+# A first reading scoring below this is tried upside down as well (upright print scores about
+# 0.99; text read the wrong way up 0.6 to 0.75).
+_RETRY_BELOW = 0.9
+# Lines shorter than this (characters) follow the page's orientation rather than their own reading.
+_SHORT_LINE = 4
+
+
+class PpOcrEngine:
+    name = "ppocr"
+
+    def __init__(self, config: OcrConfig):
+        _limit_threads(config.threads)
+        from rapidocr import RapidOCR
+
+        paths = ppocr_model_paths()
+        # Explicit model paths: rapidocr never looks for (or downloads) anything else.
+        self._ocr = RapidOCR(params={
+            "Global.log_level": "error",
+            "Det.model_path": paths["det"],
+            "Cls.model_path": paths["cls"],
+            "Rec.model_path": paths["rec"],
+            "EngineConfig.onnxruntime.intra_op_num_threads": config.threads,
+            "EngineConfig.onnxruntime.inter_op_num_threads": 1,
+        })
+        # rapidocr's own cut: lines recognised with a lower score are noise.
+        self._min_score = float(self._ocr.cfg.Global.text_score)
+        self._cls_threshold = float(self._ocr.cfg.Cls.cls_thresh)
+
+    def read(self, image: PILImage.Image) -> list[list[OcrLine]]:
+        """Rows of lines in reading order: detection, direction and recognition, with the
+        direction model's call checked.
+
+        PP-OCR's direction model is unreliable on Latin print: on upright English lines it calls
+        many upside down (scores up to 1.0) and on upside-down ones many upright. So each line is
+        read as detected, and read turned over too when the direction model says "upside down"
+        with at least its own threshold or when the first reading scores below ``_RETRY_BELOW``;
+        the reading with the higher recognition score wins. Short lines follow the longer ones.
+        """
+        import numpy as np
+        from rapidocr.main import RapidOCRError
+        from rapidocr.utils.process_img import map_boxes_to_original
+
+        ocr = self._ocr
+        bgr = np.ascontiguousarray(np.asarray(image.convert("RGB"))[:, :, ::-1])
+        height, width = bgr.shape[:2]
+        resized, record = ocr.preprocess_img(bgr)
+        try:
+            crops, detected = ocr.detect_and_crop(resized, record)
+        except RapidOCRError:  # rapidocr's way of saying no text was found
+            return []
+        directions = ocr._load_cls_model()(crops).cls_res
+        recognised = ocr.recognize_txt(crops)
+        upright = [(text, float(score)) for text, score in zip(recognised.txts, recognised.scores)]
+        retry = [
+            i for i, ((label, confidence), (_, score)) in enumerate(zip(directions, upright))
+            if (label == "180" and confidence >= self._cls_threshold) or score < _RETRY_BELOW
+        ]
+        turned_over = self._recognise_turned(crops, retry)
+        turned = [i in turned_over and turned_over[i][1] > upright[i][1] for i in range(len(crops))]
+        # A line of a few characters reads well both ways ("3" upside down is "ε"): it follows
+        # the orientation of the longer lines instead.
+        votes = [0, 0]
+        for i, (text, _) in enumerate(upright):
+            if len(text.strip()) >= _SHORT_LINE:
+                votes[turned[i]] += len((turned_over[i] if turned[i] else upright[i])[0])
+        page_turned = votes[1] > votes[0]
+        short = [i for i, (text, _) in enumerate(upright) if len(text.strip()) < _SHORT_LINE]
+        if page_turned:
+            turned_over.update(self._recognise_turned(crops, [i for i in short if i not in turned_over]))
+        for i in short:
+            turned[i] = page_turned
+        texts, scores = [], []
+        for i, flag in enumerate(turned):
+            text, score = turned_over[i] if flag else upright[i]
+            texts.append(text)
+            scores.append(score)
+        boxes = map_boxes_to_original(detected.boxes, record, height, width)
+        lines, directions = [], []
+        for box, text, score, flipped in zip(boxes, texts, scores, turned):
+            text = clean_ocr_text(text)
+            if text and score >= self._min_score:
+                corners = tuple((float(x), float(y)) for x, y in box)
+                lines.append(OcrLine(text, corners, score))
+                directions.append(_reading_direction(corners, flipped))
+        return reading_order(lines, directions)
+
+    def _recognise_turned(self, crops, indexes) -> dict[int, tuple[str, float]]:
+        """Readings of the crops at ``indexes`` turned upside down."""
+        import numpy as np
+
+        if not indexes:
+            return {}
+        found = self._ocr.recognize_txt([np.rot90(crops[i], 2) for i in indexes])
+        return {i: (text, float(score)) for i, text, score in zip(indexes, found.txts, found.scores)}
+
+
+def _reading_direction(corners, turned: bool) -> int:
+    """Which way a line's text runs in the image, in quarter turns clockwise from left-to-right.
+
+    rapidocr crops a line from corner 0 towards corner 1, and turns a crop at least 1.5 times
+    taller than wide a quarter counter-clockwise, so that its text runs from corner 0 to corner 3.
+    """
+    import math
+
+    (x0, y0), (x1, y1), _, (x3, y3) = corners
+    tall = math.dist((x0, y0), (x3, y3)) >= 1.5 * math.dist((x0, y0), (x1, y1))
+    dx, dy = (x3 - x0, y3 - y0) if tall else (x1 - x0, y1 - y0)
+    if turned:
+        dx, dy = -dx, -dy
+    return round(math.degrees(math.atan2(dy, dx)) / 90) % 4
+
+
+class TesseractEngine:
+    name = "tesseract"
+
+    def __init__(self, config: OcrConfig):
+        _limit_threads(config.threads)
+        import tesserocr
+
+        self._tesserocr = tesserocr
+        # The folder must end with a separator: Tesseract appends the file name to it as is.
+        path = os.path.join(config.tessdata_dir, "")
+        # AUTO_OSD: layout analysis with orientation detection (osd.traineddata), so a page
+        # scanned sideways or upside down reads upright.
+        self._api = tesserocr.PyTessBaseAPI(path=path, lang=config.tesseract_lang, psm=tesserocr.PSM.AUTO_OSD)
+
+    def read(self, image: PILImage.Image) -> list[list[OcrLine]]:
+        """Rows of lines in reading order (one line each: Tesseract's lines span their column)."""
+        tesserocr = self._tesserocr
+        level = tesserocr.RIL.TEXTLINE
+        self._api.SetImage(image)
+        self._api.Recognize()
+        lines = []
+        iterator = self._api.GetIterator()
+        for item in tesserocr.iterate_level(iterator, level) if iterator is not None else ():
+            try:
+                text = clean_ocr_text(item.GetUTF8Text(level) or "")
+            except RuntimeError:  # tesserocr's way of saying the line is empty
+                continue
+            box = item.BoundingBox(level)
+            if not text or box is None:
+                continue
+            x0, y0, x1, y1 = (float(value) for value in box)
+            corners = ((x0, y0), (x1, y0), (x1, y1), (x0, y1))
+            lines.append(OcrLine(text, corners, max(0.0, min(1.0, item.Confidence(level) / 100.0))))
+        self._api.Clear()
+        # Tesseract's own order follows its layout analysis (columns, blocks): kept as it is.
+        return [[line] for line in lines]
+
+
+_ENGINES = {"ppocr": PpOcrEngine, "tesseract": TesseractEngine}
+_LOADED: dict[tuple, Any] = {}
+
+
+def engine(config: OcrConfig):
+    """This process's engine for ``config``, loaded once (model loading takes about a second)."""
+    key = (config.engine, config.threads, config.tesseract_lang, config.tessdata_dir)
+    if key not in _LOADED:
+        _LOADED[key] = _ENGINES[config.engine](config)
+    return _LOADED[key]
+
+
+def clean_ocr_text(text: str) -> str:
+    """One line of recognised text: whitespace runs as single spaces, no control characters."""
+    text = "".join(char if char.isprintable() else " " for char in text)
+    return " ".join(text.split())
+
+
+def read_text(image: PILImage.Image, config: OcrConfig) -> OcrResult:
+    """OCR of an RGB image with the configured engine."""
+    return OcrResult(config.engine, tuple(tuple(row) for row in engine(config).read(image)))
+
+
+# --- images -----------------------------------------------------------------------------------------
+
+
+def open_image(data: bytes, max_pixels: int) -> tuple[PILImage.Image, str]:
+    """Decode untrusted bytes into an upright RGB image, checking the size before decoding.
+
+    Returns (image, source format). Pillow's decompression-bomb check is an error here (its limit
+    set to ``max_pixels``), and a header that claims more pixels is rejected before any decoding.
+    """
+    previous = PILImage.MAX_IMAGE_PIXELS
+    PILImage.MAX_IMAGE_PIXELS = max_pixels
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", PILImage.DecompressionBombWarning)
+            try:
+                image = PILImage.open(io.BytesIO(data), formats=IMAGE_FORMATS)
+                width, height = image.size
+                if width * height > max_pixels:
+                    raise Reject("image_too_large", f"{width}x{height} pixels, cap {max_pixels}")
+                if width < 1 or height < 1:
+                    raise Reject("image_unreadable", f"image is {width}x{height} pixels")
+                image_format = image.format
+                image.load()
+                image = ImageOps.exif_transpose(image)
+                return _rgb(image), image_format
+            except (PILImage.DecompressionBombError, PILImage.DecompressionBombWarning) as error:
+                raise Reject("image_too_large", str(error)) from error
+            except Reject:
+                raise
+            except Exception as error:  # UnidentifiedImageError, truncated data, bad headers...
+                raise Reject("image_unreadable", f"{type(error).__name__}: {error}") from error
+    finally:
+        PILImage.MAX_IMAGE_PIXELS = previous
+
+
+def _rgb(image: PILImage.Image) -> PILImage.Image:
+    """RGB, with transparency laid over white (dark text on a transparent background stays legible)."""
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        image = image.convert("RGBA")
+        background = PILImage.new("RGBA", image.size, (255, 255, 255, 255))
+        return PILImage.alpha_composite(background, image).convert("RGB")
+    return image.convert("RGB")
+
+
+def ocr_image_uri(task: ImageTask, config: OcrConfig) -> Sample:
+    """Read one image file and OCR it into a scene_ocr sample (what the `vlcurate ocr` child runs)."""
+    if task.size_in_bytes > config.max_file_bytes:
+        raise Reject("file_too_large", f"{task.size_in_bytes} bytes, cap {config.max_file_bytes}")
+    data = read_capped(task.uri, config.max_file_bytes)
+    file_sha256 = hashlib.sha256(data).hexdigest()
+    image, source_format = open_image(data, config.max_image_pixels)
+    result = read_text(image, config)
+    if not result.lines and not config.keep_empty:
+        raise Reject("ocr_empty", f"{config.engine} found no text")
+    # Re-encoded, so that no input metadata (EXIF, GPS, ICC) reaches the dataset: lossy sources
+    # stay JPEG, the rest become PNG.
+    encoded = encode_image(image, "jpeg" if source_format in _LOSSY else "png", jpeg_quality=95)
+    text, text_source, scores, meta = ocr_fields(result, config)
+    return Sample(
+        key=make_key("ocr", file_sha256),
+        source="ocr",
+        category="scene_ocr",
+        uri=task.uri,
+        locator="",
+        images=(encoded,),
+        text=text,
+        text_source=text_source,
+        scores=scores,
+        provenance={"pipeline": "ocr_images", "vlcurate": __version__, **ocr_provenance(config)},
+        meta={**meta, "file": {"sha256": file_sha256, "format": source_format, "bytes": len(data)}},
+    )
+
+
+def with_ocr(sample: Sample, config: OcrConfig, image: PILImage.Image | None = None, scale: float = 1.0) -> Sample:
+    """``sample`` with OCR text as its txt (``text_source`` ``ocr:<engine>``), the lines in its
+    json ``ocr`` and ``scores.ocr_confidence``. ``image`` defaults to the sample's first image (our
+    own encoding, trusted); ``scale`` maps the OCR image's pixels onto that image's pixels."""
+    if image is None:
+        image = _rgb(PILImage.open(io.BytesIO(sample.images[0].data), formats=("PNG", "JPEG")))
+    result = read_text(image, config)
+    if scale != 1.0:
+        result = result.scaled(scale)
+    text, text_source, scores, meta = ocr_fields(result, config)
+    return dataclasses.replace(
+        sample,
+        text=text,
+        text_source=text_source,
+        scores={**sample.scores, **scores},
+        provenance={**sample.provenance, **ocr_provenance(config)},
+        meta={**sample.meta, **meta},
+    )
+
+
+def ocr_fields(result: OcrResult, config: OcrConfig) -> tuple[str, str, dict, dict]:
+    """(txt, text_source, scores, json fields) of a sample whose text is this OCR result."""
+    return (
+        result.text,
+        f"ocr:{config.engine}",
+        {"ocr_confidence": round(result.confidence, 4)},
+        {"ocr": result.describe()},
+    )
+
+
+def ocr_provenance(config: OcrConfig) -> dict[str, Any]:
+    """Which engine and model files (by sha256) read the text."""
+    return {"ocr_engine": config.engine, "ocr_models": engine_models(config)}
