@@ -7,11 +7,13 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # Debian packages per command (apt runs only when one is missing). The web stage drives Debian's
 # Chromium through Playwright; Noto fonts render Latin and CJK pages. PyMuPDF's wheel carries
-# MuPDF. The PDF benchmark's peer tool is poppler's pdftoppm.
+# MuPDF. The tesseract engine reads Debian's trained data (English, orientation detection); the
+# tesserocr wheel carries the library itself. The PDF benchmark's peer tool is poppler's pdftoppm.
 BROWSER_DEBIAN := chromium fonts-noto-core fonts-noto-cjk
-DEMO_DEBIAN := $(BROWSER_DEBIAN)
-TEST_DEBIAN := $(BROWSER_DEBIAN)
-BENCH_DEBIAN := $(BROWSER_DEBIAN) poppler-utils
+OCR_DEBIAN := tesseract-ocr-eng tesseract-ocr-osd
+DEMO_DEBIAN := $(BROWSER_DEBIAN) $(OCR_DEBIAN)
+TEST_DEBIAN := $(BROWSER_DEBIAN) $(OCR_DEBIAN)
+BENCH_DEBIAN := $(BROWSER_DEBIAN) $(OCR_DEBIAN) poppler-utils
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEMO_OUT := out/demo
 

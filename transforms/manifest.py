@@ -12,7 +12,8 @@ from vlcurate.transforms.files import WrittenFile, write_bytes
 from vlcurate.transforms.rejects import is_filtered
 
 MANIFEST_SCHEMA = "vlcurate.manifest/1"
-_LIBRARIES = ("apache-beam", "pymupdf", "pyarrow", "pillow", "numpy", "webdataset")
+_LIBRARIES = ("apache-beam", "pymupdf", "pyarrow", "pillow", "numpy", "webdataset", "rapidocr", "onnxruntime",
+              "tesserocr")
 
 
 def library_versions() -> dict[str, str]:
