@@ -44,6 +44,7 @@ demo: setup
 	$(call debian,$(DEMO_DEBIAN))
 	$(BIN)/vlcurate pdf --input examples/pdfs --output $(DEMO_OUT)/pdf --overwrite
 	$(BIN)/vlcurate web --input examples/web --output $(DEMO_OUT)/web --overwrite --offline
+	$(BIN)/vlcurate ocr --input examples/images --output $(DEMO_OUT)/ocr --overwrite
 
 test: setup
 	$(call debian,$(TEST_DEBIAN))
@@ -56,6 +57,7 @@ bench: setup
 
 examples: setup
 	$(BIN)/python examples/make_examples.py
+	$(BIN)/python examples/make_images.py
 
 clean:
 	rm -rf $(VENV) out .pytest_cache

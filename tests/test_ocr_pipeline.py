@@ -179,6 +179,22 @@ def test_a_web_page_without_visible_text_gets_the_ocr_of_its_screenshot(tmp_path
     assert typed.text == "Typed text" and typed.text_source == "html" and "ocr" not in typed.meta
 
 
+DEMO_TEXTS = {
+    "shop-sign.jpg": "OPEN 7 DAYS\nCoffee·Bakery·Books",
+    "street-sign.jpg": "Harbour Road",
+    "notice.jpg": "NOTICE\nThe reading room closes\nat 6 pm on Fridays.\nPlease return books\nto the front desk.",
+    "label-upside-down.png": "Keep away from heat\nStore below 25 C",
+}
+
+
+def test_the_demo_images_read_as_drawn(tmp_path):
+    examples = pathlib.Path(__file__).parents[1] / "examples" / "images"
+    manifest = run_cli("ocr", ["--input", str(examples), "--output", str(tmp_path / "demo")])
+    assert manifest["totals"] == {"inputs": 4, "samples": 4, "rejected": 0, "filtered": 0, "balanced": True}
+    texts = {name: sample.text for name, sample in samples_of(tmp_path / "demo", manifest).items()}
+    assert texts == DEMO_TEXTS
+
+
 def test_the_ocr_pipeline_translates_for_dataflow(monkeypatch):
     # Dataflow cannot run here; --dry_run=True translates the pipeline without credentials.
     from vlcurate.pipelines import ocr_images

@@ -272,5 +272,7 @@ def test_the_demo_examples_give_five_pages_one_scan_and_one_reject(tmp_path):
     samples = list(read_shard(str(tmp_path / "demo" / manifest["shards"][0]["name"])))
     scans = [s for s in samples if s.meta["needs_ocr"]]
     assert [pathlib.Path(s.uri).name for s in scans] == ["scanned.pdf"]
+    # --ocr auto: the scan's text comes from OCR (at --ocr-dpi, whatever the --page-size).
+    assert scans[0].text_source == "ocr:ppocr" and scans[0].text.startswith("Minutes of the Data Review Meeting")
     chart = next(s for s in samples if s.uri.endswith("chart.pdf"))
     assert "Figure 1:" in chart.text and chart.text_source == "pdf-text-layer"
