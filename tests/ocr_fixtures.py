@@ -62,6 +62,16 @@ def text_layer_pdf(paragraphs=PARAGRAPHS, fontsize: float = 11, width: float = 4
     return document.tobytes(garbage=4, deflate=True, no_new_id=True)
 
 
+def two_column_pdf(fontsize: float = 10) -> bytes:
+    """One page, two columns of prose: the text layer reads the left column, then the right."""
+    document = pymupdf.open()
+    page = document.new_page(width=595, height=420)
+    for column, paragraph in enumerate(PARAGRAPHS[:2]):
+        x0 = 40 + column * 270
+        page.insert_textbox(pymupdf.Rect(x0, 40, x0 + 245, 380), paragraph, fontsize=fontsize, fontname="helv")
+    return document.tobytes(garbage=4, deflate=True, no_new_id=True)
+
+
 def image_only_pdf(paragraphs=PARAGRAPHS[:1], dpi: int = 200) -> bytes:
     """The pages of ``text_layer_pdf`` as pictures only (a scan without a text layer)."""
     source = pymupdf.open(stream=text_layer_pdf(paragraphs), filetype="pdf")

@@ -95,6 +95,20 @@ def test_side_by_side_boxes_share_a_row_and_stacked_ones_do_not():
     assert [[item.text for item in row] for row in ordered] == [["first"], ["second"]]
 
 
+def test_columns_are_read_one_after_the_other():
+    def line(text, x0, y0, x1, y1):
+        return OcrLine(text, ((x0, y0), (x1, y0), (x1, y1), (x0, y1)), 0.9)
+
+    # A heading across the page, then two columns whose lines stand level with each other.
+    lines = [line("Heading across", 10, 0, 400, 20)]
+    for row in range(3):
+        y = 50 + 25 * row
+        lines += [line(f"left {row}", 10, y, 180, y + 20), line(f"right {row}", 230, y, 400, y + 20)]
+    ordered = reading_order(lines[::-1], [0] * len(lines))
+    assert [item.text for row in ordered for item in row] == [
+        "Heading across", "left 0", "left 1", "left 2", "right 0", "right 1", "right 2"]
+
+
 def test_confidence_is_weighted_by_characters():
     def line(text, confidence):
         return OcrLine(text, ((0, 0), (1, 0), (1, 1), (0, 1)), confidence)
@@ -221,9 +235,10 @@ def test_edit_distance_matches_the_textbook_definition():
 @pytest.mark.parametrize("config", [PPOCR, TESSERACT], ids=["ppocr", "tesseract"])
 def test_ocr_of_rendered_text_pages_is_within_the_cer_bound(config):
     # The bound on a small generated set; bench/ocr_accuracy.py measures the larger corpus.
-    document = pymupdf.open(stream=ocr_fixtures.text_layer_pdf(), filetype="pdf")
+    pages = [*pymupdf.open(stream=ocr_fixtures.text_layer_pdf(), filetype="pdf"),
+             *pymupdf.open(stream=ocr_fixtures.two_column_pdf(), filetype="pdf")]
     errors = characters = 0
-    for page in document:
+    for page in pages:
         reference = page.get_text()
         pixmap = page.get_pixmap(dpi=200)
         image = PILImage.frombytes("RGB", (pixmap.width, pixmap.height), pixmap.samples)

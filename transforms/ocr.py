@@ -14,6 +14,7 @@ import dataclasses
 import hashlib
 import io
 import os
+import statistics
 import warnings
 from typing import Any
 
@@ -56,6 +57,10 @@ class OcrLine:
     @property
     def left(self) -> float:
         return min(x for x, _ in self.box)
+
+    @property
+    def right(self) -> float:
+        return max(x for x, _ in self.box)
 
 
     def scaled(self, factor: float) -> "OcrLine":
@@ -131,13 +136,48 @@ def reading_order(lines: list[OcrLine], directions: list[int]) -> list[list[OcrL
     skew = _skew(turned)
     turned = [_rotate(line, -skew) for line in turned]
     index = {id(line): i for i, line in enumerate(turned)}
-    return [[lines[index[id(line)]] for line in row] for row in rows(turned)]
+    unit = statistics.median(line.bottom - line.top for line in turned)
+    return [[lines[index[id(line)]] for line in row] for row in _xy_cut(turned, unit)]
+
+
+def _xy_cut(lines: list[OcrLine], unit: float) -> list[list[OcrLine]]:
+    """Rows in reading order, blocks and columns first (recursive XY-cut).
+
+    The widest empty band across all the lines, vertical (a column gutter) or horizontal (a break
+    between paragraphs or blocks), splits them in two, each read in turn; a band narrower than a
+    line's height (the space between lines or words) does not. What cannot be cut is rows.
+    """
+    if len(lines) < 2:
+        return rows(lines)
+    best = None
+    for axis, span in (("x", lambda item: (item.left, item.right)), ("y", lambda item: (item.top, item.bottom))):
+        gap, at = _widest_gap([span(line) for line in lines])
+        if gap >= unit and (best is None or gap > best[0]):
+            best = (gap, axis, at)
+    if best is None:
+        return rows(lines)
+    _, axis, at = best
+    middle = (lambda item: (item.left + item.right) / 2) if axis == "x" else (lambda item: (item.top + item.bottom) / 2)
+    first = [line for line in lines if middle(line) < at]
+    second = [line for line in lines if middle(line) >= at]
+    return _xy_cut(first, unit) + _xy_cut(second, unit)
+
+
+def _widest_gap(spans) -> tuple[float, float]:
+    """(width, middle) of the widest stretch that no span covers, between the first and last."""
+    widest, at = 0.0, 0.0
+    ordered = sorted(spans)
+    reach = ordered[0][1]
+    for start, end in ordered[1:]:
+        if start - reach > widest:
+            widest, at = start - reach, (start + reach) / 2
+        reach = max(reach, end)
+    return widest, at
 
 
 def _skew(lines: list[OcrLine]) -> float:
     """The median angle (radians) of the long axes of clearly elongated lines, near horizontal."""
     import math
-    import statistics
 
     angles = []
     for line in lines:
@@ -310,27 +350,69 @@ class TesseractEngine:
         self._api = tesserocr.PyTessBaseAPI(path=path, lang=config.tesseract_lang, psm=tesserocr.PSM.AUTO_OSD)
 
     def read(self, image: PILImage.Image) -> list[list[OcrLine]]:
-        """Rows of lines in reading order (one line each: Tesseract's lines span their column)."""
+        """Rows of lines in reading order: Tesseract's own, unless a line crosses a column gutter.
+
+        Tesseract's layout analysis reads skewed and turned pages well, but runs its text lines
+        across a narrow gutter (measured: two columns 25 pt apart read as one, CER 0.56). So its
+        lines are cut where two words stand further apart than the line is high, and when any
+        line was cut, the pieces are ordered by the same reading order as PP-OCR's lines.
+        """
         tesserocr = self._tesserocr
-        level = tesserocr.RIL.TEXTLINE
+        word_level, line_level = tesserocr.RIL.WORD, tesserocr.RIL.TEXTLINE
         self._api.SetImage(image)
         self._api.Recognize()
-        lines = []
+        lines: list[list[OcrLine]] = []  # Tesseract's lines, as their words
+        directions: list[int] = []
         iterator = self._api.GetIterator()
-        for item in tesserocr.iterate_level(iterator, level) if iterator is not None else ():
+        for item in tesserocr.iterate_level(iterator, word_level) if iterator is not None else ():
             try:
-                text = clean_ocr_text(item.GetUTF8Text(level) or "")
-            except RuntimeError:  # tesserocr's way of saying the line is empty
+                text = clean_ocr_text(item.GetUTF8Text(word_level) or "")
+            except RuntimeError:  # tesserocr's way of saying the word is empty
                 continue
-            box = item.BoundingBox(level)
+            box = item.BoundingBox(word_level)
             if not text or box is None:
                 continue
-            x0, y0, x1, y1 = (float(value) for value in box)
-            corners = ((x0, y0), (x1, y0), (x1, y1), (x0, y1))
-            lines.append(OcrLine(text, corners, max(0.0, min(1.0, item.Confidence(level) / 100.0))))
+            word = OcrLine(text, _corners(*box), max(0.0, min(1.0, item.Confidence(word_level) / 100.0)))
+            if not lines or item.IsAtBeginningOf(line_level):
+                lines.append([])
+                # The block's orientation: 0 upright, then quarter turns of its text clockwise
+                # in the image, as reading_order counts them (checked in the tests).
+                directions.append(int(item.Orientation()[0]) % 4)
+            lines[-1].append(word)
         self._api.Clear()
-        # Tesseract's own order follows its layout analysis (columns, blocks): kept as it is.
-        return [[line] for line in lines]
+        pieces, piece_directions = [], []
+        for words, direction in zip(lines, directions):
+            for piece in _cut_at_gutters(words, direction):
+                pieces.append(_join(piece))
+                piece_directions.append(direction)
+        if len(pieces) == len(lines):
+            return [[line] for line in pieces]
+        return reading_order(pieces, piece_directions)
+
+
+def _cut_at_gutters(words: list[OcrLine], direction: int) -> list[list[OcrLine]]:
+    """A line's words, cut where the gap to the next word is wider than the line is high."""
+    upright = [_turn(word, direction) for word in words]
+    height = max(word.bottom for word in upright) - min(word.top for word in upright)
+    pieces = [[words[0]]]
+    for previous, word, original in zip(upright, upright[1:], words[1:]):
+        if word.left - previous.right > height:
+            pieces.append([])
+        pieces[-1].append(original)
+    return pieces
+
+
+def _corners(x0, y0, x1, y1) -> tuple[tuple[float, float], ...]:
+    return ((float(x0), float(y0)), (float(x1), float(y0)), (float(x1), float(y1)), (float(x0), float(y1)))
+
+
+def _join(words: list[OcrLine]) -> OcrLine:
+    """The words of one row as a line: their text, their union box, their mean confidence."""
+    xs = [x for word in words for x, _ in word.box]
+    ys = [y for word in words for _, y in word.box]
+    chars = sum(len(word.text) for word in words)
+    confidence = sum(word.confidence * len(word.text) for word in words) / chars
+    return OcrLine(" ".join(word.text for word in words), _corners(min(xs), min(ys), max(xs), max(ys)), confidence)
 
 
 _ENGINES = {"ppocr": PpOcrEngine, "tesseract": TesseractEngine}
