@@ -4,7 +4,6 @@ on generated images, reading order, hostile images, the CER measure, and OCR of 
 from __future__ import annotations
 
 import hashlib
-import io
 import os
 
 import pymupdf
