@@ -54,6 +54,8 @@ bench: setup
 	$(call debian,$(BENCH_DEBIAN))
 	$(BIN)/python bench/pdf_pages.py
 	$(BIN)/python bench/web.py
+	$(BIN)/python bench/ocr.py
+	$(BIN)/python bench/ocr_accuracy.py
 
 examples: setup
 	$(BIN)/python examples/make_examples.py

@@ -27,14 +27,13 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from multiprocessing import Pool
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
-from timing import best_time  # bench/timing.py: this script's folder is on sys.path
+from timing import add_run_flags, best_time, work_folder  # bench/timing.py: this script's folder is on sys.path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 WORKERS = 2
@@ -136,14 +135,10 @@ def main() -> int:
     ap.add_argument("--ppocr-images", type=int, default=150)
     ap.add_argument("--tesseract-images", type=int, default=750)
     ap.add_argument("--engines", default="ppocr,tesseract")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--repeat", type=int, default=1, help="runs per measurement; the best is reported")
-    ap.add_argument("--workdir", type=Path, help="keep corpus and outputs here instead of a temp dir")
-    ap.add_argument("--json", type=Path, help="write the figures to this JSON file")
+    add_run_flags(ap)
     args = ap.parse_args()
 
-    tmp = None if args.workdir else tempfile.TemporaryDirectory(prefix="vlcurate-bench-ocr-")
-    work = args.workdir or Path(tmp.name)
+    work, tmp = work_folder(args, "vlcurate-bench-ocr-")
     one = work / "one-image"
     shutil.rmtree(one, ignore_errors=True)
     one_paths = make_corpus(one, 1, args.seed)

@@ -27,7 +27,6 @@ import shutil
 import subprocess
 import sys
 import tarfile
-import tempfile
 import textwrap
 import time
 from multiprocessing import Pool
@@ -36,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 import pymupdf
-from timing import best_time  # bench/timing.py: this script's folder is on sys.path
+from timing import add_run_flags, best_time, work_folder  # bench/timing.py: this script's folder is on sys.path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PAGE_SIZE = 1024  # longest side of the rendered page, in pixels
@@ -183,17 +182,13 @@ def main() -> int:
     ap = argparse.ArgumentParser(description="PDF page rendering throughput benchmark.")
     ap.add_argument("--pages", type=int, default=240, help="total pages in the corpus")
     ap.add_argument("--files", type=int, default=12, help="number of PDFs the pages are spread over")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--repeat", type=int, default=1, help="runs per measurement; the best is reported")
-    ap.add_argument("--workdir", type=Path, help="keep corpus and outputs here instead of a temp dir")
+    add_run_flags(ap)
     ap.add_argument("--also-multi-process", action="store_true",
                     help="also time the pipeline with --direct_running_mode=multi_processing")
     ap.add_argument("--skip-pipeline", action="store_true", help="only run the baselines (b) and (c)")
-    ap.add_argument("--json", type=Path, help="write the figures to this JSON file")
     args = ap.parse_args()
 
-    tmp = None if args.workdir else tempfile.TemporaryDirectory(prefix="vlcurate-bench-")
-    work = args.workdir or Path(tmp.name)
+    work, tmp = work_folder(args, "vlcurate-bench-")
     corpus = work / "corpus"
     shutil.rmtree(corpus, ignore_errors=True)
     t0 = time.perf_counter()

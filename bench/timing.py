@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import tempfile
 import time
 from pathlib import Path
 
@@ -17,3 +18,20 @@ def best_time(fn, out: Path, repeat: int) -> float:
         fn(out)
         times.append(time.perf_counter() - t0)
     return min(times)
+
+
+def add_run_flags(parser, seed: bool = True) -> None:
+    """The flags every benchmark takes: --seed, --repeat, --workdir, --json."""
+    if seed:
+        parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--repeat", type=int, default=1, help="runs per measurement; the best is reported")
+    parser.add_argument("--workdir", type=Path, help="keep inputs and outputs here instead of a temp dir")
+    parser.add_argument("--json", type=Path, help="write the figures to this JSON file")
+
+
+def work_folder(args, prefix: str):
+    """(folder, temporary directory or None): --workdir, or a temporary folder to clean up."""
+    if args.workdir:
+        return args.workdir, None
+    tmp = tempfile.TemporaryDirectory(prefix=prefix)
+    return Path(tmp.name), tmp

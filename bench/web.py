@@ -36,12 +36,11 @@ import shutil
 import subprocess
 import sys
 import tarfile
-import tempfile
 import textwrap
 import time
 from pathlib import Path
 
-from timing import best_time  # bench/timing.py: this script's folder is on sys.path
+from timing import add_run_flags, best_time, work_folder  # bench/timing.py: this script's folder is on sys.path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT / "tests"))
@@ -159,14 +158,12 @@ def main() -> int:
     ap = argparse.ArgumentParser(description="Web screenshot throughput benchmark.")
     ap.add_argument("--pages", type=int, default=200, help="pages to screenshot (at most 1000)")
     ap.add_argument("--naive-sample", type=int, default=20, help="pages timed for (c), scaled to a rate")
-    ap.add_argument("--repeat", type=int, default=1, help="runs per measurement; the best is reported")
+    add_run_flags(ap, seed=False)
     ap.add_argument("--wait-until", default="load", choices=["load", "domcontentloaded", "networkidle"],
                     help="when (b) and (c) take the screenshot")
     ap.add_argument("--pipeline-arg", action="append", default=[], metavar="FLAG",
                     help="extra flag for the CLI in (a), repeatable (e.g. --pipeline-arg=--direct_num_workers=2)")
     ap.add_argument("--skip-pipeline", action="store_true", help="only run the baselines (b) and (c)")
-    ap.add_argument("--workdir", type=Path, help="keep inputs and outputs here instead of a temp dir")
-    ap.add_argument("--json", type=Path, help="write the figures to this JSON file")
     ap.add_argument("--no-netns", action="store_true", help="do not re-run in a loopback-only network namespace")
     args = ap.parse_args()
     if not args.no_netns and not os.environ.get(NETNS_ENV):
@@ -177,8 +174,7 @@ def main() -> int:
     pages = max(1, min(args.pages, 1000))
     sample = max(1, min(args.naive_sample, pages))
 
-    tmp = None if args.workdir else tempfile.TemporaryDirectory(prefix="vlcurate-bench-web-")
-    work = args.workdir or Path(tmp.name)
+    work, tmp = work_folder(args, "vlcurate-bench-web-")
     work.mkdir(parents=True, exist_ok=True)
     results, errors, counts = {}, {}, {A0: 1, B0: 1, C: sample}
 

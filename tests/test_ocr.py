@@ -94,18 +94,26 @@ def test_side_by_side_boxes_share_a_row_and_stacked_ones_do_not():
     assert [[item.text for item in row] for row in ordered] == [["first"], ["second"]]
 
 
-def test_columns_are_read_one_after_the_other():
+def test_columns_of_prose_are_read_one_after_the_other_and_tables_by_rows():
     def line(text, x0, y0, x1, y1):
         return OcrLine(text, ((x0, y0), (x1, y0), (x1, y1), (x0, y1)), 0.9)
 
+    def read(lines):
+        ordered = reading_order(lines[::-1], [0] * len(lines))
+        return [item.text for row in ordered for item in row]
+
     # A heading across the page, then two columns whose lines stand level with each other.
-    lines = [line("Heading across", 10, 0, 400, 20)]
+    page = [line("Heading across", 10, 0, 650, 20)]
     for row in range(3):
         y = 50 + 25 * row
-        lines += [line(f"left {row}", 10, y, 180, y + 20), line(f"right {row}", 230, y, 400, y + 20)]
-    ordered = reading_order(lines[::-1], [0] * len(lines))
-    assert [item.text for row in ordered for item in row] == [
-        "Heading across", "left 0", "left 1", "left 2", "right 0", "right 1", "right 2"]
+        page += [line(f"left {row}", 10, y, 310, y + 20), line(f"right {row}", 350, y, 650, y + 20)]
+    assert read(page) == ["Heading across", "left 0", "left 1", "left 2", "right 0", "right 1", "right 2"]
+    # A table: short cells with wide gaps between them are read a row at a time.
+    table = []
+    for row in range(3):
+        y = 50 + 25 * row
+        table += [line(f"name {row}", 10, y, 90, y + 20), line(f"value {row}", 200, y, 260, y + 20)]
+    assert read(table) == ["name 0", "value 0", "name 1", "value 1", "name 2", "value 2"]
 
 
 def test_confidence_is_weighted_by_characters():

@@ -12,6 +12,7 @@ import pytest
 from PIL import Image as PILImage
 
 import ocr_fixtures
+from dataflow import translate_for_dataflow
 import pdf_fixtures
 from ocr_fixtures import PHRASES, encoded, text_image
 from vlcurate.pipelines import cli
@@ -196,12 +197,6 @@ def test_the_demo_images_read_as_drawn(tmp_path):
 
 
 def test_the_ocr_pipeline_translates_for_dataflow(monkeypatch):
-    # Dataflow cannot run here; --dry_run=True translates the pipeline without credentials.
     from vlcurate.pipelines import ocr_images
 
-    monkeypatch.chdir(pathlib.Path(__file__).parents[1])
-    assert ocr_images.run([
-        "--input", "gs://vlcurate-test/images/", "--output", "gs://vlcurate-test/ocr",
-        "--runner=DataflowRunner", "--dry_run=True", "--project=vlcurate-test", "--region=us-central1",
-        "--temp_location=gs://vlcurate-test/tmp", "--setup_file=./setup.py",
-    ]) is None
+    translate_for_dataflow(ocr_images.run, "gs://vlcurate-test/images/", "gs://vlcurate-test/ocr", monkeypatch)

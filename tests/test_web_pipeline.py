@@ -14,6 +14,7 @@ import pathlib
 import pyarrow.parquet as pq
 import pytest
 
+from dataflow import translate_for_dataflow
 from vlcurate.pipelines import cli
 from vlcurate.transforms.shards import read_shard
 from web_site import WebSite, write_html_folder
@@ -231,15 +232,9 @@ def test_the_example_site_gives_identical_shards_in_process_and_multi_process(tm
 
 
 def test_the_web_pipeline_translates_for_dataflow(monkeypatch):
-    # Dataflow cannot run here; --dry_run=True translates the pipeline without credentials.
     from vlcurate.pipelines import web_screenshots
 
-    monkeypatch.chdir(pathlib.Path(__file__).parents[1])
-    assert web_screenshots.run([
-        "--input", "gs://vlcurate-test/urls.jsonl", "--output", "gs://vlcurate-test/web",
-        "--runner=DataflowRunner", "--dry_run=True", "--project=vlcurate-test", "--region=us-central1",
-        "--temp_location=gs://vlcurate-test/tmp", "--setup_file=./setup.py",
-    ]) is None
+    translate_for_dataflow(web_screenshots.run, "gs://vlcurate-test/urls.jsonl", "gs://vlcurate-test/web", monkeypatch)
 
 
 def test_parquet_input_keeps_its_extra_columns(site, tmp_path):

@@ -145,22 +145,40 @@ def _xy_cut(lines: list[OcrLine], unit: float) -> list[list[OcrLine]]:
 
     The widest empty band across all the lines, vertical (a column gutter) or horizontal (a break
     between paragraphs or blocks), splits them in two, each read in turn; a band narrower than a
-    line's height (the space between lines or words) does not. What cannot be cut is rows.
+    line's height (the space between lines or words) does not. A vertical band cuts only between
+    columns of prose, whose lines are at least ``_COLUMN_WIDTH`` times as wide as the band: the
+    cells of a table are read row by row, as its text layer and most readers have them. What
+    cannot be cut is rows.
     """
     if len(lines) < 2:
         return rows(lines)
-    best = None
-    for axis, span in (("x", lambda item: (item.left, item.right)), ("y", lambda item: (item.top, item.bottom))):
-        gap, at = _widest_gap([span(line) for line in lines])
-        if gap >= unit and (best is None or gap > best[0]):
-            best = (gap, axis, at)
-    if best is None:
-        return rows(lines)
-    _, axis, at = best
-    middle = (lambda item: (item.left + item.right) / 2) if axis == "x" else (lambda item: (item.top + item.bottom) / 2)
-    first = [line for line in lines if middle(line) < at]
-    second = [line for line in lines if middle(line) >= at]
-    return _xy_cut(first, unit) + _xy_cut(second, unit)
+    for gap, axis, at in sorted(_bands(lines), reverse=True):
+        if gap < unit:
+            break
+        first, second = _split(lines, axis, at)
+        if axis == "x" and min(_median_width(first), _median_width(second)) < _COLUMN_WIDTH * gap:
+            continue
+        return _xy_cut(first, unit) + _xy_cut(second, unit)
+    return rows(lines)
+
+
+def _bands(lines: list[OcrLine]) -> list[tuple[float, str, float]]:
+    """(width, axis, middle) of the widest empty band across the lines, along x and along y."""
+    across = _widest_gap([(line.left, line.right) for line in lines])
+    down = _widest_gap([(line.top, line.bottom) for line in lines])
+    return [(across[0], "x", across[1]), (down[0], "y", down[1])]
+
+
+def _split(lines: list[OcrLine], axis: str, at: float) -> tuple[list[OcrLine], list[OcrLine]]:
+    if axis == "x":
+        middle = [(line.left + line.right) / 2 for line in lines]
+    else:
+        middle = [(line.top + line.bottom) / 2 for line in lines]
+    return ([line for line, m in zip(lines, middle) if m < at], [line for line, m in zip(lines, middle) if m >= at])
+
+
+def _median_width(lines: list[OcrLine]) -> float:
+    return statistics.median(line.right - line.left for line in lines)
 
 
 def _widest_gap(spans) -> tuple[float, float]:
@@ -228,6 +246,8 @@ def _limit_threads(threads: int) -> None:
 _RETRY_BELOW = 0.9
 # Lines shorter than this (characters) follow the page's orientation rather than their own reading.
 _SHORT_LINE = 4
+# A vertical empty band is a column gutter when the lines beside it are this many times as wide.
+_COLUMN_WIDTH = 4
 
 
 class PpOcrEngine:
