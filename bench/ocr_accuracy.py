@@ -4,7 +4,8 @@
                                            [--json out.json]
 
 Renders pages that have a text layer (generated: prose in Helvetica, Times and Courier at
-several sizes, a two-column page, a page of numbers and punctuation; and the demo's report.pdf),
+several sizes, a two-column page, a page of numbers; pages made to look scanned (grey, turned
+about a degree, blurred, noisy, JPEG at quality 60); and the demo's report.pdf),
 runs each engine on the rendered image (one native thread, as in the pipeline's children) and
 prints, per kind of page and overall, CER = edits / reference characters after whitespace is
 normalised (transforms/ocr_eval.py), against the page's text layer in its own reading order.
@@ -14,6 +15,7 @@ Also prints the rendering time and the OCR time per page. Numbers depend on the 
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import sys
 import time
@@ -21,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import pymupdf
-from PIL import Image
+from PIL import Image, ImageFilter
 
 from vlcurate.transforms.ocr import read_text
 from vlcurate.transforms.ocr_config import OcrConfig
@@ -31,13 +33,14 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 WORDS = ("the of a model data image text page vision language training curation pipeline shard sample "
          "score filter table chart figure caption code render browser document scanned report results "
          "method evaluation benchmark accuracy section quality dataset language tokens").split()
-# kind -> (font, size, columns)
+# kind -> (font, size, columns); a "scanned" kind's image is degraded after rendering
 KINDS = {
     "helvetica-11": ("helv", 11, 1),
     "times-10": ("tiro", 10, 1),
     "courier-9": ("cour", 9, 1),
     "helvetica-7": ("helv", 7, 1),
     "two-columns-9": ("helv", 9, 2),
+    "scanned-times-10": ("tiro", 10, 1),
 }
 
 
@@ -88,6 +91,16 @@ def render(page: pymupdf.Page, dpi: int) -> Image.Image:
     return Image.frombytes("RGB", (pixmap.width, pixmap.height), pixmap.samples)
 
 
+def scanned(image: Image.Image, rng: np.random.Generator) -> Image.Image:
+    """A scan of the page: grey, turned about a degree, toner blur, sensor noise, JPEG at 60."""
+    grey = image.convert("L").rotate(float(rng.uniform(-1.5, 1.5)), resample=Image.BICUBIC, fillcolor=255)
+    grey = grey.filter(ImageFilter.GaussianBlur(0.9))
+    pixels = np.asarray(grey).astype(np.float32) * 0.9 + 20 + rng.normal(0, 12, (grey.height, grey.width))
+    buffer = io.BytesIO()
+    Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8)).save(buffer, format="JPEG", quality=60)
+    return Image.open(buffer).convert("RGB")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description="OCR accuracy against PDF text layers.")
     ap.add_argument("--pages-per-kind", type=int, default=3)
@@ -104,6 +117,7 @@ def main() -> int:
     # kind -> engine -> [edits, reference characters, OCR seconds, pages]
     tally: dict[str, dict[str, list[float]]] = {}
     render_seconds = pages = 0
+    noise = np.random.default_rng(args.seed + 1)
     for kind, page in generated_pages(args.pages_per_kind, args.seed):
         reference = normalise(page.get_text())
         if not reference:
@@ -111,6 +125,8 @@ def main() -> int:
         start = time.perf_counter()
         image = render(page, args.dpi)
         render_seconds += time.perf_counter() - start
+        if kind.startswith("scanned"):
+            image = scanned(image, noise)
         pages += 1
         for engine, config in configs.items():
             start = time.perf_counter()
