@@ -235,6 +235,8 @@ def summary(output: str, manifest: dict) -> str:
         lines.append(f"  reject  {reason}: {count}")
     for category, count in manifest["categories"].items():
         lines.append(f"  sample  {category}: {count}")
+    for source, count in manifest["text_sources"].items():
+        lines.append(f"  text    {source or '(none)'}: {count}")
     return "\n".join(lines)
 
 

@@ -76,7 +76,7 @@ def test_every_image_is_a_sample_or_a_reject_with_its_reason(ocr_run):
         "sign-again.png": "duplicate_key", "bomb.png": "image_too_large", "broken.png": "image_unreadable",
         "blank.png": "ocr_empty",
     }
-    assert manifest["categories"] == {"scene_ocr": 3}
+    assert manifest["categories"] == {"scene_ocr": 3} and manifest["text_sources"] == {"ocr:ppocr": 3}
     assert manifest["config"]["ocr"]["engine"] == "ppocr"
 
 

@@ -262,6 +262,7 @@ def test_the_demo_examples_give_five_pages_one_scan_and_one_reject(tmp_path):
     manifest = run_cli(["--input", str(examples), "--output", str(tmp_path / "demo"), *FAST])
     assert manifest["totals"] == {"inputs": 6, "samples": 5, "rejected": 1, "filtered": 0, "balanced": True}
     assert manifest["rejects"]["by_reason"] == {"pdf_corrupt": 1}
+    assert manifest["text_sources"] == {"ocr:ppocr": 1, "pdf-text-layer": 4}
     samples = list(read_shard(str(tmp_path / "demo" / manifest["shards"][0]["name"])))
     scans = [s for s in samples if s.meta["needs_ocr"]]
     assert [pathlib.Path(s.uri).name for s in scans] == ["scanned.pdf"]

@@ -36,9 +36,12 @@ def build_manifest(run: dict, counts: dict[str, int], shards, rejects_file: Writ
     shards = sorted(shards, key=lambda record: record.name)
     samples = sum(record.samples for record in shards)
     categories: dict[str, int] = {}
+    text_sources: dict[str, int] = {}
     for record in shards:
         for category, count in record.categories:
             categories[category] = categories.get(category, 0) + count
+        for source, count in record.text_sources:
+            text_sources[source] = text_sources.get(source, 0) + count
     by_stage: dict[str, dict[str, int]] = {}
     by_reason: dict[str, int] = {}
     rejected = filtered = 0
@@ -67,6 +70,8 @@ def build_manifest(run: dict, counts: dict[str, int], shards, rejects_file: Writ
             "balanced": inputs == samples + rejected + filtered,
         },
         "categories": dict(sorted(categories.items())),
+        # Where the samples' text came from (pdf-text-layer, html, ocr:ppocr, ...; "" for none).
+        "text_sources": dict(sorted(text_sources.items())),
         "rejects": {
             "by_reason": dict(sorted(by_reason.items())),
             "by_stage": by_stage,

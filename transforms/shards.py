@@ -9,6 +9,7 @@ the number of workers or the bundling.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import hashlib
 import math
@@ -78,6 +79,7 @@ class ShardRecord:
     tar: WrittenFile
     index: WrittenFile
     categories: tuple[tuple[str, int], ...]
+    text_sources: tuple[tuple[str, int], ...] = ()  # "" for samples without text
 
 
 def encode_sample(sample: Sample) -> EncodedSample:
@@ -196,10 +198,10 @@ def write_shard(samples: list[EncodedSample], number: int, config: ShardConfig) 
     name = config.shard_name(number)
     tar = atomic_write(f"{config.output}/shards/{name}.tar", lambda out: write_tar(out, samples))
     index = write_bytes(f"{config.output}/index/{name}.parquet", parquet_bytes(index_table(samples, name)))
-    categories: dict[str, int] = {}
-    for sample in samples:
-        categories[sample.row["category"]] = categories.get(sample.row["category"], 0) + 1
-    return ShardRecord(name, len(samples), tar, index, tuple(sorted(categories.items())))
+    categories = collections.Counter(sample.row["category"] for sample in samples)
+    text_sources = collections.Counter(sample.row["text_source"] or "" for sample in samples)
+    return ShardRecord(name, len(samples), tar, index, tuple(sorted(categories.items())),
+                       tuple(sorted(text_sources.items())))
 
 
 def read_shard(path: str, max_member_bytes: int = MAX_MEMBER_BYTES) -> Iterator[Sample]:
