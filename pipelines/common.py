@@ -35,9 +35,9 @@ class DatasetOptions(PipelineOptions):
     def _add_argparse_args(cls, parser):
         add_flag(parser, "input", help="what to read; each command's --help says which forms it takes")
         add_flag(parser, "page-timeout", type=float, default=None,
-                 help="seconds one page may take (default: pdf 60, web 30)")
+                 help="seconds one page (or image) may take (default: pdf 60, web 30, ocr 60)")
         add_flag(parser, "render-processes", type=int, default=0,
-                 help="isolated child processes (PyMuPDF, browsers) per worker process; "
+                 help="isolated child processes (PyMuPDF, browsers, OCR engines) per worker process; "
                       "0: cores / local workers, 1 on other runners")
         add_flag(parser, "output", help="dataset folder (local path or gs://...)")
         add_flag(parser, "shard-prefix", default=None, help="shard file prefix (default: the pipeline's source)")
