@@ -9,6 +9,8 @@ _COMMANDS = {
     "pdf": ("vlcurate.pipelines.pdf_pages", "render PDF pages into document_ocr samples"),
     "web": ("vlcurate.pipelines.web_screenshots", "screenshot web pages into web_code samples"),
     "ocr": ("vlcurate.pipelines.ocr_images", "read the text in images into scene_ocr samples"),
+    "charts": ("vlcurate.pipelines.pdf_charts", "crop figures, charts and tables from PDFs into table_chart samples"),
+    "notebooks": ("vlcurate.pipelines.notebooks", "pair notebook plots with their code into web_code samples"),
 }
 
 _USAGE = "usage: vlcurate COMMAND [flags]   (vlcurate COMMAND --help for its flags)\n\ncommands:\n" + "\n".join(

@@ -37,6 +37,13 @@ REASONS = {
     "or it is truncated or damaged",
     "image_too_large": "the image has more pixels than --max-image-pixels (Pillow's decompression-bomb check)",
     "ocr_empty": "OCR found no text in the image (kept with --keep-empty)",
+    # figures and charts in PDFs
+    "no_figures": "the page holds no figure, chart or table",
+    # notebooks
+    "notebook_invalid": "the input is not a Jupyter notebook (invalid JSON, or nbformat rejects it)",
+    "notebook_no_plots": "the notebook has no image output",
+    "plot_several_images": "the cell shows more than one image; a pair keeps exactly one",
+    "plot_code_too_short": "the code behind the plot has fewer than 5 lines",
     # isolation of native code
     "timeout": "the stage took longer than its time limit on this input",
     "worker_crashed": "the isolated worker process died on this input (native crash, out of memory)",
@@ -48,7 +55,9 @@ REASONS = {
 
 # Reasons that drop a valid sample by policy (quality, duplicates) rather than for bad input.
 # The manifest counts them as "filtered", the rest as "rejected".
-FILTER_REASONS = frozenset({"duplicate_key", "ocr_empty"})
+FILTER_REASONS = frozenset({
+    "duplicate_key", "ocr_empty", "no_figures", "notebook_no_plots", "plot_several_images", "plot_code_too_short",
+})
 
 
 class Reject(Exception):
