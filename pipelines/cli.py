@@ -50,8 +50,9 @@ def _help(module) -> int:
 def _options_classes(module):
     from vlcurate.pipelines.common import DatasetOptions, OcrOptions
 
-    own = [value for value in vars(module).values()
-           if isinstance(value, type) and value.__module__ == module.__name__ and value.__name__.endswith("Options")]
+    own = getattr(module, "OPTIONS", None) or [
+        value for value in vars(module).values()
+        if isinstance(value, type) and value.__module__ == module.__name__ and value.__name__.endswith("Options")]
     return [*own, DatasetOptions, OcrOptions]
 
 

@@ -4,9 +4,10 @@
 
     vlcurate pdf --input PDFS --output DATASET [--page-size 1024] [--image-format png|jpeg]
                  [--max-pages N] [--max-page-pixels N] [--page-timeout S]
-                 [--ocr auto|always|never] [--ocr-engine ppocr|tesseract] [Beam flags]
+                 [--ocr auto|always|never] [--ocr-engine ppocr|tesseract] [--figures] [Beam flags]
 
-Pages without a text layer are OCRed (--ocr auto): their txt is the OCR text.
+Pages without a text layer are OCRed (--ocr auto): their txt is the OCR text. With --figures,
+every figure, chart and table is also cropped into a table_chart sample (as `vlcurate charts`).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from vlcurate.pipelines.common import (
     add_flag, input_path, isolation_caps, launch, list_inputs, ocr_config, ocr_models, page_timeout,
     render_processes, shard_config,
 )
-from vlcurate.transforms.pdf_tasks import PdfConfig
+from vlcurate.transforms.pdf_tasks import FigureConfig, PdfConfig
 from vlcurate.transforms.pdf_stage import PdfPages
 from vlcurate.transforms.shards import WriteDataset
 
@@ -35,8 +36,33 @@ class PdfPagesOptions(PipelineOptions):
         add_flag(parser, "max-page-pixels", type=int, default=_DEFAULTS.max_page_pixels)
 
 
-def pdf_config(options: PipelineOptions) -> PdfConfig:
+_FIGURE_DEFAULTS = FigureConfig()
+
+
+class FigureOptions(PipelineOptions):
+    """Figure extraction: `vlcurate charts`, and `vlcurate pdf --figures`."""
+
+    @classmethod
+    def _add_argparse_args(cls, parser):
+        add_flag(parser, "figures", action="store_true",
+                 help="pdf: also crop every figure, chart and table into a table_chart sample")
+        add_flag(parser, "figure-dpi", type=int, default=_FIGURE_DEFAULTS.dpi, help="least resolution of a crop")
+        add_flag(parser, "figure-min-pt", type=float, default=_FIGURE_DEFAULTS.min_figure_pt,
+                 help="boxes narrower or lower than this (points) are not figures")
+
+
+def figure_config(options: PipelineOptions) -> FigureConfig:
+    flags = options.view_as(FigureOptions)
+    try:
+        return FigureConfig(dpi=flags.figure_dpi, min_figure_pt=flags.figure_min_pt)
+    except ValueError as error:
+        raise SystemExit(f"vlcurate: {error}") from error
+
+
+def pdf_config(options: PipelineOptions, figures: bool | None = None) -> PdfConfig:
+    """The PDF settings from the flags; figures are extracted when ``figures`` (or --figures) says."""
     flags = options.view_as(PdfPagesOptions)
+    wanted = options.view_as(FigureOptions).figures if figures is None else figures
     return PdfConfig(
         page_size=flags.page_size,
         image_format=flags.image_format,
@@ -45,6 +71,7 @@ def pdf_config(options: PipelineOptions) -> PdfConfig:
         max_page_pixels=flags.max_page_pixels,
         page_timeout_s=page_timeout(options, _DEFAULTS.page_timeout_s),
         ocr=ocr_config(options, render_processes(options)),
+        figures=figure_config(options) if wanted else None,
         **isolation_caps(options, _DEFAULTS.max_file_bytes, _DEFAULTS.worker_memory_mb),
     )
 

@@ -203,8 +203,8 @@ def inspect_uri(uri: str, size_in_bytes: int, config: PdfConfig) -> list[PageTas
     return tasks
 
 
-def render_page_of_uri(task: PageTask, config: PdfConfig) -> Sample:
-    """Render one page, reopening its file unless this child has it open already."""
+def document_of(task: PageTask, config: PdfConfig) -> pymupdf.Document:
+    """The task's document, reopened from its file unless this child has it open already."""
     document = _OPEN_DOCUMENTS.get(task.file_sha256)
     if document is None:
         data = read_capped(task.uri, config.max_file_bytes)
@@ -214,4 +214,9 @@ def render_page_of_uri(task: PageTask, config: PdfConfig) -> Sample:
         _remember(task.file_sha256, document)
     else:
         _OPEN_DOCUMENTS.move_to_end(task.file_sha256)
-    return render_page(document, task, config)
+    return document
+
+
+def render_page_of_uri(task: PageTask, config: PdfConfig) -> Sample:
+    """Render one page (what the PDF pipeline's child runs)."""
+    return render_page(document_of(task, config), task, config)

@@ -1,4 +1,5 @@
-"""The Beam stages of the PDF pipeline: inspect documents, fan out pages, render them in isolation."""
+"""The Beam stages of the PDF pipelines: inspect documents, fan out pages, then render them and/or
+crop their figures, in isolation."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from vlcurate.transforms.stage import REJECTS, IsolatedStageDoFn
 
 # The child imports the PDF core (and PyMuPDF) by name; this process never does.
 _PDF = "vlcurate.transforms.pdf:"
+_CHARTS = "vlcurate.transforms.charts:"
 
 
 class _PdfStage(IsolatedStageDoFn):
@@ -48,28 +50,58 @@ class RenderPdfPage(_PdfStage):
         return [sample]
 
 
-class PdfPages(beam.PTransform):
-    """File metadata -> {"samples", "rejects", "inputs"}: pages fan out and are spread by a reshuffle.
+class ExtractFigures(_PdfStage):
+    """PageTask in, one table_chart Sample per figure out (a page without any: ``no_figures``)."""
 
-    ``inputs`` holds one element per input unit: each page, and each document rejected as a whole.
-    ``processes`` is how many isolated PyMuPDF children each worker process runs at once.
+    stage = "pdf_figures"
+
+    def ref(self, task):
+        return task.uri, task.locator
+
+    def call(self, task):
+        return _CHARTS + "figures_of_uri", (task, self._config)
+
+    def outputs(self, task, samples):
+        return samples
+
+
+class PdfPages(beam.PTransform):
+    """File metadata -> {"samples", "rejects", "inputs"}: pages fan out and are spread by a
+    reshuffle, then rendered (``pages``) and/or searched for figures (``config.figures``).
+
+    ``inputs`` holds one element per input unit: each document rejected as a whole, each page
+    rendered, and each figure found or page found without one. ``processes`` is how many isolated
+    PyMuPDF children each worker process runs at once.
     """
 
-    def __init__(self, config: PdfConfig, processes: int = 1):
+    def __init__(self, config: PdfConfig, processes: int = 1, pages: bool = True):
         super().__init__()
+        if not pages and config.figures is None:
+            raise ValueError("PdfPages needs pages, figures or both")
         self._config = config
         self._processes = processes
+        self._pages = pages
 
     def expand(self, files):
         inspect = InspectPdf(self._config, self._processes)
         documents = files | "Inspect" >> beam.ParDo(inspect).with_outputs(REJECTS, main="tasks")
         # One big PDF must not pin all its pages to one worker.
-        render = RenderPdfPage(self._config, self._processes)
-        samples = (
-            documents.tasks
-            | "SpreadPages" >> beam.Reshuffle()
-            | "Render" >> beam.ParDo(render).with_outputs(REJECTS, main="samples")
-        )
-        rejects = (documents[REJECTS], samples[REJECTS]) | "PdfRejects" >> beam.Flatten()
-        inputs = (documents.tasks, documents[REJECTS]) | "InputUnits" >> beam.Flatten()
-        return {"samples": samples.samples, "rejects": rejects, "inputs": inputs}
+        tasks = documents.tasks | "SpreadPages" >> beam.Reshuffle()
+        samples, rejects, inputs = [], [documents[REJECTS]], [documents[REJECTS]]
+        if self._pages:
+            render = RenderPdfPage(self._config, self._processes)
+            rendered = tasks | "Render" >> beam.ParDo(render).with_outputs(REJECTS, main="samples")
+            samples.append(rendered.samples)
+            rejects.append(rendered[REJECTS])
+            inputs.append(tasks)
+        if self._config.figures is not None:
+            extract = ExtractFigures(self._config, self._processes)
+            figures = tasks | "Figures" >> beam.ParDo(extract).with_outputs(REJECTS, main="samples")
+            samples.append(figures.samples)
+            rejects.append(figures[REJECTS])
+            inputs += [figures.samples, figures[REJECTS]]
+        return {
+            "samples": samples[0] if len(samples) == 1 else tuple(samples) | "PdfSamples" >> beam.Flatten(),
+            "rejects": tuple(rejects) | "PdfRejects" >> beam.Flatten(),
+            "inputs": tuple(inputs) | "InputUnits" >> beam.Flatten(),
+        }

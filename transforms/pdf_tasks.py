@@ -13,6 +13,21 @@ from vlcurate.transforms.ocr_config import OcrConfig
 
 
 @dataclasses.dataclass(frozen=True)
+class FigureConfig:
+    """Settings of figure extraction (transforms/charts.py)."""
+
+    dpi: int = 144  # crops are rendered at least this sharp...
+    min_side_px: int = 512  # ...and at least this many pixels on their long side...
+    max_side_px: int = 2048  # ...and at most this many
+    min_figure_pt: float = 48.0  # smaller boxes (icons, rules, bullets) are not figures
+    caption_distance_pt: float = 72.0  # how far from the figure a caption may start
+
+    def __post_init__(self):
+        if not (36 <= self.dpi <= 600 and 16 <= self.min_side_px <= self.max_side_px and self.min_figure_pt > 0):
+            raise ValueError("figure settings out of range")
+
+
+@dataclasses.dataclass(frozen=True)
 class PdfConfig:
     """Settings of the PDF stage; every cap is here with a safe default."""
 
@@ -25,6 +40,7 @@ class PdfConfig:
     page_timeout_s: float = 60.0
     worker_memory_mb: int | None = 4096
     ocr: OcrConfig = OcrConfig()  # pages without a text layer are OCRed (mode auto)
+    figures: FigureConfig | None = None  # also crop each page's figures (table_chart samples)
 
     def __post_init__(self):
         if self.image_format not in ("png", "jpeg"):

@@ -1,0 +1,38 @@
+"""The charts pipeline: PDFs -> one table_chart sample per figure, chart or table on their pages.
+
+--input is a PDF, a folder of PDFs (searched at any depth), a glob, or a gs:// prefix ending in /.
+Each figure becomes one sample: the crop as the image, its caption as txt, and in json a `chart`
+object (page, bbox in PDF points, kind: chart/table/photo/diagram, found_by, caption; for a vector
+chart also data_csv and data_markdown). A page without figures is filtered (no_figures).
+
+    vlcurate charts --input PDFS --output DATASET [--figure-dpi 144] [--figure-min-pt 48]
+                    [--max-pages N] [--max-page-pixels N] [--page-timeout S] [Beam flags]
+"""
+
+from __future__ import annotations
+
+import apache_beam as beam
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from vlcurate.pipelines.common import input_path, launch, list_inputs, shard_config
+from vlcurate.pipelines.pdf_pages import FigureOptions, PdfPagesOptions, pdf_config
+from vlcurate.transforms.pdf_stage import PdfPages
+from vlcurate.transforms.shards import WriteDataset
+
+OPTIONS = (FigureOptions, PdfPagesOptions)  # what `vlcurate charts --help` lists
+
+
+def build(pipeline: beam.Pipeline, source: str, config, shards, run: dict, processes: int = 1):
+    """Wire the charts pipeline onto ``pipeline``; returns the PCollection holding the manifest."""
+    files = list_inputs(pipeline, source, "pdf")
+    figures = files | "PdfFigures" >> PdfPages(config, processes, pages=False)
+    return {**figures, "files": files} | "WriteDataset" >> WriteDataset(shards, run)
+
+
+def run(argv=None) -> dict | None:
+    """Run the pipeline; returns the manifest (None for a dry run)."""
+    options = PipelineOptions(argv)
+    source = input_path(options)
+    config = pdf_config(options, figures=True)
+    shards = shard_config(options, default_prefix="chart")
+    return launch(options, "pdf_charts", source, "pdf", "pdf", config, shards, build)
