@@ -188,3 +188,36 @@ def test_the_charts_pipeline_translates_for_dataflow(monkeypatch):
     from vlcurate.pipelines import pdf_charts
 
     translate_for_dataflow(pdf_charts.run, "gs://vlcurate-test/pdfs/", "gs://vlcurate-test/charts", monkeypatch)
+
+
+def test_the_demo_report_gives_two_charts_with_data_a_picture_and_a_table(tmp_path):
+    # The layout model boxes page 1's two stacked charts (and the caption between them) as one
+    # picture; the drawings tell them apart, and each caption goes to its own chart.
+    examples = pathlib.Path(__file__).parents[1] / "examples" / "charts"
+    output = tmp_path / "demo"
+    manifest = run_cli("charts", ["--input", str(examples), "--output", str(output)])
+    assert manifest["totals"] == {"inputs": 4, "samples": 4, "rejected": 0, "filtered": 0, "balanced": True}
+    charts = {s.locator: s.meta["chart"] for s in read_shard(str(output / manifest["shards"][0]["name"]))}
+    bars, lines = charts["page=1;figure=1"], charts["page=1;figure=2"]
+    assert bars["caption"].startswith("Figure 1:") and lines["caption"].startswith("Figure 2:")
+    assert bars["data_csv"].splitlines() == [
+        "Curation stage,2023,2024", "Crawl,100,120", "Lang-ID,82,96", "Dedup,61,70", "Quality,44,52", "Safety,39,47"]
+    assert lines["data_csv"].splitlines()[:2] == ["Epoch,train,validation", "1,2.3,2.4"]
+    picture, table = charts["page=2;figure=1"], charts["page=2;figure=2"]
+    assert (picture["kind"], picture["found_by"]) == ("photo", ["image"]) and "data_csv" not in picture
+    assert table["kind"] == "table" and table["caption"].startswith("Table 1:")
+
+
+def test_a_chart_pasted_as_png_is_a_picture_without_data():
+    document = pymupdf.open()
+    page = document.new_page()
+    page.insert_image(pymupdf.Rect(100, 100, 460, 345), stream=chart_fixtures.bar_chart("png"))
+    page.insert_text((100, 365), "Figure 7: The same chart as a picture.", fontsize=10)
+    data = document.tobytes()
+    pdf = open_pdf(data)
+    config = PdfConfig(figures=FigureConfig())
+    [task] = inspect_document(pdf, "mem://png.pdf", hashlib.sha256(data).hexdigest(), config)
+    [sample] = figure_samples(pdf, task, config)
+    chart = sample.meta["chart"]
+    assert chart["kind"] == "photo" and "image" in chart["found_by"] and "data_csv" not in chart
+    assert chart["caption"] == "Figure 7: The same chart as a picture."

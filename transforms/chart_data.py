@@ -119,8 +119,9 @@ def _spans(page: pymupdf.Page, clip: pymupdf.Rect) -> list[_Span]:
         for line in block.get("lines", []):
             horizontal = abs(line["dir"][1]) < 0.01
             text = " ".join(span["text"].strip() for span in line["spans"] if span["text"].strip())
-            if text:
-                rect = pymupdf.Rect(line["bbox"])
+            rect = pymupdf.Rect(line["bbox"])
+            # The clip cuts lines that cross its edge into stray letters: whole lines only.
+            if text and clip.contains(pymupdf.Point((rect.x0 + rect.x1) / 2, (rect.y0 + rect.y1) / 2)):
                 out.append(_Span(text, rect, horizontal))
     return out
 

@@ -56,7 +56,7 @@ def find_figures(page: pymupdf.Page, config: FigureConfig) -> list[Figure]:
         if rect.get_area() < _PAGE_SCAN_SHARE * area.get_area():
             candidates.append(Figure(rect, {"drawings"}))
     candidates = [f for f in candidates if min(f.bbox.width, f.bbox.height) >= config.min_figure_pt]
-    figures = _merge(candidates)
+    figures = _merge(_split_layout_boxes(candidates))
     lines = _text_lines(page)
     for figure in figures:
         if "drawings" in figure.found_by and not figure.table:
@@ -76,6 +76,26 @@ def _layout(page: pymupdf.Page) -> list:
 def _overlap(a: pymupdf.Rect, b: pymupdf.Rect) -> bool:
     common = (a & b).get_area()
     return common > 0 and common >= 0.3 * min(a.get_area(), b.get_area())
+
+
+def _split_layout_boxes(candidates: list[Figure]) -> list[Figure]:
+    """A layout box over two or more separate figures found by images or drawings (the model
+    sometimes boxes two stacked charts, and the caption between them, as one picture) is not a
+    figure of its own: each of those figures is marked as found by the layout model instead."""
+    layout = [f for f in candidates if f.found_by == {"layout"}]
+    others = [f for f in candidates if f.found_by != {"layout"}]
+    kept = []
+    for box in layout:
+        inside = [f for f in others if _overlap(box.bbox, f.bbox)]
+        separate = len(inside) >= 2 and not any(
+            _overlap(a.bbox, b.bbox) for i, a in enumerate(inside) for b in inside[i + 1:])
+        if separate:
+            for figure in inside:
+                figure.found_by.add("layout")
+                figure.table = figure.table or box.table
+        else:
+            kept.append(box)
+    return others + kept
 
 
 def _merge(figures: list[Figure]) -> list[Figure]:
@@ -121,26 +141,46 @@ def _with_labels(bbox: pymupdf.Rect, lines) -> pymupdf.Rect:
     return bbox
 
 
-def find_caption(page: pymupdf.Page, bbox: pymupdf.Rect, config: FigureConfig) -> str | None:
-    """The nearest caption-like block ("Figure 1: ...") above or below the figure, else the layout
-    model's nearest caption box, within ``caption_distance_pt``."""
-    best, best_distance = None, config.caption_distance_pt
-    fallback, fallback_distance = None, config.caption_distance_pt / 2
+def find_captions(page: pymupdf.Page, boxes: list[pymupdf.Rect], config: FigureConfig) -> list[str | None]:
+    """Each figure's caption: the nearest caption-like block ("Figure 1: ...") over or under it,
+    else the layout model's nearest caption box, within ``caption_distance_pt``; a block captions
+    one figure only, the nearest (under the figure first, where captions usually are)."""
     layout_captions = [pymupdf.Rect(x0, y0, x1, y1) for x0, y0, x1, y1, label in
                        getattr(page, "layout_information", None) or [] if label == "caption"]
-    for x0, y0, x1, y1, text, _number, block_type in page.get_text("blocks"):
+    pairs = []
+    for number, (x0, y0, x1, y1, text, _n, block_type) in enumerate(page.get_text("blocks")):
         rect = pymupdf.Rect(x0, y0, x1, y1)
-        if block_type != 0 or bbox.contains(rect) or min(rect.x1, bbox.x1) <= max(rect.x0, bbox.x0):
-            continue  # not text, inside the figure, or not over or under it
-        distance = rect.y0 - bbox.y1 if rect.y0 >= bbox.y1 - 2 else bbox.y0 - rect.y1 if rect.y1 <= bbox.y0 + 2 else None
-        if distance is None:
-            continue
         text = " ".join(clean_text(text).split())
-        if CAPTION.match(text) and distance < best_distance:
-            best, best_distance = text, distance
-        elif any(_overlap(rect, box) for box in layout_captions) and distance < fallback_distance:
-            fallback, fallback_distance = text, distance
-    return best or fallback
+        if block_type != 0 or not text:
+            continue
+        named = CAPTION.match(text) is not None
+        if not named and not any(_overlap(rect, box) for box in layout_captions):
+            continue
+        for index, bbox in enumerate(boxes):
+            distance, under = _caption_distance(rect, bbox)
+            limit = config.caption_distance_pt if named else config.caption_distance_pt / 2
+            if distance is not None and distance <= limit:
+                pairs.append((not named, distance + (0 if under else 6), index, number, text))
+    captions: list[str | None] = [None] * len(boxes)
+    used = set()
+    for _, _, index, number, text in sorted(pairs):
+        if captions[index] is None and number not in used:
+            captions[index] = text
+            used.add(number)
+    return captions
+
+
+def _caption_distance(rect: pymupdf.Rect, bbox: pymupdf.Rect) -> tuple[float | None, bool]:
+    """(gap, under) from a figure to a text block over or under it, sharing some of its width.
+    Line boxes are generous, so a block may overlap the figure by half its own height."""
+    if min(rect.x1, bbox.x1) <= max(rect.x0, bbox.x0):
+        return None, False
+    slack = rect.height / 2
+    if rect.y0 >= bbox.y1 - slack:
+        return max(0.0, rect.y0 - bbox.y1), True
+    if rect.y1 <= bbox.y0 + slack:
+        return max(0.0, bbox.y0 - rect.y1), False
+    return None, False
 
 
 def crop(page: pymupdf.Page, bbox: pymupdf.Rect, config: FigureConfig, max_pixels: int) -> Image:
@@ -164,8 +204,8 @@ def figure_samples(document: pymupdf.Document, task: PageTask, config: PdfConfig
     if not figures:
         raise Reject("no_figures", "no picture, table or drawing cluster on the page")
     samples = []
-    for number, figure in enumerate(figures, start=1):
-        caption = find_caption(page, figure.bbox, figures_config)
+    captions = find_captions(page, [figure.bbox for figure in figures], figures_config)
+    for number, (figure, caption) in enumerate(zip(figures, captions), start=1):
         data = None if figure.table else _chart_data(page, figure.bbox)
         chart = {
             "page": task.page_index + 1,
