@@ -45,6 +45,8 @@ demo: setup
 	$(BIN)/vlcurate pdf --input examples/pdfs --output $(DEMO_OUT)/pdf --overwrite
 	$(BIN)/vlcurate web --input examples/web --output $(DEMO_OUT)/web --overwrite --offline
 	$(BIN)/vlcurate ocr --input examples/images --output $(DEMO_OUT)/ocr --overwrite
+	$(BIN)/vlcurate charts --input examples/charts --output $(DEMO_OUT)/charts --overwrite
+	$(BIN)/vlcurate notebooks --input examples/notebooks --output $(DEMO_OUT)/notebooks --overwrite
 
 test: setup
 	$(call debian,$(TEST_DEBIAN))
@@ -56,10 +58,13 @@ bench: setup
 	$(BIN)/python bench/web.py
 	$(BIN)/python bench/ocr.py
 	$(BIN)/python bench/ocr_accuracy.py
+	$(BIN)/python bench/charts.py
 
 examples: setup
 	$(BIN)/python examples/make_examples.py
 	$(BIN)/python examples/make_images.py
+	$(BIN)/python examples/make_charts.py
+	$(BIN)/python examples/make_notebooks.py
 
 clean:
 	rm -rf $(VENV) out .pytest_cache

@@ -28,7 +28,13 @@ from multiprocessing import Pool
 from pathlib import Path
 
 import numpy as np
-import pymupdf
+
+from vlcurate.transforms import native_threads
+
+# One native thread per process in the baselines too, as in the pipeline's children: set before
+# PyMuPDF loads (it loads pymupdf-layout's ONNX model); the pool's forked workers inherit it.
+native_threads.limit(1)
+import pymupdf  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT / "tests"))  # the tests' chart fixtures (matplotlib, known data)

@@ -48,12 +48,10 @@ def _help(module) -> int:
 
 
 def _options_classes(module):
-    from vlcurate.pipelines.common import DatasetOptions, OcrOptions
+    """The flag groups a command takes: those its module lists in OPTIONS, and the shared ones."""
+    from vlcurate.pipelines.common import DatasetOptions
 
-    own = getattr(module, "OPTIONS", None) or [
-        value for value in vars(module).values()
-        if isinstance(value, type) and value.__module__ == module.__name__ and value.__name__.endswith("Options")]
-    return [*own, DatasetOptions, OcrOptions]
+    return [*module.OPTIONS, DatasetOptions]
 
 
 if __name__ == "__main__":

@@ -45,7 +45,9 @@ class DatasetOptions(PipelineOptions):
         add_flag(parser, "max-shard-bytes", type=int, default=512 * 1024 * 1024)
         add_flag(parser, "overwrite", action="store_true", help="replace a dataset already in --output")
         add_flag(parser, "max-file-bytes", type=int, default=None,
-                 help="larger input files are rejected unread (default: pdf 256 MiB, ocr 64 MiB)")
+                 help="larger input files are rejected unread (default: pdf 256 MiB, ocr and notebooks 64 MiB)")
+        add_flag(parser, "max-image-pixels", type=int, default=None,
+                 help="ocr, notebooks: larger images are rejected before decoding (default 40,000,000)")
         add_flag(parser, "worker-memory-mb", type=int, default=None,
                  help="address-space cap of each isolated child process (0: none; default 4096)")
 
@@ -96,6 +98,11 @@ def ocr_models(config: OcrConfig) -> dict:
         return {"ocr": {"engine": config.engine, "files": engine_models(config)}}
     except (FileNotFoundError, RuntimeError) as error:
         raise SystemExit(f"vlcurate: {error}") from error
+
+
+def image_pixels(options: PipelineOptions, default: int) -> int:
+    value = options.view_as(DatasetOptions).max_image_pixels
+    return default if value is None else value
 
 
 def isolation_caps(options: PipelineOptions, default_file_bytes: int, default_memory_mb: int | None) -> dict:

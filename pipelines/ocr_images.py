@@ -15,8 +15,8 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from vlcurate.pipelines.common import (
-    add_flag, input_path, isolation_caps, launch, list_inputs, ocr_config, ocr_models, page_timeout,
-    render_processes, shard_config,
+    OcrOptions, add_flag, image_pixels, input_path, isolation_caps, launch, list_inputs, ocr_config, ocr_models,
+    page_timeout, render_processes, shard_config,
 )
 from vlcurate.transforms.ocr_config import OcrConfig
 from vlcurate.transforms.ocr_stage import OcrImages
@@ -29,10 +29,11 @@ IMAGE_EXTENSIONS = ("png", "jpg", "jpeg", "webp", "bmp", "tif", "tiff", "gif")
 class OcrImagesOptions(PipelineOptions):
     @classmethod
     def _add_argparse_args(cls, parser):
-        add_flag(parser, "max-image-pixels", type=int, default=_DEFAULTS.max_image_pixels,
-                 help="larger images are rejected before decoding (image_too_large)")
         add_flag(parser, "keep-empty", action="store_true",
                  help="keep images in which no text was found (empty txt, ocr.empty true)")
+
+
+OPTIONS = (OcrImagesOptions, OcrOptions)  # what `vlcurate ocr --help` lists besides DatasetOptions
 
 
 def images_config(options: PipelineOptions) -> OcrConfig:
@@ -41,7 +42,7 @@ def images_config(options: PipelineOptions) -> OcrConfig:
         options,
         render_processes(options),
         mode="always",
-        max_image_pixels=flags.max_image_pixels,
+        max_image_pixels=image_pixels(options, _DEFAULTS.max_image_pixels),
         keep_empty=flags.keep_empty,
         timeout_s=page_timeout(options, _DEFAULTS.timeout_s),
         **isolation_caps(options, _DEFAULTS.max_file_bytes, _DEFAULTS.worker_memory_mb),

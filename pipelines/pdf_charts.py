@@ -19,7 +19,7 @@ from vlcurate.pipelines.pdf_pages import FigureOptions, PdfPagesOptions, pdf_con
 from vlcurate.transforms.pdf_stage import PdfPages
 from vlcurate.transforms.shards import WriteDataset
 
-OPTIONS = (FigureOptions, PdfPagesOptions)  # what `vlcurate charts --help` lists
+OPTIONS = (FigureOptions, PdfPagesOptions)  # what `vlcurate charts --help` lists besides DatasetOptions
 
 
 def build(pipeline: beam.Pipeline, source: str, config, shards, run: dict, processes: int = 1):

@@ -16,7 +16,7 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from vlcurate.pipelines.common import (
-    add_flag, input_path, isolation_caps, launch, list_inputs, ocr_config, ocr_models, page_timeout,
+    OcrOptions, add_flag, input_path, isolation_caps, launch, list_inputs, ocr_config, ocr_models, page_timeout,
     render_processes, shard_config,
 )
 from vlcurate.transforms.pdf_tasks import FigureConfig, PdfConfig
@@ -57,6 +57,9 @@ def figure_config(options: PipelineOptions) -> FigureConfig:
         return FigureConfig(dpi=flags.figure_dpi, min_figure_pt=flags.figure_min_pt)
     except ValueError as error:
         raise SystemExit(f"vlcurate: {error}") from error
+
+
+OPTIONS = (PdfPagesOptions, FigureOptions, OcrOptions)  # what `vlcurate pdf --help` lists besides DatasetOptions
 
 
 def pdf_config(options: PipelineOptions, figures: bool | None = None) -> PdfConfig:

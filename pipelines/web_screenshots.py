@@ -18,7 +18,7 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from vlcurate.pipelines.common import (
-    add_flag, input_path, launch, list_inputs, ocr_config, ocr_models, page_timeout, render_processes,
+    OcrOptions, add_flag, input_path, launch, list_inputs, ocr_config, ocr_models, page_timeout, render_processes,
     shard_config,
 )
 from vlcurate.transforms.shards import WriteDataset
@@ -48,6 +48,9 @@ class WebScreenshotsOptions(PipelineOptions):
                       "WebSight-style folders, tests)")
         add_flag(parser, "recycle-pages", type=int, default=_DEFAULTS.recycle_pages,
                  help="relaunch each browser after this many pages")
+
+
+OPTIONS = (WebScreenshotsOptions, OcrOptions)  # what `vlcurate web --help` lists besides DatasetOptions
 
 
 def web_config(options: PipelineOptions) -> WebConfig:

@@ -281,3 +281,18 @@ def test_a_function_named_as_module_colon_name_is_imported_by_the_child_only(wor
     with pytest.raises(IsolatedError, match="ModuleNotFoundError"):
         worker.call(5, "vlcurate.no_such_module:f")
     assert worker.call(5, "os:getpid") == child  # not a crash
+
+
+def test_children_get_their_share_of_native_threads():
+    # Without a cap each onnxruntime session in a child takes every core (intra-op threads 0,
+    # "all"); with one, sessions made with default options (as pymupdf-layout makes them) use it.
+    from vlcurate.transforms.ocr_config import ppocr_model_paths
+
+    model = ppocr_model_paths()["cls"]
+    capped, free = IsolatedWorker(threads=1), IsolatedWorker()
+    try:
+        assert capped.call(START_TIMEOUT, "vlcurate.transforms.native_threads:session_threads", model) == ("1", 1)
+        assert free.call(START_TIMEOUT, "vlcurate.transforms.native_threads:session_threads", model)[1] == 0
+    finally:
+        capped.close()
+        free.close()

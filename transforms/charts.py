@@ -12,10 +12,10 @@ does not import Beam.
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import re
 
 import pymupdf
-import pymupdf.layout  # noqa: F401  (activates page.get_layout with the shipped ONNX model)
 
 from vlcurate import __version__
 from vlcurate.transforms.chart_data import ChartData, recover
@@ -196,6 +196,7 @@ def crop(page: pymupdf.Page, bbox: pymupdf.Rect, config: FigureConfig, max_pixel
 def figure_samples(document: pymupdf.Document, task: PageTask, config: PdfConfig) -> list[Sample]:
     """One table_chart sample per figure on the page; ``Reject("no_figures")`` when there is none."""
     figures_config = config.figures or FigureConfig()
+    layout = importlib.import_module("pymupdf.layout")  # loaded by `import pymupdf` already
     try:
         page = document.load_page(task.page_index)
         figures = find_figures(page, figures_config)
@@ -228,7 +229,7 @@ def figure_samples(document: pymupdf.Document, task: PageTask, config: PdfConfig
             text=caption or "",
             text_source="pdf-caption" if caption else None,
             provenance={"pipeline": "pdf_charts", "vlcurate": __version__, "pymupdf": pymupdf.VersionBind,
-                        "layout": pymupdf.layout.version},
+                        "layout": layout.version},
             meta={"chart": chart, "pdf": {"file_sha256": task.file_sha256, "page_number": task.page_index + 1,
                                           "page_count": task.page_count}},
         ))

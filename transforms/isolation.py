@@ -27,6 +27,7 @@ import sys
 import threading
 from multiprocessing.connection import Connection
 
+from vlcurate.transforms import native_threads
 from vlcurate.transforms.rejects import Reject
 
 _LOG = logging.getLogger(__name__)
@@ -39,8 +40,9 @@ class IsolatedError(RuntimeError):
 class IsolatedWorker:
     """One child process that runs module-level functions with a time limit per call."""
 
-    def __init__(self, memory_limit_mb: int | None = None):
+    def __init__(self, memory_limit_mb: int | None = None, threads: int | None = None):
         self.memory_limit_mb = memory_limit_mb
+        self.threads = threads  # native threads the child's libraries may use (native_threads.py)
         self._process = None
         self._to_child = self._from_child = None
 
@@ -81,8 +83,11 @@ class IsolatedWorker:
         self._stop(kill=True)
         command = [sys.executable, "-m", __name__, str(self.memory_limit_mb or 0)]
         # A session of its own, so that killing it takes whatever it started too (a browser).
+        env = dict(os.environ)
+        if self.threads:
+            env[native_threads.ENV] = str(self.threads)
         self._process = subprocess.Popen(
-            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, close_fds=True, start_new_session=True
+            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, close_fds=True, start_new_session=True, env=env
         )
         self._to_child = Connection(os.dup(self._process.stdin.fileno()), readable=False)
         self._from_child = Connection(os.dup(self._process.stdout.fileno()), writable=False)
@@ -135,11 +140,11 @@ class IsolatedPool:
     instead of starting one each.
     """
 
-    def __init__(self, size: int, memory_limit_mb: int | None):
+    def __init__(self, size: int, memory_limit_mb: int | None, threads: int | None = None):
         self.size = size
         self._idle: queue.SimpleQueue[IsolatedWorker] = queue.SimpleQueue()
         for _ in range(size):
-            worker = IsolatedWorker(memory_limit_mb)
+            worker = IsolatedWorker(memory_limit_mb, threads)
             # Start every child now: they import their libraries side by side, not one by one.
             worker.start()
             self._idle.put(worker)
@@ -162,24 +167,24 @@ class IsolatedPool:
             self._idle.put(worker)
 
 
-_POOLS: dict[tuple[int, int | None], IsolatedPool] = {}
+_POOLS: dict[tuple[int, int | None, int | None], IsolatedPool] = {}
 _POOLS_LOCK = threading.Lock()
 
 
-def shared_pool(size: int, memory_limit_mb: int | None) -> IsolatedPool:
-    """This process's pool of that size and memory limit, made on first use and kept.
-
-    Its children start lazily and end when this process does (their pipe closes).
+def shared_pool(size: int, memory_limit_mb: int | None, threads: int | None = None) -> IsolatedPool:
+    """This process's pool of that size, memory limit and native thread count, made on first use
+    and kept. Its children start lazily and end when this process does (their pipe closes).
     """
     with _POOLS_LOCK:
-        key = (size, memory_limit_mb)
+        key = (size, memory_limit_mb, threads)
         if key not in _POOLS:
-            _POOLS[key] = IsolatedPool(size, memory_limit_mb)
+            _POOLS[key] = IsolatedPool(size, memory_limit_mb, threads)
         return _POOLS[key]
 
 
 def _serve(memory_limit_mb: int) -> None:
     """The child's loop: run each (function, args) it is sent and send back the outcome."""
+    native_threads.from_environment()
     if memory_limit_mb:
         import resource
 

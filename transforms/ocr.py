@@ -22,6 +22,7 @@ from PIL import Image as PILImage
 from PIL import ImageOps
 
 from vlcurate import __version__
+from vlcurate.transforms import native_threads
 from vlcurate.transforms.files import read_capped
 from vlcurate.transforms.ocr_config import ImageTask, OcrConfig, engine_models, ppocr_model_paths
 from vlcurate.transforms.rejects import Reject
@@ -231,11 +232,10 @@ def _turn(line: OcrLine, quarters: int) -> OcrLine:
 def _limit_threads(threads: int) -> None:
     """Native libraries use every core unless told; the OCR children share the cores instead.
 
-    Set before the libraries load: OpenMP reads OMP_THREAD_LIMIT once (Tesseract builds with
-    OpenMP use it), OpenCV takes setNumThreads, onnxruntime its session options.
+    OpenMP (Tesseract builds with it) reads its limit once, at load; OpenCV takes setNumThreads;
+    onnxruntime its session options (set by the engine, and capped by native_threads in children).
     """
-    os.environ["OMP_THREAD_LIMIT"] = str(threads)
-    os.environ["OMP_NUM_THREADS"] = str(threads)
+    native_threads.limit(threads)
     import cv2
 
     cv2.setNumThreads(threads)

@@ -17,7 +17,7 @@ class OcrImage(IsolatedStageDoFn):
     stage = "ocr_image"
 
     def __init__(self, config: OcrConfig, processes: int):
-        super().__init__(processes, config.timeout_s, config.worker_memory_mb)
+        super().__init__(processes, config.timeout_s, config.worker_memory_mb, config.threads)
         self._config = config
 
     def ref(self, metadata):

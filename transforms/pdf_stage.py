@@ -16,7 +16,7 @@ _CHARTS = "vlcurate.transforms.charts:"
 
 class _PdfStage(IsolatedStageDoFn):
     def __init__(self, config: PdfConfig, processes: int):
-        super().__init__(processes, config.page_timeout_s, config.worker_memory_mb)
+        super().__init__(processes, config.page_timeout_s, config.worker_memory_mb, config.ocr.threads)
         self._config = config
 
 

@@ -58,15 +58,17 @@ class IsolatedStageDoFn(StageDoFn):
     """A stage whose work runs in isolated child processes (transforms/isolation.py), several at once.
 
     Subclasses write ``call(element) -> (function, args)`` (a module-level function the child
-    runs) and ``outputs(element, result) -> iterable``. Up to ``2 * processes`` elements are in
+    runs) and ``outputs(element, result) -> iterable``. ``threads`` caps the children's native
+    thread pools (transforms/native_threads.py). Up to ``2 * processes`` elements are in
     flight; results leave as they finish, the rest at the end of the bundle. Outputs emitted at
     the end of a bundle are placed in the global window: these stages run in batch pipelines.
     """
 
-    def __init__(self, processes: int, timeout_s: float, memory_limit_mb: int | None):
+    def __init__(self, processes: int, timeout_s: float, memory_limit_mb: int | None, threads: int | None = None):
         self._processes = processes
         self._timeout_s = timeout_s
         self._memory_limit_mb = memory_limit_mb
+        self._threads = threads
         self._pool = None
         self._pending = collections.deque()
 
@@ -78,7 +80,7 @@ class IsolatedStageDoFn(StageDoFn):
 
     def start_bundle(self):
         if self._pool is None:
-            self._pool = shared_pool(self._processes, self._memory_limit_mb)
+            self._pool = shared_pool(self._processes, self._memory_limit_mb, self._threads)
         self._pending = collections.deque()
 
     def process(self, element):

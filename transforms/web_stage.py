@@ -75,7 +75,8 @@ class RenderWebPage(IsolatedStageDoFn):
 
     def __init__(self, config: WebConfig, processes: int):
         # No address-space cap: Chromium reserves far more virtual memory than it uses.
-        super().__init__(processes, config.page_timeout_s + _HARD_TIMEOUT_MARGIN_S, memory_limit_mb=None)
+        super().__init__(processes, config.page_timeout_s + _HARD_TIMEOUT_MARGIN_S, memory_limit_mb=None,
+                         threads=config.ocr.threads)
         self._config = config
 
     def ref(self, task):
