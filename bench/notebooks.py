@@ -25,14 +25,13 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import nbformat
 import numpy as np
 from matplotlib.figure import Figure
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
-from timing import add_run_flags, best_time, work_folder  # bench/timing.py: this script's folder is on sys.path
+from timing import add_run_flags, best_time, run_main, work_folder  # bench/timing.py: this script's folder is on sys.path
 
 from vlcurate.transforms.notebooks import NotebookConfig, pair_plot, plot_tasks
 from vlcurate.transforms.rejects import Reject
@@ -188,7 +187,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    start = time.perf_counter()
-    code = main()
-    print(f"\n(benchmark took {time.perf_counter() - start:.0f}s)")
-    sys.exit(code)
+    run_main(main)

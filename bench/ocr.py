@@ -27,13 +27,12 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from multiprocessing import Pool
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
-from timing import add_run_flags, best_time, work_folder  # bench/timing.py: this script's folder is on sys.path
+from timing import add_run_flags, best_time, run_main, work_folder  # bench/timing.py: this script's folder is on sys.path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 WORKERS = 2
@@ -177,7 +176,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    start = time.perf_counter()
-    code = main()
-    print(f"\n(benchmark took {time.perf_counter() - start:.0f}s)")
-    sys.exit(code)
+    run_main(main)

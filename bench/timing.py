@@ -35,3 +35,13 @@ def work_folder(args, prefix: str):
         return args.workdir, None
     tmp = tempfile.TemporaryDirectory(prefix=prefix)
     return Path(tmp.name), tmp
+
+
+def run_main(main) -> None:
+    """Run a benchmark's main(), print how long the whole benchmark took, exit with its code."""
+    import sys
+
+    start = time.perf_counter()
+    code = main()
+    print(f"\n(benchmark took {time.perf_counter() - start:.0f}s)")
+    sys.exit(code)
