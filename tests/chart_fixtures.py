@@ -57,6 +57,19 @@ def line_chart(fmt: str = "pdf", data=LINE) -> bytes:
     return _save(fig, fmt)
 
 
+SCATTER = {"runs": ([1, 2, 3, 4, 5], [10, 30, 25, 45, 40]), "baseline": ([1.5, 2.5, 3.5], [5, 15, 20])}
+
+
+def scatter_chart(fmt: str = "pdf", data=SCATTER) -> bytes:
+    fig, ax = plt.subplots(figsize=(5, 3.4))
+    for name, (xs, ys) in data.items():
+        ax.scatter(xs, ys, label=name)
+    ax.set_xlabel("size")
+    ax.set_ylabel("score")
+    ax.legend()
+    return _save(fig, fmt)
+
+
 def photo_png(width: int = 320, height: int = 220) -> bytes:
     """A smooth gradient with noise: a raster picture, not a chart."""
     yy, xx = np.mgrid[0:height, 0:width]

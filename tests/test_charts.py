@@ -63,6 +63,17 @@ def test_a_line_chart_gives_back_its_points():
     assert_within(rows_of(data), expected, axis_range=2.4 - 0.97)
 
 
+def test_a_scatter_chart_gives_back_its_points_per_series():
+    page = pymupdf.open(stream=chart_fixtures.scatter_chart(), filetype="pdf")[0]
+    data = recover(page, page.rect)
+    assert data.kind == "scatter" and data.series == ("runs", "baseline")
+    found = {x: values for x, values in data.rows}
+    for column, (xs, ys) in enumerate(chart_fixtures.SCATTER.values()):
+        for x, y in zip(xs, ys):
+            assert abs(found[f"{x:g}"][column] - y) <= 0.02 * 45
+    assert found["1.5"][0] is None  # a point only one series has
+
+
 @pytest.mark.parametrize("values", [[3.0, -2.5, 7.25, 0.5], [1200.0, 350.0, 980.0, 40.0]])
 def test_single_series_bars_with_negative_values_and_large_numbers(values):
     data_spec = {**BAR, "categories": ["a", "b", "c", "d"], "series": {"sales": values}}
