@@ -44,6 +44,12 @@ REASONS = {
     "notebook_no_plots": "the notebook has no image output",
     "plot_several_images": "the cell shows more than one image; a pair keeps exactly one",
     "plot_code_too_short": "the code behind the plot has fewer than 5 lines",
+    # quality and duplicates (vlcurate filter, --clip-*, --dedup)
+    "clip_below_threshold": "the image-text pair's CLIP score is under --clip-min-score, or under the run's "
+    "--clip-keep-fraction quantile; detail has the score",
+    "duplicate_exact": "another sample has the same image bytes; the one with the smallest key was kept (named in detail)",
+    "duplicate_near": "another sample's image is a near copy (perceptual hash, or CLIP embedding); the smallest key "
+    "of the pair was kept (named in detail)",
     # isolation of native code
     "timeout": "the stage took longer than its time limit on this input",
     "worker_crashed": "the isolated worker process died on this input (native crash, out of memory)",
@@ -57,6 +63,7 @@ REASONS = {
 # The manifest counts them as "filtered", the rest as "rejected".
 FILTER_REASONS = frozenset({
     "duplicate_key", "ocr_empty", "no_figures", "notebook_no_plots", "plot_several_images", "plot_code_too_short",
+    "clip_below_threshold", "duplicate_exact", "duplicate_near",
 })
 
 
