@@ -11,6 +11,8 @@ _COMMANDS = {
     "ocr": ("vlcurate.pipelines.ocr_images", "read the text in images into scene_ocr samples"),
     "charts": ("vlcurate.pipelines.pdf_charts", "crop figures, charts and tables from PDFs into table_chart samples"),
     "notebooks": ("vlcurate.pipelines.notebooks", "pair notebook plots with their code into web_code samples"),
+    "filter": ("vlcurate.pipelines.filter_dataset", "score, filter and deduplicate a dataset into a new one"),
+    "models": ("vlcurate.pipelines.models", "fetch model weights on a connected machine (models fetch clip ...)"),
 }
 
 _USAGE = "usage: vlcurate COMMAND [flags]   (vlcurate COMMAND --help for its flags)\n\ncommands:\n" + "\n".join(
@@ -29,7 +31,7 @@ def main(argv=None) -> int:
         return 2
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     module = __import__(_COMMANDS[command][0], fromlist=["run"])
-    if "-h" in rest or "--help" in rest:
+    if ("-h" in rest or "--help" in rest) and hasattr(module, "OPTIONS"):  # a pipeline: Beam's flags too
         return _help(module)
     module.run(rest)
     return 0
@@ -49,9 +51,9 @@ def _help(module) -> int:
 
 def _options_classes(module):
     """The flag groups a command takes: those its module lists in OPTIONS, and the shared ones."""
-    from vlcurate.pipelines.common import DatasetOptions
+    from vlcurate.pipelines.common import DatasetOptions, QualityOptions
 
-    return [*module.OPTIONS, DatasetOptions]
+    return [*module.OPTIONS, DatasetOptions, QualityOptions]
 
 
 if __name__ == "__main__":

@@ -11,8 +11,10 @@ from apache_beam.io import fileio
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
+from vlcurate.transforms.clip import ClipConfig, resolve
 from vlcurate.transforms.ocr_config import ENGINES, MODES, OcrConfig, engine_models
-from vlcurate.transforms.shards import ShardConfig
+from vlcurate.transforms.quality import DEDUP_KINDS, Quality
+from vlcurate.transforms.shards import ShardConfig, WriteDataset
 
 # Files a run writes; an existing output holding any of them is refused unless --overwrite.
 _OUTPUT_PARTS = ("shards/*", "index/*", "rejects/*", "manifest.json")
@@ -70,6 +72,43 @@ class OcrOptions(PipelineOptions):
                  help="Tesseract's languages, e.g. eng or eng+deu (Debian's tesseract-ocr-LANG data)")
         add_flag(parser, "tessdata", default="",
                  help="Tesseract's data folder (default: $TESSDATA_PREFIX, else Debian's)")
+
+
+class QualityOptions(PipelineOptions):
+    """CLIP scoring and filtering, and deduplication: the last stages of every pipeline."""
+
+    @classmethod
+    def _add_argparse_args(cls, parser):
+        add_flag(parser, "clip-model", default="", help="an open_clip architecture (e.g. ViT-B-32): score every pair")
+        add_flag(parser, "clip-checkpoint", default="", help="its weights: a local state dict or open_clip checkpoint")
+        add_flag(parser, "clip-pretrained", default="", help="or an open_clip pretrained tag (needs network once)")
+        add_flag(parser, "clip-model-config", default="", help="a JSON model config registering a custom architecture")
+        add_flag(parser, "clip-min-score", type=float, default=None, help="drop pairs scoring less (LAION: 0.28 for ViT-B/32)")
+        add_flag(parser, "clip-keep-fraction", type=float, default=None, help="keep the top fraction of the run (DataComp)")
+        add_flag(parser, "clip-per-category", action="store_true", help="the keep fraction per category")
+        add_flag(parser, "clip-max-batch", type=int, default=64, help="pairs per CLIP batch (at most)")
+        add_flag(parser, "dedup", default="", help=f"comma list of {', '.join(DEDUP_KINDS)}: drop exact and near copies")
+
+
+def quality_stage(options: PipelineOptions) -> tuple[Quality | None, dict, dict]:
+    """(the Quality transform or None, its manifest config, its model pins) from the flags; a run
+    whose CLIP weights cannot be had stops here, before anything runs, with how to provide them."""
+    flags = options.view_as(QualityOptions)
+    dedup = tuple(kind.strip() for kind in flags.dedup.split(",") if kind.strip())
+    try:
+        clip = resolve(ClipConfig(
+            model=flags.clip_model, checkpoint=flags.clip_checkpoint, pretrained=flags.clip_pretrained,
+            model_config=flags.clip_model_config, min_score=flags.clip_min_score,
+            keep_fraction=flags.clip_keep_fraction, per_category=flags.clip_per_category,
+            min_batch=min(8, flags.clip_max_batch), max_batch=flags.clip_max_batch,
+            max_image_pixels=image_pixels(options, 40_000_000), threads=local_processes(options),
+        ))
+        stage = Quality(clip, dedup, clip.max_image_pixels) if clip.enabled or dedup else None
+    except (ValueError, FileNotFoundError) as error:
+        raise SystemExit(f"vlcurate: {error}") from error
+    config = {"clip": dataclasses.asdict(clip), "dedup": list(dedup)} if stage else {}
+    models = {"clip": clip.provenance()} if clip.enabled else {}
+    return stage, config, models
 
 
 def ocr_config(options: PipelineOptions, processes: int, **settings) -> OcrConfig:
@@ -249,27 +288,33 @@ def summary(output: str, manifest: dict) -> str:
 
 def launch(options: PipelineOptions, name: str, source: str, extensions, stage: str, config,
            shards: ShardConfig, build, models: dict | None = None):
-    """Run ``build(pipeline, source, config, shards, run, processes)`` as pipeline ``name`` and
-    print where its dataset went; returns the manifest (None for a dry run, which writes nothing).
+    """Run ``build(pipeline, source, config, processes) -> outputs`` as pipeline ``name``, then
+    the quality stages the flags ask for (CLIP, dedup) and the sink, and print where the dataset
+    went; returns the manifest (None for a dry run, which writes nothing).
 
     ``extensions`` is what a folder input is filtered by; ``stage`` names the stage config in the
     manifest's ``config`` (e.g. "pdf"); ``models`` the model files the run uses, by sha256.
     """
+    quality, quality_config, quality_models = quality_stage(options)
     prepare(options, source, extensions, shards)
     processes = render_processes(options)
     run = {
-        "models": models or {},
+        "models": {**(models or {}), **quality_models},
         "pipeline": name,
         "config": {
             "input": source,
-            stage: dataclasses.asdict(config),
+            stage: dataclasses.asdict(config) if dataclasses.is_dataclass(config) else dict(config),
             "shards": dataclasses.asdict(shards),
             "beam": run_options(options),
             "render_processes": processes,
+            **({"quality": quality_config} if quality_config else {}),
         },
     }
     with beam.Pipeline(options=options) as pipeline:
-        build(pipeline, source, config, shards, run, processes)
+        outputs = build(pipeline, source, config, processes)
+        if quality is not None:
+            outputs = outputs | "Quality" >> quality
+        outputs | "WriteDataset" >> WriteDataset(shards, run)
     if is_dry_run(options):
         return None
     manifest = read_manifest(shards.output)

@@ -21,7 +21,6 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from vlcurate.pipelines.common import image_pixels, input_path, isolation_caps, launch, list_inputs, shard_config
 from vlcurate.transforms.notebook_stage import NotebookPlots
 from vlcurate.transforms.notebooks import NotebookConfig
-from vlcurate.transforms.shards import WriteDataset
 
 _DEFAULTS = NotebookConfig()
 OPTIONS = ()  # only the shared flags (DatasetOptions) apply
@@ -38,11 +37,11 @@ def notebooks_config(options: PipelineOptions) -> NotebookConfig:
         raise SystemExit(f"vlcurate: {error}") from error
 
 
-def build(pipeline: beam.Pipeline, source: str, config: NotebookConfig, shards, run: dict, processes: int = 1):
-    """Wire the notebooks pipeline onto ``pipeline``; returns the PCollection holding the manifest."""
+def build(pipeline: beam.Pipeline, source: str, config: NotebookConfig, processes: int = 1) -> dict:
+    """Wire the notebook stages onto ``pipeline``; returns their outputs for the sink."""
     files = list_inputs(pipeline, source, "ipynb")
     plots = files | "NotebookPlots" >> NotebookPlots(config)
-    return {**plots, "files": files} | "WriteDataset" >> WriteDataset(shards, run)
+    return {**plots, "files": files}
 
 
 def run(argv=None) -> dict | None:

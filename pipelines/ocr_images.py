@@ -20,7 +20,6 @@ from vlcurate.pipelines.common import (
 )
 from vlcurate.transforms.ocr_config import OcrConfig
 from vlcurate.transforms.ocr_stage import OcrImages
-from vlcurate.transforms.shards import WriteDataset
 
 _DEFAULTS = OcrConfig()
 IMAGE_EXTENSIONS = ("png", "jpg", "jpeg", "webp", "bmp", "tif", "tiff", "gif")
@@ -49,11 +48,10 @@ def images_config(options: PipelineOptions) -> OcrConfig:
     )
 
 
-def build(pipeline: beam.Pipeline, source: str, config: OcrConfig, shards, run: dict, processes: int = 1):
-    """Wire the OCR pipeline onto ``pipeline``; returns the PCollection holding the manifest."""
+def build(pipeline: beam.Pipeline, source: str, config: OcrConfig, processes: int = 1) -> dict:
+    """Wire the OCR stage onto ``pipeline``; returns its outputs for the sink."""
     files = list_inputs(pipeline, source, IMAGE_EXTENSIONS)
-    images = files | "OcrImages" >> OcrImages(config, processes)
-    return images | "WriteDataset" >> WriteDataset(shards, run)
+    return files | "OcrImages" >> OcrImages(config, processes)
 
 
 def run(argv=None) -> dict | None:

@@ -17,16 +17,15 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from vlcurate.pipelines.common import input_path, launch, list_inputs, shard_config
 from vlcurate.pipelines.pdf_pages import FigureOptions, PdfPagesOptions, pdf_config
 from vlcurate.transforms.pdf_stage import PdfPages
-from vlcurate.transforms.shards import WriteDataset
 
 OPTIONS = (FigureOptions, PdfPagesOptions)  # what `vlcurate charts --help` lists besides DatasetOptions
 
 
-def build(pipeline: beam.Pipeline, source: str, config, shards, run: dict, processes: int = 1):
-    """Wire the charts pipeline onto ``pipeline``; returns the PCollection holding the manifest."""
+def build(pipeline: beam.Pipeline, source: str, config, processes: int = 1) -> dict:
+    """Wire the figure stages onto ``pipeline``; returns their outputs for the sink."""
     files = list_inputs(pipeline, source, "pdf")
     figures = files | "PdfFigures" >> PdfPages(config, processes, pages=False)
-    return {**figures, "files": files} | "WriteDataset" >> WriteDataset(shards, run)
+    return {**figures, "files": files}
 
 
 def run(argv=None) -> dict | None:

@@ -21,7 +21,6 @@ from vlcurate.pipelines.common import (
 )
 from vlcurate.transforms.pdf_tasks import FigureConfig, PdfConfig
 from vlcurate.transforms.pdf_stage import PdfPages
-from vlcurate.transforms.shards import WriteDataset
 
 _DEFAULTS = PdfConfig()
 
@@ -79,11 +78,11 @@ def pdf_config(options: PipelineOptions, figures: bool | None = None) -> PdfConf
     )
 
 
-def build(pipeline: beam.Pipeline, source: str, config: PdfConfig, shards, run: dict, processes: int = 1):
-    """Wire the PDF pipeline onto ``pipeline``; returns the PCollection holding the manifest."""
+def build(pipeline: beam.Pipeline, source: str, config: PdfConfig, processes: int = 1) -> dict:
+    """Wire the PDF stages onto ``pipeline``; returns their outputs for the sink."""
     files = list_inputs(pipeline, source, "pdf")
     pages = files | "PdfPages" >> PdfPages(config, processes)
-    return {**pages, "files": files} | "WriteDataset" >> WriteDataset(shards, run)
+    return {**pages, "files": files}
 
 
 def run(argv=None) -> dict | None:

@@ -21,7 +21,6 @@ from vlcurate.pipelines.common import (
     OcrOptions, add_flag, input_path, launch, list_inputs, ocr_config, ocr_models, page_timeout, render_processes,
     shard_config,
 )
-from vlcurate.transforms.shards import WriteDataset
 from vlcurate.transforms.stage import REJECTS
 from vlcurate.transforms.web import WebConfig, parse_viewport
 from vlcurate.transforms.web_stage import HtmlFileToTasks, UrlRecordToTasks, WebPages
@@ -90,8 +89,8 @@ def read_records(pipeline, path: str):
     )
 
 
-def build(pipeline, source: str, config: WebConfig, shards, run: dict, processes: int = 1):
-    """Wire the web pipeline onto ``pipeline``; returns the PCollection holding the manifest."""
+def build(pipeline, source: str, config: WebConfig, processes: int = 1) -> dict:
+    """Wire the web stages onto ``pipeline``; returns their outputs for the sink."""
     if source.lower().endswith(_URL_LISTS):
         records = read_records(pipeline, source)
         tasks = records | "ToTasks" >> beam.ParDo(UrlRecordToTasks(config)).with_outputs(REJECTS, main="tasks")
@@ -102,8 +101,7 @@ def build(pipeline, source: str, config: WebConfig, shards, run: dict, processes
     pages = tasks.tasks | "WebPages" >> WebPages(config, processes)
     rejects = (tasks[REJECTS], pages["rejects"]) | "WebRejects" >> beam.Flatten()
     inputs = (tasks.tasks, tasks[REJECTS]) | "InputUnits" >> beam.Flatten()
-    outputs = {"samples": pages["samples"], "rejects": rejects, "inputs": inputs}
-    return outputs | "WriteDataset" >> WriteDataset(shards, run)
+    return {"samples": pages["samples"], "rejects": rejects, "inputs": inputs}
 
 
 def run(argv=None) -> dict | None:

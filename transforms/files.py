@@ -71,15 +71,18 @@ def write_bytes(path: str, data: bytes) -> WrittenFile:
     return atomic_write(path, lambda out: out.write(data))
 
 
+def open_for_reading(uri: str):
+    """A binary stream of a local path or any FileSystems URI, read as stored (no decompression)."""
+    if "://" in uri:
+        return _filesystems().open(uri, compression_type=_uncompressed())
+    return open(uri, "rb")
+
+
 def read_capped(uri: str, max_bytes: int) -> bytes:
     """Read a whole input, refusing one over ``max_bytes`` without reading past the cap."""
     try:
-        if "://" in uri:
-            with _filesystems().open(uri, compression_type=_uncompressed()) as handle:
-                data = handle.read(max_bytes + 1)
-        else:
-            with open(uri, "rb") as handle:
-                data = handle.read(max_bytes + 1)
+        with open_for_reading(uri) as handle:
+            data = handle.read(max_bytes + 1)
     except Exception as error:  # any filesystem's error: missing, permission, network
         raise Reject("read_error", f"{type(error).__name__}: {error}") from error
     if len(data) > max_bytes:

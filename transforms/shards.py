@@ -20,7 +20,7 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 from apache_beam.pvalue import AsList, AsSingleton
 
-from vlcurate.transforms.files import WrittenFile, atomic_write, write_bytes
+from vlcurate.transforms.files import WrittenFile, atomic_write, open_for_reading, write_bytes
 from vlcurate.transforms.manifest import build_manifest, write_manifest
 from vlcurate.transforms.rejects import RejectRecord
 from vlcurate.transforms.sample import Sample, sample_from_members, split_member_name
@@ -205,8 +205,9 @@ def write_shard(samples: list[EncodedSample], number: int, config: ShardConfig) 
 
 
 def read_shard(path: str, max_member_bytes: int = MAX_MEMBER_BYTES) -> Iterator[Sample]:
-    """Samples of one shard, read with plain ``tarfile``; refuses anything but small regular files."""
-    with tarfile.open(path, mode="r|") as tar:
+    """Samples of one shard (a local path or a FileSystems URI), read with plain ``tarfile`` as a
+    stream; refuses anything but small regular files."""
+    with open_for_reading(path) as handle, tarfile.open(fileobj=handle, mode="r|") as tar:
         key, members = None, {}
         for info in tar:
             if not info.isreg():
