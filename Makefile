@@ -47,6 +47,10 @@ demo: setup
 	$(BIN)/vlcurate ocr --input examples/images --output $(DEMO_OUT)/ocr --overwrite
 	$(BIN)/vlcurate charts --input examples/charts --output $(DEMO_OUT)/charts --overwrite
 	$(BIN)/vlcurate notebooks --input examples/notebooks --output $(DEMO_OUT)/notebooks --overwrite
+	$(BIN)/python examples/make_tiny_clip.py --output $(DEMO_OUT)/tiny-clip.pt
+	$(BIN)/vlcurate filter --input $(DEMO_OUT)/pdf --output $(DEMO_OUT)/filtered --overwrite \
+	  --clip-model tiny-clip --clip-model-config examples/models/tiny-clip.json \
+	  --clip-checkpoint $(DEMO_OUT)/tiny-clip.pt --clip-keep-fraction 0.8 --dedup exact,near
 
 test: setup
 	$(call debian,$(TEST_DEBIAN))
@@ -59,6 +63,7 @@ bench: setup
 	$(BIN)/python bench/ocr.py
 	$(BIN)/python bench/ocr_accuracy.py
 	$(BIN)/python bench/charts.py
+	$(BIN)/python bench/clip.py
 
 examples: setup
 	$(BIN)/python examples/make_examples.py
