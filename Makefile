@@ -50,7 +50,8 @@ demo: setup
 	$(BIN)/python examples/make_tiny_clip.py --output $(DEMO_OUT)/tiny-clip.pt
 	$(BIN)/vlcurate filter --input $(DEMO_OUT)/pdf --output $(DEMO_OUT)/filtered --overwrite \
 	  --clip-model tiny-clip --clip-model-config examples/models/tiny-clip.json \
-	  --clip-checkpoint $(DEMO_OUT)/tiny-clip.pt --clip-keep-fraction 0.8 --dedup exact,near
+	  --clip-checkpoint $(DEMO_OUT)/tiny-clip.pt --clip-keep-fraction 0.8 --dedup exact
+	$(BIN)/vlcurate filter --input $(DEMO_OUT)/ocr --output $(DEMO_OUT)/deduped --overwrite --dedup exact,near
 
 test: setup
 	$(call debian,$(TEST_DEBIAN))

@@ -191,3 +191,11 @@ def test_missing_weights_stop_the_run_with_one_message(checkpoint, tmp_path):
         cli.main(["notebooks", "--input", str(EXAMPLES / "notebooks"), "--output", str(tmp_path / "out"),
                   "--clip-model", "no-such-model", "--clip-checkpoint", checkpoint])
     assert not (tmp_path / "out").exists()
+
+
+def test_models_fetch_fails_with_one_clear_message(tmp_path):
+    # The download itself needs network (a connected machine); an unknown tag fails before it.
+    with pytest.raises(SystemExit, match="cannot fetch ViT-B-32/no-such-tag"):
+        cli.main(["models", "fetch", "clip", "--model", "ViT-B-32", "--pretrained", "no-such-tag",
+                  "--output", str(tmp_path / "weights.pt")])
+    assert not (tmp_path / "weights.pt").exists()
