@@ -8,9 +8,10 @@ printed, for `--clip-checkpoint PATH` on machines without network.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import os
 import sys
+
+from vlcurate.transforms.files import local_file_sha256
 
 
 def fetch_clip(model: str, pretrained: str, output: str) -> str:
@@ -24,11 +25,7 @@ def fetch_clip(model: str, pretrained: str, output: str) -> str:
     temporary = f"{output}.partial"
     torch.save(weights, temporary)
     os.replace(temporary, output)
-    digest = hashlib.sha256()
-    with open(output, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return local_file_sha256(output)
 
 
 def run(argv=None) -> None:

@@ -15,7 +15,6 @@ not score pay nothing for them.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import os
 from typing import Any
@@ -23,6 +22,7 @@ from typing import Any
 import apache_beam as beam
 from apache_beam.ml.inference.base import ModelHandler, RunInference
 
+from vlcurate.transforms.files import local_file_sha256
 from vlcurate.transforms.rejects import RejectRecord
 from vlcurate.transforms.sample import Sample
 
@@ -106,15 +106,7 @@ def resolve(config: ClipConfig) -> ClipConfig:
         raise ValueError(f"CLIP model {config.model} has no weights; {FETCH_HINT}")
     if not os.path.isfile(path):
         raise ValueError(f"no CLIP checkpoint at {path}; {FETCH_HINT}")
-    return dataclasses.replace(config, checkpoint=path, checkpoint_sha256=_sha256(path))
-
-
-def _sha256(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return dataclasses.replace(config, checkpoint=path, checkpoint_sha256=local_file_sha256(path))
 
 
 @dataclasses.dataclass

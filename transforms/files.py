@@ -71,6 +71,15 @@ def write_bytes(path: str, data: bytes) -> WrittenFile:
     return atomic_write(path, lambda out: out.write(data))
 
 
+def local_file_sha256(path: str) -> str:
+    """sha256 of a local file (model weights, trained data), read a megabyte at a time."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def open_for_reading(uri: str):
     """A binary stream of a local path or any FileSystems URI, read as stored (no decompression)."""
     if "://" in uri:

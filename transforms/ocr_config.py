@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import hashlib
 import importlib.util
 import os
+
+from vlcurate.transforms.files import local_file_sha256
 
 ENGINES = ("ppocr", "tesseract")
 MODES = ("auto", "always", "never")
@@ -98,8 +99,5 @@ def engine_models(config: OcrConfig) -> dict[str, dict[str, str]]:
 
 @functools.lru_cache(maxsize=None)
 def file_sha256(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    """Cached: each OCR child names its model files in every sample's provenance."""
+    return local_file_sha256(path)
