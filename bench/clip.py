@@ -34,7 +34,8 @@ from timing import add_run_flags, run_main, work_folder  # bench/timing.py
 import apache_beam as beam  # noqa: E402
 from apache_beam.options.pipeline_options import PipelineOptions  # noqa: E402
 
-from vlcurate.transforms.clip import ClipConfig, load_model, resolve  # noqa: E402
+from vlcurate.transforms.clip import load_model  # noqa: E402
+from vlcurate.transforms.clip_config import ClipConfig, resolve  # noqa: E402
 from vlcurate.transforms.sample import Sample, encode_image, make_key  # noqa: E402
 from vlcurate.transforms.shards import ShardConfig, WriteDataset  # noqa: E402
 

@@ -11,7 +11,7 @@ from apache_beam.io import fileio
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
-from vlcurate.transforms.clip import ClipConfig, resolve
+from vlcurate.transforms.clip_config import ClipConfig, resolve
 from vlcurate.transforms.ocr_config import ENGINES, MODES, OcrConfig, engine_models
 from vlcurate.transforms.quality import DEDUP_KINDS, Quality
 from vlcurate.transforms.shards import ShardConfig, WriteDataset

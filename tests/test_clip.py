@@ -19,7 +19,8 @@ from apache_beam.testing.test_pipeline import TestPipeline
 from PIL import Image as PILImage
 
 from vlcurate.pipelines import cli
-from vlcurate.transforms.clip import ClipConfig, FilterClip, ScoreClip, load_model, resolve
+from vlcurate.transforms.clip import FilterClip, ScoreClip, load_model
+from vlcurate.transforms.clip_config import ClipConfig, resolve
 from vlcurate.transforms.sample import Sample, encode_image, make_key
 from vlcurate.transforms.shards import read_shard
 

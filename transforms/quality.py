@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import apache_beam as beam
 
-from vlcurate.transforms.clip import ClipConfig, FilterClip, ScoreClip
+from vlcurate.transforms.clip_config import ClipConfig
 
 DEDUP_KINDS = ("exact", "near")
 
@@ -35,6 +35,8 @@ class Quality(beam.PTransform):
             samples = exact["samples"]
             rejects.append(exact["rejects"])
         if self._clip.enabled:
+            from vlcurate.transforms.clip import FilterClip, ScoreClip  # Beam's RunInference: slow to import
+
             kept = samples | "ScoreClip" >> ScoreClip(self._clip) | "FilterClip" >> FilterClip(self._clip)
             pairs = kept["samples"]
             rejects.append(kept["rejects"])
