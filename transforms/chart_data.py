@@ -134,10 +134,14 @@ def _color(value) -> tuple | None:
     return None if value is None else tuple(round(c, 3) for c in value)
 
 
-def recover(page: pymupdf.Page, bbox: pymupdf.Rect) -> ChartData | None:
-    """The chart's data table, or None when ``bbox`` holds no chart with numeric axes."""
+def recover(page: pymupdf.Page, bbox: pymupdf.Rect, drawings: list | None = None) -> ChartData | None:
+    """The chart's data table, or None when ``bbox`` holds no chart with numeric axes.
+
+    ``drawings`` is the page's ``get_drawings()`` when the caller has it already.
+    """
     area = pymupdf.Rect(bbox)
-    drawings = [d for d in page.get_drawings() if pymupdf.Rect(d["rect"]).intersects(area) or
+    page_drawings = page.get_drawings() if drawings is None else drawings
+    drawings = [d for d in page_drawings if pymupdf.Rect(d["rect"]).intersects(area) or
                 pymupdf.Rect(d["rect"]).is_empty and area.contains(d["rect"].tl)]
     spans = _spans(page, area)
     y_ticks, x_ticks = _ticks(drawings)
@@ -364,10 +368,9 @@ def _lines(marks, frame: pymupdf.Rect) -> list[tuple[tuple, list[pymupdf.Point]]
         if len(segments) < 2 or len(segments) != len(drawing["items"]):
             continue
         points = [segments[0][0]] + [end for _, end in segments]
-        xs, ys = [p.x for p in points], [p.y for p in points]
-        if max(xs) - min(xs) < 1 or max(ys) - min(ys) < 0.01:  # vertical, or a flat grid line
-            if max(ys) - min(ys) < 0.01 and len(segments) < 3:
-                continue
+        ys = [p.y for p in points]
+        if len(segments) < 3 and max(ys) - min(ys) < 0.01:  # a flat two-segment grid or legend line
+            continue
         out.append((_color(drawing["color"]), points))
     return out
 

@@ -39,8 +39,9 @@ class Figure:
     image_area: float = 0.0
 
 
-def find_figures(page: pymupdf.Page, config: FigureConfig) -> list[Figure]:
-    """The figures on a page, merged across the three finders, top to bottom."""
+def find_figures(page: pymupdf.Page, config: FigureConfig, drawings: list | None = None) -> list[Figure]:
+    """The figures on a page, merged across the three finders, top to bottom (``drawings``: the
+    page's ``get_drawings()`` when the caller has it already)."""
     area = page.rect
     candidates: list[Figure] = []
     for x0, y0, x1, y1, label in _layout(page):
@@ -51,7 +52,7 @@ def find_figures(page: pymupdf.Page, config: FigureConfig) -> list[Figure]:
         if rect.get_area() >= _PAGE_SCAN_SHARE * area.get_area():
             continue
         candidates.append(Figure(rect, {"image"}, image_area=rect.get_area()))
-    for rect in page.cluster_drawings():
+    for rect in page.cluster_drawings(drawings=drawings):
         rect = pymupdf.Rect(rect) & area
         if rect.get_area() < _PAGE_SCAN_SHARE * area.get_area():
             candidates.append(Figure(rect, {"drawings"}))
@@ -199,7 +200,8 @@ def figure_samples(document: pymupdf.Document, task: PageTask, config: PdfConfig
     layout = importlib.import_module("pymupdf.layout")  # loaded by `import pymupdf` already
     try:
         page = document.load_page(task.page_index)
-        figures = find_figures(page, figures_config)
+        drawings = page.get_drawings()  # once a page: the clusters and every chart's data read them
+        figures = find_figures(page, figures_config, drawings)
     except Exception as error:
         raise Reject("pdf_corrupt", f"cannot read the page's figures: {error}") from error
     if not figures:
@@ -207,7 +209,7 @@ def figure_samples(document: pymupdf.Document, task: PageTask, config: PdfConfig
     samples = []
     captions = find_captions(page, [figure.bbox for figure in figures], figures_config)
     for number, (figure, caption) in enumerate(zip(figures, captions), start=1):
-        data = None if figure.table else _chart_data(page, figure.bbox)
+        data = None if figure.table else _chart_data(page, figure.bbox, drawings)
         chart = {
             "page": task.page_index + 1,
             "bbox": [round(v, 1) for v in figure.bbox],
@@ -236,9 +238,9 @@ def figure_samples(document: pymupdf.Document, task: PageTask, config: PdfConfig
     return samples
 
 
-def _chart_data(page: pymupdf.Page, bbox: pymupdf.Rect) -> ChartData | None:
+def _chart_data(page: pymupdf.Page, bbox: pymupdf.Rect, drawings: list) -> ChartData | None:
     try:
-        return recover(page, bbox)
+        return recover(page, bbox, drawings)
     except Exception:  # odd drawings must not cost the figure itself
         return None
 
