@@ -200,3 +200,19 @@ def test_models_fetch_fails_with_one_clear_message(tmp_path):
         cli.main(["models", "fetch", "clip", "--model", "ViT-B-32", "--pretrained", "no-such-tag",
                   "--output", str(tmp_path / "weights.pt")])
     assert not (tmp_path / "weights.pt").exists()
+
+
+def test_vlcurate_filter_turns_a_damaged_shard_into_a_read_error_row(tmp_path):
+    first = tmp_path / "first"
+    source = run_cli("notebooks", ["--input", str(EXAMPLES / "notebooks"), "--output", str(first),
+                                   "--max-samples-per-shard", "2"])
+    shards = [first / shard["name"] for shard in source["shards"]]
+    assert len(shards) >= 2
+    cut, gone = shards[0], shards[-1]
+    cut.write_bytes(cut.read_bytes()[: cut.stat().st_size // 2])  # a copy cut short
+    gone.unlink()
+    manifest = run_cli("filter", ["--input", str(first), "--output", str(tmp_path / "second"), "--dedup", "exact"])
+    assert manifest["rejects"]["by_reason"] == {"read_error": 2}
+    totals = manifest["totals"]
+    assert totals["balanced"] and totals["rejected"] == 2 and totals["samples"] < 4
+    assert totals["inputs"] == totals["samples"] + 2
