@@ -13,10 +13,14 @@ _COMMANDS = {
     "notebooks": ("vlcurate.pipelines.notebooks", "pair notebook plots with their code into web_code samples"),
     "filter": ("vlcurate.pipelines.filter_dataset", "score, filter and deduplicate a dataset into a new one"),
     "models": ("vlcurate.pipelines.models", "fetch model weights on a connected machine (models fetch clip ...)"),
+    "sft": ("vlcurate.pipelines.sft", "ingest, language-id and label instruction data into sft samples"),
+    "taxonomy": ("vlcurate.taxonomy.cli", "validate, show, diff and migrate the use-case taxonomy; train its labeler"),
+    "train": ("vlcurate.training.train", "train the small DeepSeek-VL-shaped model on a dataset's shards"),
+    "chat-format": ("vlcurate.training.chat_cli", "print the prompt the trainer builds for a conversation file"),
 }
 
 _USAGE = "usage: vlcurate COMMAND [flags]   (vlcurate COMMAND --help for its flags)\n\ncommands:\n" + "\n".join(
-    f"  {name:<10} {about}" for name, (_, about) in _COMMANDS.items()
+    f"  {name:<12} {about}" for name, (_, about) in _COMMANDS.items()
 )
 
 
@@ -33,8 +37,8 @@ def main(argv=None) -> int:
     module = __import__(_COMMANDS[command][0], fromlist=["run"])
     if ("-h" in rest or "--help" in rest) and hasattr(module, "OPTIONS"):  # a pipeline: Beam's flags too
         return _help(module)
-    module.run(rest)
-    return 0
+    result = module.run(rest)  # pipelines return their manifest; tools return an exit status
+    return result if isinstance(result, int) else 0
 
 
 def _help(module) -> int:
