@@ -26,7 +26,7 @@ from vlcurate.transforms.dedup import (
     DEFAULT_MAX_DISTANCE, DEFAULT_MAX_PIXELS, STAGE, ExactDuplicates, NearDuplicates, bands, crop_hashes, hamming,
     phash, phash_distance, without_embedding,
 )
-from vlcurate.transforms.ocr import open_image
+from vlcurate.transforms.images import open_image
 from vlcurate.transforms.rejects import RejectRecord
 from vlcurate.transforms.sample import Image, Sample, encode_image, make_key
 

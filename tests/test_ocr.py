@@ -12,7 +12,8 @@ from PIL import Image as PILImage
 
 import ocr_fixtures
 from ocr_fixtures import PARAGRAPHS, PHRASES, encoded, text_image
-from vlcurate.transforms.ocr import OcrLine, OcrResult, open_image, read_text, reading_order, rows
+from vlcurate.transforms.images import open_image
+from vlcurate.transforms.ocr import OcrLine, OcrResult, read_text, reading_order, rows
 from vlcurate.transforms.ocr_config import (
     DEBIAN_TESSDATA, ImageTask, OcrConfig, engine_models, ppocr_model_paths,
 )

@@ -117,7 +117,7 @@ class OpenClipHandler(ModelHandler):
 
 
 def _decoded(sample: Sample, max_pixels: int):
-    from vlcurate.transforms.ocr import open_image
+    from vlcurate.transforms.images import open_image
     from vlcurate.transforms.rejects import Reject
 
     if not sample.images:

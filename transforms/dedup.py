@@ -25,7 +25,7 @@ import numpy as np
 from apache_beam.metrics import Metrics
 from PIL import Image as PILImage
 
-from vlcurate.transforms.ocr import open_image
+from vlcurate.transforms.images import open_image
 from vlcurate.transforms.rejects import Reject, RejectRecord
 from vlcurate.transforms.sample import Sample
 from vlcurate.transforms.stage import REJECTS

@@ -24,7 +24,7 @@ import nbformat
 from nbformat import reader as nbformat_reader
 
 from vlcurate import __version__
-from vlcurate.transforms.ocr import open_image
+from vlcurate.transforms.images import open_image
 from vlcurate.transforms.rejects import Reject
 from vlcurate.transforms.sample import Sample, encode_image, make_key
 

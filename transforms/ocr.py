@@ -15,23 +15,17 @@ import hashlib
 import io
 import os
 import statistics
-import warnings
 from typing import Any
 
 from PIL import Image as PILImage
-from PIL import ImageOps
 
 from vlcurate import __version__
 from vlcurate.transforms import native_threads
 from vlcurate.transforms.files import read_capped
+from vlcurate.transforms.images import open_image, reencoded, rgb
 from vlcurate.transforms.ocr_config import ImageTask, OcrConfig, engine_models, ppocr_model_paths
 from vlcurate.transforms.rejects import Reject
-from vlcurate.transforms.sample import Sample, encode_image, make_key
-
-# Formats an input image may have. Pillow would also open EPS (through Ghostscript), PSD, ICO,
-# and more; untrusted bytes get the common raster decoders only.
-IMAGE_FORMATS = ("PNG", "JPEG", "WEBP", "BMP", "TIFF", "GIF")
-_LOSSY = ("JPEG",)
+from vlcurate.transforms.sample import Sample, make_key
 
 
 @dataclasses.dataclass(frozen=True)
@@ -458,50 +452,6 @@ def read_text(image: PILImage.Image, config: OcrConfig) -> OcrResult:
     return OcrResult(config.engine, tuple(tuple(row) for row in engine(config).read(image)))
 
 
-# --- images -----------------------------------------------------------------------------------------
-
-
-def open_image(data: bytes, max_pixels: int) -> tuple[PILImage.Image, str]:
-    """Decode untrusted bytes into an upright RGB image, checking the size before decoding.
-
-    Returns (image, source format). Pillow's decompression-bomb check is an error here (its limit
-    set to ``max_pixels``), and a header that claims more pixels is rejected before any decoding.
-    """
-    previous = PILImage.MAX_IMAGE_PIXELS
-    PILImage.MAX_IMAGE_PIXELS = max_pixels
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", PILImage.DecompressionBombWarning)
-            try:
-                image = PILImage.open(io.BytesIO(data), formats=IMAGE_FORMATS)
-                width, height = image.size
-                if width * height > max_pixels:
-                    raise Reject("image_too_large", f"{width}x{height} pixels, cap {max_pixels}")
-                if width < 1 or height < 1:
-                    raise Reject("image_unreadable", f"image is {width}x{height} pixels")
-                image_format = image.format
-                image.load()
-                image = ImageOps.exif_transpose(image)
-                return _rgb(image), image_format
-            except (PILImage.DecompressionBombError, PILImage.DecompressionBombWarning) as error:
-                raise Reject("image_too_large", str(error)) from error
-            except Reject:
-                raise
-            except Exception as error:  # UnidentifiedImageError, truncated data, bad headers...
-                raise Reject("image_unreadable", f"{type(error).__name__}: {error}") from error
-    finally:
-        PILImage.MAX_IMAGE_PIXELS = previous
-
-
-def _rgb(image: PILImage.Image) -> PILImage.Image:
-    """RGB, with transparency laid over white (dark text on a transparent background stays legible)."""
-    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
-        image = image.convert("RGBA")
-        background = PILImage.new("RGBA", image.size, (255, 255, 255, 255))
-        return PILImage.alpha_composite(background, image).convert("RGB")
-    return image.convert("RGB")
-
-
 def ocr_image_uri(task: ImageTask, config: OcrConfig) -> Sample:
     """Read one image file and OCR it into a scene_ocr sample (what the `vlcurate ocr` child runs)."""
     if task.size_in_bytes > config.max_file_bytes:
@@ -512,9 +462,7 @@ def ocr_image_uri(task: ImageTask, config: OcrConfig) -> Sample:
     result = read_text(image, config)
     if not result.lines and not config.keep_empty:
         raise Reject("ocr_empty", f"{config.engine} found no text")
-    # Re-encoded, so that no input metadata (EXIF, GPS, ICC) reaches the dataset: lossy sources
-    # stay JPEG, the rest become PNG.
-    encoded = encode_image(image, "jpeg" if source_format in _LOSSY else "png", jpeg_quality=95)
+    encoded = reencoded(image, source_format)
     text, text_source, scores, meta = ocr_fields(result, config)
     return Sample(
         key=make_key("ocr", file_sha256),
@@ -536,7 +484,7 @@ def with_ocr(sample: Sample, config: OcrConfig, image: PILImage.Image | None = N
     json ``ocr`` and ``scores.ocr_confidence``. ``image`` defaults to the sample's first image (our
     own encoding, trusted); ``scale`` maps the OCR image's pixels onto that image's pixels."""
     if image is None:
-        image = _rgb(PILImage.open(io.BytesIO(sample.images[0].data), formats=("PNG", "JPEG")))
+        image = rgb(PILImage.open(io.BytesIO(sample.images[0].data), formats=("PNG", "JPEG")))
     result = read_text(image, config)
     if scale != 1.0:
         result = result.scaled(scale)
