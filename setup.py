@@ -24,6 +24,8 @@ setup(
     python_requires=">=3.11",
     packages=["vlcurate", *(f"vlcurate.{folder}" for folder in FOLDERS)],
     package_dir={"vlcurate": "vlcurate", **{f"vlcurate.{folder}": folder for folder in FOLDERS}},
+    # The bundled taxonomy is data the labeler loads at run time (also on Dataflow workers).
+    package_data={"vlcurate.taxonomy": ["*.yaml"]},
     install_requires=requirements(),
     entry_points={"console_scripts": ["vlcurate = vlcurate.pipelines.cli:main"]},
 )

@@ -17,7 +17,7 @@ from vlcurate.transforms.quality import DEDUP_KINDS, Quality
 from vlcurate.transforms.shards import ShardConfig, WriteDataset
 
 # Files a run writes; an existing output holding any of them is refused unless --overwrite.
-_OUTPUT_PARTS = ("shards/*", "index/*", "rejects/*", "manifest.json")
+_OUTPUT_PARTS = ("shards/*", "index/*", "rejects/*", "review/*", "manifest.json")
 
 
 def add_flag(parser, name: str, **kwargs) -> None:

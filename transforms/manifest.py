@@ -37,11 +37,14 @@ def build_manifest(run: dict, counts: dict[str, int], shards, rejects_file: Writ
     samples = sum(record.samples for record in shards)
     categories: dict[str, int] = {}
     text_sources: dict[str, int] = {}
+    labels: dict[str, int] = {}
     for record in shards:
         for category, count in record.categories:
             categories[category] = categories.get(category, 0) + count
         for source, count in record.text_sources:
             text_sources[source] = text_sources.get(source, 0) + count
+        for label, count in record.labels:
+            labels[label] = labels.get(label, 0) + count
     by_stage: dict[str, dict[str, int]] = {}
     by_reason: dict[str, int] = {}
     rejected = filtered = 0
@@ -72,6 +75,8 @@ def build_manifest(run: dict, counts: dict[str, int], shards, rejects_file: Writ
         "categories": dict(sorted(categories.items())),
         # Where the samples' text came from (pdf-text-layer, html, ocr:ppocr, ...; "" for none).
         "text_sources": dict(sorted(text_sources.items())),
+        # Taxonomy leaves of the labelled samples ("(review)": below --min-confidence, unlabelled).
+        "labels": dict(sorted(labels.items())),
         "rejects": {
             "by_reason": dict(sorted(by_reason.items())),
             "by_stage": by_stage,

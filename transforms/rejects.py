@@ -44,6 +44,12 @@ REASONS = {
     "notebook_no_plots": "the notebook has no image output",
     "plot_several_images": "the cell shows more than one image; a pair keeps exactly one",
     "plot_code_too_short": "the code behind the plot has fewer than 5 lines",
+    # instruction (SFT) records
+    "sft_malformed": "an instruction record is not JSON, not a known shape (DeepSeek-VL, LLaVA, ShareGPT), has "
+    "unknown roles, turns out of order, or no assistant answer",
+    "record_too_large": "an instruction record (a JSONL line) is longer than --max-record-bytes",
+    "sft_image_mismatch": "a record's image placeholders (<image>, <image_placeholder>) do not match its images",
+    "sft_image_missing": "a record names an image that is not there, outside the image root, or remote (not fetched)",
     # quality and duplicates (vlcurate filter, --clip-*, --dedup)
     "clip_below_threshold": "the image-text pair's CLIP score is under --clip-min-score, or under the run's "
     "--clip-keep-fraction quantile; detail has the score",

@@ -63,6 +63,7 @@ class EncodedSample:
     uri: str
     members: tuple[tuple[str, bytes], ...]
     row: dict
+    label: str | None = None  # the taxonomy leaf, "(review)" when the labeler was unsure, None: not labelled
 
     @property
     def size(self) -> int:
@@ -80,6 +81,7 @@ class ShardRecord:
     index: WrittenFile
     categories: tuple[tuple[str, int], ...]
     text_sources: tuple[tuple[str, int], ...] = ()  # "" for samples without text
+    labels: tuple[tuple[str, int], ...] = ()  # taxonomy leaf -> samples, of the labelled samples
 
 
 def encode_sample(sample: Sample) -> EncodedSample:
@@ -102,7 +104,8 @@ def encode_sample(sample: Sample) -> EncodedSample:
         "taxonomy_id": taxonomy.get("id"),
         "taxonomy_confidence": taxonomy.get("confidence"),
     }
-    encoded = EncodedSample(sample.key, sample.uri, members, row)
+    label = None if sample.taxonomy is None else (taxonomy.get("id") or "(review)")
+    encoded = EncodedSample(sample.key, sample.uri, members, row, label)
     row["sample_bytes"] = encoded.size
     return encoded
 
@@ -200,8 +203,9 @@ def write_shard(samples: list[EncodedSample], number: int, config: ShardConfig) 
     index = write_bytes(f"{config.output}/index/{name}.parquet", parquet_bytes(index_table(samples, name)))
     categories = collections.Counter(sample.row["category"] for sample in samples)
     text_sources = collections.Counter(sample.row["text_source"] or "" for sample in samples)
+    labels = collections.Counter(sample.label for sample in samples if sample.label is not None)
     return ShardRecord(name, len(samples), tar, index, tuple(sorted(categories.items())),
-                       tuple(sorted(text_sources.items())))
+                       tuple(sorted(text_sources.items())), tuple(sorted(labels.items())))
 
 
 def read_shard(path: str, max_member_bytes: int = MAX_MEMBER_BYTES) -> Iterator[Sample]:

@@ -1,0 +1,129 @@
+"""The SFT pipeline: instruction files -> sft samples in DeepSeek-VL's conversation form, with
+their language and (given a labeler) their use-case label from the taxonomy.
+
+--input is a .jsonl or .json file, a folder of them (searched at any depth), a glob, or a gs://
+prefix ending in /. Records in DeepSeek-VL, LLaVA or ShareGPT shape are converted (see
+transforms/sft.py); their images are paths under the record's folder (or --image-root) or data
+URIs. With --labeler, a sample the labeler is less sure of than --min-confidence stays unlabelled
+and goes to review/PREFIX-review.jsonl, which editors label and train on.
+
+    vlcurate sft --input FILES --output DATASET [--labeler MODEL_DIR] [--min-confidence 0.5]
+                 [--target-mix recognition=3,conversion=1,...] [Beam flags]
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import apache_beam as beam
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from vlcurate.pipelines.common import DatasetOptions, add_flag, image_pixels, is_dry_run, input_path, launch, list_inputs, shard_config
+from vlcurate.transforms.files import local_file_sha256
+from vlcurate.transforms.label import Label, LabelConfig
+from vlcurate.transforms.sft import FORMATS, SftConfig
+from vlcurate.transforms.sft_stage import SftRecords
+
+EXTENSIONS = ("jsonl", "json")
+_SFT = SftConfig()
+_LABEL = LabelConfig()
+
+
+class SftOptions(PipelineOptions):
+    @classmethod
+    def _add_argparse_args(cls, parser):
+        add_flag(parser, "sft-format", choices=FORMATS, default=_SFT.format,
+                 help="the records' shape; auto tells DeepSeek-VL, LLaVA and ShareGPT records apart by their fields")
+        add_flag(parser, "image-root", default="",
+                 help="folder that image paths must stay under (default: the folder of each record's file)")
+        add_flag(parser, "max-record-bytes", type=int, default=_SFT.max_record_bytes,
+                 help="a longer record (JSONL line) is rejected unread (record_too_large)")
+        add_flag(parser, "labeler", default=None,
+                 help="a model folder from `vlcurate taxonomy train`; without it only the language is identified")
+        add_flag(parser, "taxonomy", default=None, help="taxonomy YAML (default: the bundled DeepSeek-VL taxonomy)")
+        add_flag(parser, "min-confidence", type=float, default=_LABEL.min_confidence,
+                 help="a label less sure than this is not given: the sample goes to the review queue")
+        add_flag(parser, "top-k", type=int, default=_LABEL.top_k, help="candidate leaves kept in each sample's json")
+        add_flag(parser, "target-mix", default=None,
+                 help="main-category weights (recognition=3,conversion=1,... or a YAML file) to compare the counts with")
+
+
+OPTIONS = (SftOptions,)  # what `vlcurate sft --help` lists besides DatasetOptions
+
+
+def sft_config(options: PipelineOptions) -> tuple[SftConfig, LabelConfig]:
+    flags = options.view_as(SftOptions)
+    dataset = options.view_as(DatasetOptions)
+    sft = SftConfig(
+        format=flags.sft_format,
+        image_root=flags.image_root.rstrip("/"),
+        max_record_bytes=flags.max_record_bytes,
+        max_file_bytes=dataset.max_file_bytes or _SFT.max_file_bytes,
+        max_image_pixels=image_pixels(options, _SFT.max_image_pixels),
+    )
+    label = LabelConfig(labeler=flags.labeler, taxonomy=flags.taxonomy, min_confidence=flags.min_confidence,
+                        top_k=flags.top_k)
+    return sft, label
+
+
+def label_models(config: LabelConfig, check: bool = True) -> dict:
+    """The manifest's model pins: lid.176 always, the labeler's two models when one is given
+    (loaded here, so that an unusable labeler stops the run before it starts; not for a dry run,
+    which may name a gs:// folder it cannot read)."""
+    from vlcurate.taxonomy.langid import MODEL_NAME, LanguageId
+
+    lid = LanguageId(config.lid_model)
+    models = {"langid": {"file": MODEL_NAME, "sha256": local_file_sha256(lid.path)}}
+    if config.labeler and not check:
+        models["labeler"] = {"folder": config.labeler}
+    elif config.labeler:
+        from vlcurate.taxonomy.labeler import Labeler
+        from vlcurate.taxonomy.tree import load_taxonomy
+        from vlcurate.transforms.label import local_copy
+
+        try:
+            taxonomy = load_taxonomy(config.taxonomy)
+            labeler = Labeler(local_copy(config.labeler), taxonomy)
+        except (OSError, ValueError) as error:  # TaxonomyError is a ValueError
+            raise SystemExit(f"--labeler {config.labeler}: {error}") from None
+        models["labeler"] = {"folder": config.labeler, "taxonomy_version": taxonomy.version,
+                             **{part: entry["sha256"] for part, entry in labeler.info["models"].items()}}
+    return models
+
+
+def run(argv=None) -> dict | None:
+    """Run the pipeline; returns the manifest (None for a dry run)."""
+    options = PipelineOptions(argv)
+    source = input_path(options)
+    sft, label = sft_config(options)
+    shards = shard_config(options, default_prefix="sft")
+    target_spec = options.view_as(SftOptions).target_mix
+    target = None
+    if target_spec:
+        from vlcurate.taxonomy.mix import parse_target_mix
+        from vlcurate.taxonomy.tree import load_taxonomy
+
+        try:
+            target = parse_target_mix(target_spec, load_taxonomy(label.taxonomy))
+        except ValueError as error:
+            raise SystemExit(f"--target-mix: {error}") from None
+
+    def build(pipeline: beam.Pipeline, source: str, config: dict, processes: int = 1) -> dict:
+        files = list_inputs(pipeline, source, EXTENSIONS)
+        outputs = files | "SftRecords" >> SftRecords(sft)
+        return outputs | "Label" >> Label(label, shards.output, shards.prefix)
+
+    config = {"records": sft, "label": label, **({"target_mix": target} if target else {})}
+    manifest = launch(options, "sft", source, EXTENSIONS, "sft", _plain(config), shards, build,
+                      label_models(label, check=not is_dry_run(options)))
+    if manifest is not None and label.labeler:
+        from vlcurate.taxonomy.mix import mix_report
+        from vlcurate.taxonomy.tree import load_taxonomy
+
+        print(mix_report(manifest["labels"], load_taxonomy(label.taxonomy), target))
+    return manifest
+
+
+def _plain(config: dict) -> dict:
+    return {name: dataclasses.asdict(value) if dataclasses.is_dataclass(value) else value
+            for name, value in config.items()}
