@@ -53,6 +53,10 @@ demo: setup
 	  --clip-model tiny-clip --clip-model-config examples/models/tiny-clip.json \
 	  --clip-checkpoint $(DEMO_OUT)/tiny-clip.pt --clip-keep-fraction 0.8 --dedup exact
 	$(BIN)/vlcurate filter --input $(DEMO_OUT)/ocr --output $(DEMO_OUT)/deduped --overwrite --dedup exact,near
+	$(BIN)/vlcurate taxonomy validate
+	$(BIN)/vlcurate taxonomy train --examples examples/sft/labelled.jsonl --output $(DEMO_OUT)/labeler
+	$(BIN)/vlcurate sft --input examples/sft/conversations --output $(DEMO_OUT)/sft --overwrite \
+	  --image-root examples --labeler $(DEMO_OUT)/labeler --target-mix examples/sft/target-mix.yaml
 
 test: setup
 	$(call debian,$(TEST_DEBIAN))
@@ -66,6 +70,7 @@ bench: setup
 	$(BIN)/python bench/ocr_accuracy.py
 	$(BIN)/python bench/charts.py
 	$(BIN)/python bench/clip.py
+	$(BIN)/python bench/labeler.py
 
 examples: setup
 	$(BIN)/python examples/make_examples.py

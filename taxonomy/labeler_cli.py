@@ -13,7 +13,9 @@ _TRAIN = TrainConfig()
 
 def add_commands(subparsers) -> None:
     trainer = subparsers.add_parser("train", help="train the fastText labeler from labelled examples")
-    trainer.add_argument("--examples", required=True, help='JSONL, one {"text": ..., "label": NODE_ID} per line')
+    trainer.add_argument("--examples", required=True, nargs="+", metavar="FILE",
+                         help='JSONL, one {"text": ..., "label": NODE_ID} per line; several files (say, the '
+                              'examples and a labelled review queue) train together')
     trainer.add_argument("--output", required=True, help="model folder to write")
     trainer.add_argument("--taxonomy", default=None, help="taxonomy YAML (default: the bundled one)")
     trainer.add_argument("--test", default=None, help="labelled JSONL to report accuracy on after training")
@@ -38,7 +40,7 @@ def add_commands(subparsers) -> None:
 def train_command(args) -> int:
     try:
         taxonomy = load_taxonomy(args.taxonomy)
-        examples = read_examples(args.examples, taxonomy)
+        examples = [example for path in args.examples for example in read_examples(path, taxonomy)]
         config = TrainConfig(epoch=args.epoch, lr=args.lr, word_ngrams=args.word_ngrams, dim=args.dim, seed=args.seed)
         info = train(examples, taxonomy, args.output, config)
         test = read_examples(args.test, taxonomy) if args.test else None

