@@ -15,6 +15,8 @@ _COMMANDS = {
     "models": ("vlcurate.pipelines.models", "fetch model weights on a connected machine (models fetch clip ...)"),
     "sft": ("vlcurate.pipelines.sft", "ingest, language-id and label instruction data into sft samples"),
     "taxonomy": ("vlcurate.taxonomy.cli", "validate, show, diff and migrate the use-case taxonomy; train its labeler"),
+    "report": ("vlcurate.pipelines.report_cli", "write report.html beside a dataset's manifest (funnel, plots, contact sheet)"),
+    "inspect": ("vlcurate.pipelines.inspect_cli", "print a dataset's summary, or show one sample"),
     "train": ("vlcurate.training.train", "train the small DeepSeek-VL-shaped model on a dataset's shards"),
     "chat-format": ("vlcurate.training.chat_cli", "print the prompt the trainer builds for a conversation file"),
 }
