@@ -17,6 +17,8 @@ import re
 
 import yaml
 
+from vlcurate.transforms.yaml_lines import Refused, read_yaml
+
 DEFAULT_TAXONOMY = pathlib.Path(__file__).with_name("deepseek_vl.yaml")
 LEVELS = ("main", "secondary", "leaf")
 ID_CHARS = re.compile(r"[a-z0-9/-]+")
@@ -149,112 +151,6 @@ class Taxonomy:
 
 
 # --- reading YAML -------------------------------------------------------------------------------
-
-
-class _Refused(Exception):
-    def __init__(self, line, message):
-        super().__init__(message)
-        self.line, self.message = line, message
-
-
-class _Loader(yaml.SafeLoader):
-    """PyYAML's safe loader, refusing aliases: a taxonomy has no use for them, and an alias
-    inside its own anchor builds a cyclic structure that a tree walk would never leave."""
-
-    def __init__(self, stream):
-        super().__init__(stream)
-        self._open_anchors = []
-
-    def compose_node(self, parent, index):
-        event = self.peek_event()
-        if isinstance(event, yaml.AliasEvent):
-            line = event.start_mark.line + 1
-            if event.anchor in self._open_anchors:
-                raise _Refused(line, f"alias *{event.anchor} is inside its own anchor &{event.anchor}: a cycle")
-            raise _Refused(line, f"alias *{event.anchor}: YAML aliases are not allowed in a taxonomy, write the value out")
-        anchor = getattr(event, "anchor", None)
-        self._open_anchors.append(anchor)
-        try:
-            return super().compose_node(parent, index)
-        finally:
-            self._open_anchors.pop()
-
-
-class _Map(dict):
-    """A YAML mapping with the line of each key, and the enclosing mapping (for messages)."""
-
-    def __init__(self, line, up):
-        super().__init__()
-        self.line, self.up, self.lines = line, up, {}
-
-
-class _Seq(list):
-    def __init__(self, line):
-        super().__init__()
-        self.line, self.lines = line, []
-
-
-def _line(yaml_node) -> int:
-    return yaml_node.start_mark.line + 1
-
-
-_REFUSED = object()  # a value that was not built (a tag we don't allow); its key is left out
-
-
-class _Reader:
-    """Turns composed YAML nodes into _Map/_Seq/scalars, noting problems against their mapping."""
-
-    _COLLECTION_TAGS = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq")
-
-    def __init__(self, loader):
-        self.loader = loader
-        self.notes = []  # (enclosing _Map or None, line, message)
-
-    def value(self, node, up):
-        if isinstance(node, yaml.ScalarNode):
-            try:
-                return self.loader.construct_object(node)
-            except yaml.YAMLError as error:  # an unknown tag such as !!python/object: never built
-                self.notes.append((up, _line(node), f"not allowed: {getattr(error, 'problem', error)}"))
-                return _REFUSED
-        if node.tag not in self._COLLECTION_TAGS:
-            self.notes.append((up, _line(node), f"tag {node.tag} is not allowed"))
-            return _REFUSED
-        if isinstance(node, yaml.SequenceNode):
-            items = _Seq(_line(node))
-            for item in node.value:
-                value = self.value(item, up)
-                if value is not _REFUSED:
-                    items.append(value)
-                    items.lines.append(_line(item))
-            return items
-        mapping = _Map(_line(node), up)
-        for key_node, value_node in node.value:
-            key = self.value(key_node, mapping) if isinstance(key_node, yaml.ScalarNode) else None
-            if key is _REFUSED:
-                continue
-            if not isinstance(key, str):
-                shown = repr(key) if isinstance(key_node, yaml.ScalarNode) else "that is a list or mapping"
-                self.notes.append((mapping, _line(key_node), f"key {shown} is not a string"))
-            elif key in mapping:  # YAML would keep the last one without a word
-                self.notes.append((mapping, _line(key_node), f"duplicate key '{key}' (first at line {mapping.lines[key]})"))
-            else:
-                value = self.value(value_node, mapping)
-                if value is not _REFUSED:  # already reported; leaving the key out avoids a second message
-                    mapping[key] = value
-                    mapping.lines[key] = _line(key_node)
-        return mapping
-
-
-def read_yaml(text: str):
-    """(document, notes) from YAML text; raises _Refused or yaml.YAMLError with a mark."""
-    loader = _Loader(text)
-    try:
-        root = loader.get_single_node()
-        reader = _Reader(loader)
-        return (None if root is None else reader.value(root, None)), reader.notes
-    finally:
-        loader.dispose()
 
 
 # --- validating ---------------------------------------------------------------------------------
@@ -422,7 +318,7 @@ def parse_taxonomy(text: str, file: str = "<string>") -> tuple[Taxonomy | None, 
     check = _Check(file)
     try:
         doc, notes = read_yaml(text)
-    except _Refused as refused:
+    except Refused as refused:
         return None, [Problem(file, refused.line, "-", refused.message)]
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)

@@ -287,7 +287,7 @@ def test_yaml_alias_inside_its_own_anchor_is_a_cycle():
 def test_any_other_yaml_alias_is_refused_too():
     text = SMALL.replace("    notes: [initial]", "    notes: &n [initial]") + "    keywords: *n\n"
     assert problems_of(text) == [
-        "t.yaml:20: -: alias *n: YAML aliases are not allowed in a taxonomy, write the value out"]
+        "t.yaml:20: -: alias *n: YAML aliases are not allowed, write the value out"]
 
 
 def test_moved_from_cycles_and_conflicts():
