@@ -11,6 +11,7 @@ _COMMANDS = {
     "ocr": ("vlcurate.pipelines.ocr_images", "read the text in images into scene_ocr samples"),
     "charts": ("vlcurate.pipelines.pdf_charts", "crop figures, charts and tables from PDFs into table_chart samples"),
     "notebooks": ("vlcurate.pipelines.notebooks", "pair notebook plots with their code into web_code samples"),
+    "text": ("vlcurate.pipelines.text_corpus", "text-only corpora into text_only samples"),
     "filter": ("vlcurate.pipelines.filter_dataset", "score, filter and deduplicate a dataset into a new one"),
     "models": ("vlcurate.pipelines.models", "fetch model weights on a connected machine (models fetch clip ...)"),
     "sft": ("vlcurate.pipelines.sft", "ingest, language-id and label instruction data into sft samples"),

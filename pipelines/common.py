@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import os
 
 import apache_beam as beam
@@ -310,13 +311,39 @@ def launch(options: PipelineOptions, name: str, source: str, extensions, stage: 
             **({"quality": quality_config} if quality_config else {}),
         },
     }
-    with beam.Pipeline(options=options) as pipeline:
-        outputs = build(pipeline, source, config, processes)
-        if quality is not None:
-            outputs = outputs | "Quality" >> quality
-        outputs | "WriteDataset" >> WriteDataset(shards, run)
+    pipeline = beam.Pipeline(options=options)
+    outputs = build(pipeline, source, config, processes)
+    if quality is not None:
+        outputs = outputs | "Quality" >> quality
+    outputs | "WriteDataset" >> WriteDataset(shards, run)
+    result = run_to_end(pipeline)
     if is_dry_run(options):
         return None
-    manifest = read_manifest(shards.output)
+    manifest = add_timing(shards.output, result)
     print(summary(shards.output, manifest))
+    return manifest
+
+
+def run_to_end(pipeline: beam.Pipeline):
+    """Run and wait; the result (None for a Dataflow dry run, which submits nothing)."""
+    result = pipeline.run()
+    if result is not None:
+        result.wait_until_finish()
+    return result
+
+
+def add_timing(output: str, result) -> dict:
+    """The dataset's manifest with ``throughput`` and ``funnel`` (per stage: elements, seconds,
+    elements/s; elements in and outputs out) from the run's metrics, written back in place."""
+    from vlcurate.transforms.manifest import write_manifest
+    from vlcurate.transforms.progress import timing
+
+    manifest = read_manifest(output)
+    try:
+        throughput, funnel = timing(result.metrics().query())
+    except Exception as error:  # a runner without metrics: the dataset stands without timings
+        logging.getLogger(__name__).warning("no stage timings: %s", error)
+        return manifest
+    manifest.update(throughput=throughput, funnel=funnel)
+    write_manifest(output, manifest)
     return manifest

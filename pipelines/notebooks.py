@@ -44,10 +44,15 @@ def build(pipeline: beam.Pipeline, source: str, config: NotebookConfig, processe
     return {**plots, "files": files}
 
 
+def configure(options: PipelineOptions) -> tuple[NotebookConfig, dict]:
+    """The stage config and the model files it uses, from the flags (also for `vlcurate run`)."""
+    return notebooks_config(options), {}
+
+
 def run(argv=None) -> dict | None:
     """Run the pipeline; returns the manifest (None for a dry run)."""
     options = PipelineOptions(argv)
     source = input_path(options)
-    config = notebooks_config(options)
+    config, models = configure(options)
     shards = shard_config(options, default_prefix="notebook")
-    return launch(options, "notebooks", source, "ipynb", "notebooks", config, shards, build)
+    return launch(options, "notebooks", source, "ipynb", "notebooks", config, shards, build, models)

@@ -54,11 +54,16 @@ def build(pipeline: beam.Pipeline, source: str, config: OcrConfig, processes: in
     return files | "OcrImages" >> OcrImages(config, processes)
 
 
+def configure(options: PipelineOptions) -> tuple[OcrConfig, dict]:
+    """The stage config and the model files it uses, from the flags (also for `vlcurate run`)."""
+    config = images_config(options)
+    return config, ocr_models(config)
+
+
 def run(argv=None) -> dict | None:
     """Run the pipeline; returns the manifest (None for a dry run)."""
     options = PipelineOptions(argv)
     source = input_path(options)
-    config = images_config(options)
+    config, models = configure(options)
     shards = shard_config(options, default_prefix="ocr")
-    return launch(options, "ocr_images", source, IMAGE_EXTENSIONS, "ocr", config, shards, build,
-                  ocr_models(config))
+    return launch(options, "ocr_images", source, IMAGE_EXTENSIONS, "ocr", config, shards, build, models)

@@ -28,10 +28,15 @@ def build(pipeline: beam.Pipeline, source: str, config, processes: int = 1) -> d
     return {**figures, "files": files}
 
 
+def configure(options: PipelineOptions) -> tuple:
+    """The stage config and the model files it uses, from the flags (also for `vlcurate run`)."""
+    return pdf_config(options, figures=True), {}
+
+
 def run(argv=None) -> dict | None:
     """Run the pipeline; returns the manifest (None for a dry run)."""
     options = PipelineOptions(argv)
     source = input_path(options)
-    config = pdf_config(options, figures=True)
+    config, models = configure(options)
     shards = shard_config(options, default_prefix="chart")
-    return launch(options, "pdf_charts", source, "pdf", "pdf", config, shards, build)
+    return launch(options, "pdf_charts", source, "pdf", "pdf", config, shards, build, models)

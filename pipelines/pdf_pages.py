@@ -85,10 +85,16 @@ def build(pipeline: beam.Pipeline, source: str, config: PdfConfig, processes: in
     return {**pages, "files": files}
 
 
+def configure(options: PipelineOptions) -> tuple[PdfConfig, dict]:
+    """The stage config and the model files it uses, from the flags (also for `vlcurate run`)."""
+    config = pdf_config(options)
+    return config, ocr_models(config.ocr)
+
+
 def run(argv=None) -> dict | None:
     """Run the pipeline; returns the manifest (None for a dry run)."""
     options = PipelineOptions(argv)
     source = input_path(options)
-    config = pdf_config(options)
+    config, models = configure(options)
     shards = shard_config(options, default_prefix="pdf")
-    return launch(options, "pdf_pages", source, "pdf", "pdf", config, shards, build, ocr_models(config.ocr))
+    return launch(options, "pdf_pages", source, "pdf", "pdf", config, shards, build, models)

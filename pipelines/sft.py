@@ -95,39 +95,57 @@ def label_models(config: LabelConfig, check: bool = True) -> dict:
     return models
 
 
+@dataclasses.dataclass(frozen=True)
+class SftRun:
+    """What the SFT stages need: record caps, labelling (None: none at all), and where the review
+    queue goes (the dataset's folder and shard prefix)."""
+
+    records: SftConfig
+    label: LabelConfig | None
+    output: str = ""
+    prefix: str = "sft"
+
+
+def configure(options: PipelineOptions) -> tuple[SftRun, dict]:
+    """The stage config and the model files it uses, from the flags (also for `vlcurate run`)."""
+    records, label = sft_config(options)
+    shards = shard_config(options, default_prefix="sft")
+    return SftRun(records, label, shards.output, shards.prefix), label_models(label, check=not is_dry_run(options))
+
+
+def build(pipeline: beam.Pipeline, source: str, config: SftRun, processes: int = 1) -> dict:
+    """Wire the SFT stages (and labelling, if configured) onto ``pipeline``; returns their outputs."""
+    files = list_inputs(pipeline, source, EXTENSIONS)
+    outputs = files | "SftRecords" >> SftRecords(config.records)
+    if config.label is None:
+        return outputs
+    return outputs | "Label" >> Label(config.label, config.output, config.prefix)
+
+
+def target_mix(options: PipelineOptions, taxonomy_path: str | None) -> dict | None:
+    spec = options.view_as(SftOptions).target_mix
+    if not spec:
+        return None
+    from vlcurate.taxonomy.mix import parse_target_mix
+    from vlcurate.taxonomy.tree import load_taxonomy
+
+    try:
+        return parse_target_mix(spec, load_taxonomy(taxonomy_path))
+    except ValueError as error:
+        raise SystemExit(f"--target-mix: {error}") from None
+
+
 def run(argv=None) -> dict | None:
     """Run the pipeline; returns the manifest (None for a dry run)."""
     options = PipelineOptions(argv)
     source = input_path(options)
-    sft, label = sft_config(options)
     shards = shard_config(options, default_prefix="sft")
-    target_spec = options.view_as(SftOptions).target_mix
-    target = None
-    if target_spec:
-        from vlcurate.taxonomy.mix import parse_target_mix
-        from vlcurate.taxonomy.tree import load_taxonomy
-
-        try:
-            target = parse_target_mix(target_spec, load_taxonomy(label.taxonomy))
-        except ValueError as error:
-            raise SystemExit(f"--target-mix: {error}") from None
-
-    def build(pipeline: beam.Pipeline, source: str, config: dict, processes: int = 1) -> dict:
-        files = list_inputs(pipeline, source, EXTENSIONS)
-        outputs = files | "SftRecords" >> SftRecords(sft)
-        return outputs | "Label" >> Label(label, shards.output, shards.prefix)
-
-    config = {"records": sft, "label": label, **({"target_mix": target} if target else {})}
-    manifest = launch(options, "sft", source, EXTENSIONS, "sft", _plain(config), shards, build,
-                      label_models(label, check=not is_dry_run(options)))
-    if manifest is not None and label.labeler:
+    config, models = configure(options)
+    target = target_mix(options, config.label.taxonomy)
+    manifest = launch(options, "sft", source, EXTENSIONS, "sft", config, shards, build, models)
+    if manifest is not None and config.label.labeler:
         from vlcurate.taxonomy.mix import mix_report
         from vlcurate.taxonomy.tree import load_taxonomy
 
-        print(mix_report(manifest["labels"], load_taxonomy(label.taxonomy), target))
+        print(mix_report(manifest["labels"], load_taxonomy(config.label.taxonomy), target))
     return manifest
-
-
-def _plain(config: dict) -> dict:
-    return {name: dataclasses.asdict(value) if dataclasses.is_dataclass(value) else value
-            for name, value in config.items()}

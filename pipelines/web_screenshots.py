@@ -110,8 +110,17 @@ def run(argv=None) -> dict | None:
     source = input_path(options)
     if "://" not in source:
         source = os.path.abspath(source)  # the folder mode serves files by their place in it
-    config = web_config(options)
+    config, models = configure(options)
     shards = shard_config(options, default_prefix="web")
-    extension = source.rsplit(".", 1)[-1].lower() if source.lower().endswith(_URL_LISTS) else "html"
-    return launch(options, "web_screenshots", source, extension, "web", config, shards, build,
-                  ocr_models(config.ocr))
+    return launch(options, "web_screenshots", source, extensions(source), "web", config, shards, build, models)
+
+
+def configure(options: PipelineOptions) -> tuple[WebConfig, dict]:
+    """The stage config and the model files it uses, from the flags (also for `vlcurate run`)."""
+    config = web_config(options)
+    return config, ocr_models(config.ocr)
+
+
+def extensions(source: str) -> str:
+    """What a folder input is filtered by: a URL list names its own kind, a folder holds HTML."""
+    return source.rsplit(".", 1)[-1].lower() if source.lower().endswith(_URL_LISTS) else "html"

@@ -6,6 +6,7 @@ import dataclasses
 import hashlib
 import posixpath
 import uuid
+from collections.abc import Iterator
 
 from vlcurate.transforms.rejects import Reject
 
@@ -97,3 +98,18 @@ def read_capped(uri: str, max_bytes: int) -> bytes:
     if len(data) > max_bytes:
         raise Reject("file_too_large", f"over {max_bytes} bytes")
     return data
+
+
+def capped_lines(handle, max_bytes: int) -> Iterator[tuple[bytes, bool]]:
+    """(line, whole) pairs; a line longer than ``max_bytes`` is skipped to its end unread and
+    comes out as (b"", False), so one giant line costs no memory."""
+    while True:
+        line = handle.readline(max_bytes + 1)
+        if not line:
+            return
+        if len(line) > max_bytes and not line.endswith(b"\n"):
+            while line and not line.endswith(b"\n"):
+                line = handle.readline(1 << 20)
+            yield b"", False
+        else:
+            yield line, True

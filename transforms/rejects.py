@@ -50,6 +50,8 @@ REASONS = {
     "record_too_large": "an instruction record (a JSONL line) is longer than --max-record-bytes",
     "sft_image_mismatch": "a record's image placeholders (<image>, <image_placeholder>) do not match its images",
     "sft_image_missing": "a record names an image that is not there, outside the image root, or remote (not fetched)",
+    # text-only corpora
+    "text_empty": "a text document is empty, or shorter than --min-chars",
     # quality and duplicates (vlcurate filter, --clip-*, --dedup)
     "clip_below_threshold": "the image-text pair's CLIP score is under --clip-min-score, or under the run's "
     "--clip-keep-fraction quantile; detail has the score",
@@ -69,7 +71,7 @@ REASONS = {
 # The manifest counts them as "filtered", the rest as "rejected".
 FILTER_REASONS = frozenset({
     "duplicate_key", "ocr_empty", "no_figures", "notebook_no_plots", "plot_several_images", "plot_code_too_short",
-    "clip_below_threshold", "duplicate_exact", "duplicate_near",
+    "clip_below_threshold", "duplicate_exact", "duplicate_near", "text_empty",
 })
 
 

@@ -31,7 +31,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from vlcurate import __version__
-from vlcurate.transforms.files import open_for_reading, read_capped
+from vlcurate.transforms.files import capped_lines, open_for_reading, read_capped
 from vlcurate.transforms.images import open_image, reencoded
 from vlcurate.transforms.rejects import Reject
 from vlcurate.transforms.sample import Sample, dumps_json, make_key
@@ -363,7 +363,7 @@ def read_records(uri: str, config: SftConfig) -> Iterator[SftRecord]:
     except Exception as error:
         raise Reject("read_error", f"{type(error).__name__}: {error}") from error
     with handle:
-        for number, (line, whole) in enumerate(_capped_lines(handle, config.max_record_bytes), 1):
+        for number, (line, whole) in enumerate(capped_lines(handle, config.max_record_bytes), 1):
             if not whole:
                 yield SftRecord(uri, f"line {number}", "", ("record_too_large", f"over {config.max_record_bytes} bytes"))
             elif line.strip():
@@ -371,18 +371,3 @@ def read_records(uri: str, config: SftConfig) -> Iterator[SftRecord]:
                     yield SftRecord(uri, f"line {number}", line.decode("utf-8"))
                 except UnicodeDecodeError as error:
                     yield SftRecord(uri, f"line {number}", "", ("sft_malformed", f"not UTF-8: {error}"))
-
-
-def _capped_lines(handle, max_bytes: int) -> Iterator[tuple[bytes, bool]]:
-    """(line, whole) pairs; a line longer than ``max_bytes`` is skipped to its end unread and
-    comes out as (b"", False), so one giant line costs no memory."""
-    while True:
-        line = handle.readline(max_bytes + 1)
-        if not line:
-            return
-        if len(line) > max_bytes and not line.endswith(b"\n"):
-            while line and not line.endswith(b"\n"):
-                line = handle.readline(1 << 20)
-            yield b"", False
-        else:
-            yield line, True

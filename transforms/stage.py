@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import collections
 import logging
+import time
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 from apache_beam.transforms.window import GlobalWindows
 
+from vlcurate.transforms import progress
 from vlcurate.transforms.isolation import shared_pool
 from vlcurate.transforms.rejects import Reject, RejectRecord
 
@@ -35,16 +37,21 @@ class StageDoFn(beam.DoFn):
     def process(self, element):
         yield from self.settle(element, lambda: self.run(element))
 
-    def settle(self, element, compute) -> list:
-        """``compute()``'s outputs, or the one reject row its failure becomes."""
+    def settle(self, element, compute, started: float | None = None) -> list:
+        """``compute()``'s outputs, or the one reject row its failure becomes; counted and timed
+        (from ``started``, a time.time(), by default now) for progress and the manifest."""
+        started = time.time() if started is None else started
         try:
             outputs = list(compute())
         except Reject as reject:
+            progress.record(self.stage, started, 0, reject.reason)
             return [self._reject(element, reject.reason, reject.detail)]
         except Exception as error:
             _LOG.exception("%s: unexpected error on %s", self.stage, self.ref(element))
+            progress.record(self.stage, started, 0, "internal_error")
             return [self._reject(element, "internal_error", f"{type(error).__name__}: {error}")]
         Metrics.counter(self.stage, "outputs").inc(len(outputs))
+        progress.record(self.stage, started, len(outputs), None)
         return outputs
 
     def _reject(self, element, reason: str, detail: str):
@@ -85,7 +92,7 @@ class IsolatedStageDoFn(StageDoFn):
 
     def process(self, element):
         function, args = self.call(element)
-        self._pending.append((element, self._pool.submit(self._timeout_s, function, *args)))
+        self._pending.append((element, time.time(), self._pool.submit(self._timeout_s, function, *args)))
         while self._pending and (len(self._pending) >= 2 * self._processes or self._pending[0][1].done()):
             yield from self._settle_oldest()
 
@@ -98,5 +105,5 @@ class IsolatedStageDoFn(StageDoFn):
                     yield GlobalWindows.windowed_value(output)
 
     def _settle_oldest(self):
-        element, future = self._pending.popleft()
-        return self.settle(element, lambda: self.outputs(element, future.result()))
+        element, started, future = self._pending.popleft()
+        return self.settle(element, lambda: self.outputs(element, future.result()), started)

@@ -1,0 +1,48 @@
+"""The text pipeline: text-only corpora -> text_only samples (the language share of the mix).
+
+--input is a .txt/.md file (one document), a .jsonl file (one {"text": ...} per line), a folder of
+them (searched at any depth), a glob, or a gs:// prefix ending in /.
+
+    vlcurate text --input FILES --output DATASET [--max-file-bytes N] [Beam flags]
+"""
+
+from __future__ import annotations
+
+import apache_beam as beam
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from vlcurate.pipelines.common import DatasetOptions, add_flag, input_path, launch, list_inputs, shard_config
+from vlcurate.transforms.text import EXTENSIONS, TextConfig
+from vlcurate.transforms.text_stage import TextDocuments
+
+_DEFAULTS = TextConfig()
+
+
+class TextOptions(PipelineOptions):
+    @classmethod
+    def _add_argparse_args(cls, parser):
+        add_flag(parser, "min-chars", type=int, default=_DEFAULTS.min_chars,
+                 help="shorter documents are filtered (text_empty)")
+
+
+OPTIONS = (TextOptions,)
+
+
+def configure(options: PipelineOptions) -> tuple[TextConfig, dict]:
+    """The stage config (no models), from the flags (also for `vlcurate run`)."""
+    dataset = options.view_as(DatasetOptions)
+    return TextConfig(max_file_bytes=dataset.max_file_bytes or _DEFAULTS.max_file_bytes,
+                      min_chars=options.view_as(TextOptions).min_chars), {}
+
+
+def build(pipeline: beam.Pipeline, source: str, config: TextConfig, processes: int = 1) -> dict:
+    files = list_inputs(pipeline, source, EXTENSIONS)
+    return files | "TextDocuments" >> TextDocuments(config)
+
+
+def run(argv=None) -> dict | None:
+    options = PipelineOptions(argv)
+    source = input_path(options)
+    config, models = configure(options)
+    shards = shard_config(options, default_prefix="text")
+    return launch(options, "text", source, EXTENSIONS, "text", config, shards, build, models)

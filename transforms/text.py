@@ -1,0 +1,81 @@
+"""Text-only corpora -> ``text_only`` samples: the language data DeepSeek-VL keeps in the mix.
+
+A ``.txt`` or ``.md`` file is one document; a ``.jsonl`` file holds one document per line as
+``{"text": ...}`` (other fields are ignored). The key is the text's sha256, so a document that
+appears twice is one sample. Plain Python; the Beam stage is in transforms/text_stage.py.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from collections.abc import Iterator
+
+from vlcurate import __version__
+from vlcurate.transforms.files import capped_lines, open_for_reading, read_capped
+from vlcurate.transforms.rejects import Reject
+from vlcurate.transforms.sample import Sample, make_key
+
+EXTENSIONS = ("txt", "md", "jsonl")
+
+
+@dataclasses.dataclass(frozen=True)
+class TextConfig:
+    max_file_bytes: int = 64 * 1024 * 1024  # a .txt/.md document, read whole
+    max_record_bytes: int = 4 * 1024 * 1024  # a .jsonl line
+    min_chars: int = 1  # shorter documents (after stripping) are filtered as text_empty
+
+
+@dataclasses.dataclass(frozen=True)
+class TextRecord:
+    uri: str
+    locator: str  # "" for a whole file, "line N" in a .jsonl file
+    data: bytes
+    problem: tuple[str, str] | None = None
+
+
+def read_text_records(uri: str, config: TextConfig) -> Iterator[TextRecord]:
+    if not uri.lower().endswith(".jsonl"):
+        yield TextRecord(uri, "", read_capped(uri, config.max_file_bytes))
+        return
+    try:
+        handle = open_for_reading(uri)
+    except Exception as error:
+        raise Reject("read_error", f"{type(error).__name__}: {error}") from error
+    with handle:
+        for number, (line, whole) in enumerate(capped_lines(handle, config.max_record_bytes), 1):
+            if not whole:
+                yield TextRecord(uri, f"line {number}", b"", ("record_too_large", f"over {config.max_record_bytes} bytes"))
+            elif line.strip():
+                yield TextRecord(uri, f"line {number}", line)
+
+
+def text_sample(record: TextRecord, config: TextConfig) -> Sample:
+    if record.problem:
+        raise Reject(*record.problem)
+    try:
+        text = record.data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise Reject("bad_input", f"not UTF-8: {error}") from error
+    if record.locator:  # a JSONL line
+        try:
+            doc = json.loads(text)
+        except ValueError as error:
+            raise Reject("bad_input", f"not JSON: {error}") from error
+        if not isinstance(doc, dict) or not isinstance(doc.get("text"), str):
+            raise Reject("bad_input", "a line needs a string field text")
+        text = doc["text"]
+    text = text.strip()
+    if len(text) < config.min_chars:
+        raise Reject("text_empty", f"{len(text)} characters, at least {config.min_chars} wanted")
+    return Sample(
+        key=make_key("text", hashlib.sha256(text.encode("utf-8")).hexdigest()),
+        source="text",
+        category="text_only",
+        uri=record.uri,
+        locator=record.locator,
+        text=text,
+        text_source="text",
+        provenance={"pipeline": "text", "vlcurate": __version__},
+    )
