@@ -71,6 +71,7 @@ bench: setup
 	$(BIN)/python bench/charts.py
 	$(BIN)/python bench/clip.py
 	$(BIN)/python bench/labeler.py
+	$(BIN)/python bench/loader.py
 
 examples: setup
 	$(BIN)/python examples/make_examples.py

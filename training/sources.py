@@ -1,0 +1,252 @@
+"""Where the samples come from: shard lists (manifest, list, glob, URL) and a hardened tar reader.
+
+A shard is opened with ``webdataset.gopen`` (local paths and every URL scheme webdataset opens)
+and read as a stream with Python's ``tarfile``. Shards are untrusted: every problem is counted
+under a reason and skipped, never raised. A truncated tar keeps the samples read before the
+damage; members with pickle extensions are refused unread (nothing here ever unpickles).
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import glob
+import json
+import os
+import tarfile
+
+import braceexpand
+
+# Routes: a sample without images is language data ("text_only"); one with images goes by its
+# category. Mixing weights are per route.
+LANGUAGE = "text_only"
+TEXT_SUFFIXES = {"txt", "html", "json"}
+IMAGE_SUFFIXES = {"png", "jpg", "jpeg"}
+PICKLE_SUFFIXES = {"pyd", "pth", "pickle", "pkl", "pt", "npy", "npz"}
+MAX_MEMBER_BYTES = 64 * 1024 * 1024
+
+
+@dataclasses.dataclass(frozen=True)
+class ShardInfo:
+    """One shard: its URL, and the (kind, route) pairs its index says it holds (None: unknown,
+    every reader looks inside). kind is "sft" for conversations, "pretrain" otherwise."""
+
+    url: str
+    routes: frozenset | None = None
+    samples: int | None = None
+
+
+@dataclasses.dataclass
+class Record:
+    """One parsed sample, images still encoded."""
+
+    key: str
+    category: str
+    kind: str
+    route: str
+    text: str | None
+    conversation: list | None
+    images: list[bytes]
+
+
+class BadSample(ValueError):
+    def __init__(self, reason: str, detail: str = ""):
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+
+
+def route_of(category: str, image_count: int) -> str:
+    """A sample without images is language data whatever its category; one with images is never
+    language data (a mislabelled text_only sample with images goes with the interleaved ones)."""
+    if image_count == 0:
+        return LANGUAGE
+    return "interleaved" if category == LANGUAGE else category
+
+
+def _index_routes(path: str) -> frozenset | None:
+    """(kind, route) pairs in a shard, from its parquet index; None if there is none to read."""
+    if not os.path.exists(path):
+        return None
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.read_table(path, columns=["source", "category", "image_count"]).to_pydict()
+    except Exception:
+        return None
+    return frozenset(
+        ("sft" if source == "sft" else "pretrain", route_of(category, count or 0))
+        for source, category, count in zip(table["source"], table["category"], table["image_count"])
+    )
+
+
+def _from_manifest(folder: str) -> list[ShardInfo]:
+    with open(os.path.join(folder, "manifest.json"), encoding="utf-8") as handle:
+        manifest = json.load(handle)
+    out = []
+    for shard in manifest.get("shards", []):
+        index = shard.get("index", {}).get("name")
+        routes = _index_routes(os.path.join(folder, index)) if index else None
+        out.append(ShardInfo(os.path.join(folder, shard["name"]), routes, shard.get("samples")))
+    return out
+
+
+def _local_tar(path: str) -> ShardInfo:
+    # A shard inside a dataset folder has its index at ../index/NAME.parquet.
+    folder, name = os.path.split(os.path.abspath(path))
+    index = os.path.join(os.path.dirname(folder), "index", name.rsplit(".", 1)[0] + ".parquet")
+    return ShardInfo(path, _index_routes(index) if os.path.basename(folder) == "shards" else None)
+
+
+def list_shards(specs) -> list[ShardInfo]:
+    """Shards from dataset folders (through their manifest), manifest files, local tars, globs,
+    comma-separated lists, ``@FILE`` (one spec a line) and URLs (brace ranges expanded)."""
+    if isinstance(specs, str):
+        specs = [specs]
+    out: list[ShardInfo] = []
+    for spec in specs:
+        for item in (part.strip() for part in spec.split(",")):
+            if not item:
+                continue
+            if item.startswith("@"):
+                with open(item[1:], encoding="utf-8") as handle:
+                    lines = [line.strip() for line in handle if line.strip() and not line.startswith("#")]
+                out.extend(list_shards(lines))
+            elif "://" in item or item.startswith("pipe:"):
+                out.extend(ShardInfo(url) for url in braceexpand.braceexpand(item))
+            elif os.path.isdir(item) and os.path.exists(os.path.join(item, "manifest.json")):
+                out.extend(_from_manifest(item))
+            elif os.path.basename(item) == "manifest.json":
+                out.extend(_from_manifest(os.path.dirname(item) or "."))
+            else:
+                paths = []
+                for expanded in braceexpand.braceexpand(item):
+                    paths.extend(sorted(glob.glob(expanded)) if glob.has_magic(expanded) else [expanded])
+                out.extend(_local_tar(path) for path in paths)
+    return out
+
+
+def _suffix_ok(suffix: str) -> str | None:
+    """None if a member suffix is one we read, else the reason it is refused."""
+    last = suffix.rsplit(".", 1)[-1].lower()
+    if last in PICKLE_SUFFIXES:
+        return "pickle_refused"
+    if last in TEXT_SUFFIXES or last in IMAGE_SUFFIXES:
+        return None
+    return "unknown_extension"
+
+
+class _Tail:
+    """A file wrapper that counts bytes and keeps the last few blocks read: ``tarfile`` takes a
+    header cut short for the end of the archive, so a shard cut at a member boundary would pass
+    for whole. A whole archive ends with at least two zero blocks after its last member."""
+
+    KEEP = 32 * 1024
+
+    def __init__(self, raw):
+        self.raw, self.total, self.tail = raw, 0, b""
+
+    def read(self, size=-1):
+        data = self.raw.read(size)
+        self.total += len(data)
+        self.tail = (self.tail + data)[-self.KEEP:]
+        return data
+
+    def ends_with_zeros(self, end_of_members: int) -> bool:
+        while self.read(1 << 16):  # the rest of the stream: the end blocks and any padding
+            pass
+        rest = self.total - end_of_members
+        return rest >= 2 * tarfile.BLOCKSIZE and not any(self.tail[-min(rest, self.KEEP):])
+
+    def close(self):
+        self.raw.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def read_groups(url: str, counts: collections.Counter, skip: int = 0, count_errors: bool = True,
+                max_member_bytes: int = MAX_MEMBER_BYTES, want=None):
+    """Yield (key, members, refused) for each sample of a shard, in tar order.
+
+    ``members`` is ``{suffix: bytes}``, or None for a sample skipped unread: one of the first
+    ``skip`` (resuming) or one ``want(group_number)`` declines (another reader's share).
+    ``refused`` is the reason a member made the whole sample unusable (pickle, unknown extension,
+    too large, not a plain file), or None. Problems with the shard itself end it, counted.
+    """
+    import webdataset
+
+    stream = None
+    try:
+        stream = _Tail(webdataset.gopen(url, "rb"))
+        tar = tarfile.open(fileobj=stream, mode="r|")
+    except Exception:
+        if stream is not None:
+            stream.close()
+        if count_errors:
+            counts["shard_unreadable"] += 1
+        return
+    number, key, members, refused = 0, None, None, None
+    try:
+        with stream, tar:
+            for info in tar:
+                member_key, dot, suffix = info.name.partition(".")
+                if member_key != key:
+                    if key is not None:
+                        yield key, members, refused
+                        number += 1
+                    key, refused = member_key, None
+                    members = None if number < skip or (want is not None and not want(number)) else {}
+                if members is None or refused:
+                    continue  # not ours, or already refused: tarfile skips the data unread
+                if not info.isreg() or not dot or "/" in info.name:
+                    refused = "bad_member"
+                elif (reason := _suffix_ok(suffix)) is not None:
+                    refused = reason
+                elif info.size > max_member_bytes:
+                    refused = "member_too_large"
+                else:
+                    members[suffix] = tar.extractfile(info).read()
+            if key is not None and stream.ends_with_zeros(tar.offset):
+                yield key, members, refused
+            elif key is not None:
+                raise tarfile.ReadError("archive ends without its end-of-archive blocks")
+    except (tarfile.TarError, EOFError, OSError, ValueError):
+        # Truncated or corrupt: the samples before the damage were already yielded; the one being
+        # read when it happened is lost.
+        if count_errors:
+            counts["truncated_shard"] += 1
+
+
+def parse(key: str, members: dict) -> Record:
+    """A Record from a sample's members; BadSample names what is wrong."""
+    if "json" not in members:
+        raise BadSample("missing_member", f"{key}: no json")
+    try:
+        doc = json.loads(members["json"].decode("utf-8"))
+        if not isinstance(doc, dict):
+            raise ValueError("not an object")
+    except (ValueError, UnicodeDecodeError) as error:
+        raise BadSample("bad_json", f"{key}: {error}") from error
+    described = [doc["image"]] if isinstance(doc.get("image"), dict) else list(doc.get("images") or [])
+    images = []
+    for i, facts in enumerate(described):
+        fmt = facts.get("format") if isinstance(facts, dict) else None
+        ext = {"png": "png", "jpeg": "jpg"}.get(fmt)
+        name = ext if len(described) == 1 and "image" in doc else f"{i}.{ext}"
+        if ext is None or name not in members:
+            raise BadSample("missing_member", f"{key}: image {name}")
+        images.append(members[name])
+    conversation = doc.get("conversation")
+    text = members.get("txt")
+    try:
+        text = None if text is None else text.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise BadSample("bad_text", key) from error
+    if conversation is None and text is None:
+        raise BadSample("missing_member", f"{key}: no txt")
+    category = str(doc.get("category", ""))
+    return Record(key=key, category=category, kind="sft" if conversation is not None else "pretrain",
+                  route=route_of(category, len(images)), text=text, conversation=conversation, images=images)
