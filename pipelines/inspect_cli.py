@@ -16,7 +16,7 @@ import os
 import sys
 
 from vlcurate.transforms.files import open_for_reading
-from vlcurate.transforms.report import dataset_files, excerpt, join, load_manifest
+from vlcurate.transforms.report import REVIEW, dataset_files, excerpt, join, load_manifest
 from vlcurate.transforms.sample import dumps_json
 
 SHOWN_SHARDS = 20
@@ -71,10 +71,10 @@ def summary(dataset: str, manifest: dict) -> str:
         f"text sources  {_counts(manifest.get('text_sources'))}",
     ]
     if labels:
-        review = labels.get("(review)", 0)
+        review = labels.get(REVIEW, 0)
         mains: dict[str, int] = {}
         for leaf, count in labels.items():
-            if leaf != "(review)":
+            if leaf != REVIEW:
                 mains[leaf.split("/", 1)[0]] = mains.get(leaf.split("/", 1)[0], 0) + count
         lines.append(f"labels        {sum(mains.values())} labelled ({_counts(dict(sorted(mains.items())))}), "
                      f"{review} for review")

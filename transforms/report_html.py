@@ -113,25 +113,26 @@ def funnel(manifest: dict) -> str:
             for stage, reasons in by_stage.items() for reason, count in sorted(reasons.items())]
     parts = [table(["stage", "reason", "kind", "count", "of inputs"], rows, {3, 4}, anchor="funnel-reasons")
              if rows else "<p>No input was rejected or filtered.</p>"]
+    labels = ["inputs"] + [f"{r[0]}: {r[1]}" for r in rows] + ["samples"]
+    values = [inputs] + [r[3] for r in rows] + [totals.get("samples") or 0]
+    colours = ([plots.COLOURS[0]] + [plots.COLOURS[3] if r[2] == "rejected" else plots.COLOURS[1] for r in rows]
+               + [plots.COLOURS[2]])
+    parts.append(figure("fig-funnel", plots.bar_chart(labels, values, "inputs, drops by stage and reason, samples",
+                                                      "count", colours),
+                        "Inputs, what each stage dropped and why (red: rejected, orange: filtered), samples"))
     recorded = manifest.get("funnel")
-    if isinstance(recorded, list) and recorded:
-        steps = [step for step in recorded if isinstance(step, dict)]
-        parts.append(table(["stage", "in", "out", "dropped"],
+    steps = [step for step in recorded if isinstance(step, dict)] if isinstance(recorded, list) else []
+    if steps:
+        # A stage's out may exceed its in (a file becomes many records): in - out is not always a drop.
+        parts.append(table(["stage", "in", "out", "in - out"],
                            [[s.get("stage"), s.get("in"), s.get("out"), _minus(s.get("in"), s.get("out"))] for s in steps],
                            {1, 2, 3}, anchor="funnel-stages"))
-        labels = ["inputs"] + [str(s.get("stage")) for s in steps]
-        values = [steps[0].get("in") or 0] + [s.get("out") or 0 for s in steps]
-        colours = [plots.COLOURS[0]] * (len(labels) - 1) + [plots.COLOURS[2]]
-        parts.append(figure("fig-funnel", plots.bar_chart(labels, values, "samples left after each stage", "count",
-                                                          colours), "Samples left after each stage"))
+        names = [str(s.get("stage")) for s in steps]
+        parts.append(figure("fig-funnel-stages",
+                            plots.paired_bars(names, [s.get("in") or 0 for s in steps], [s.get("out") or 0 for s in steps],
+                                              ("in", "out"), "elements in and out per stage", "elements"),
+                            "Elements in and out of each stage"))
     else:
-        labels = ["inputs"] + [f"{r[0]}: {r[1]}" for r in rows] + ["samples"]
-        values = [inputs] + [r[3] for r in rows] + [totals.get("samples") or 0]
-        colours = ([plots.COLOURS[0]] + [plots.COLOURS[3] if r[2] == "rejected" else plots.COLOURS[1] for r in rows]
-                   + [plots.COLOURS[2]])
-        parts.append(figure("fig-funnel", plots.bar_chart(labels, values, "inputs, drops by stage and reason, samples",
-                                                          "count", colours),
-                            "Inputs, what each stage dropped and why (red: rejected, orange: filtered), samples"))
         parts.append(missing("Per-stage in/out counts"))
     return section("funnel", "Funnel", *parts)
 
@@ -144,7 +145,7 @@ def clip(kept: list, rejected: list, lines: list) -> str:
     if not kept and not rejected:
         return section("clip", "CLIP scores", missing("CLIP scores"))
     stats = table(["", "samples", "median", "min", "max"],
-                  [[name, len(vs), median(vs), min(vs) if vs else "-", max(vs) if vs else "-"]
+                  [[name, len(vs), median(vs), f"{min(vs):.4g}" if vs else "-", f"{max(vs):.4g}" if vs else "-"]
                    for name, vs in (("kept", kept), ("rejected", rejected))], {1, 2, 3, 4})
     thresholds = ", ".join(name for _, name in lines) or f"threshold {NOT_RECORDED}"
     svg = plots.histogram({"kept": kept, "rejected": rejected}, "CLIP image-text score", "score", lines=lines)
@@ -258,11 +259,18 @@ def throughput(manifest: dict) -> str:
     for stage, entry in recorded.items():
         entry = entry if isinstance(entry, dict) else {}
         elements, seconds = entry.get("elements"), entry.get("seconds")
-        rate = f"{elements / seconds:,.2f}" if isinstance(elements, (int, float)) and seconds else "-"
+        rate = entry.get("per_second")
+        if not isinstance(rate, (int, float)) and isinstance(elements, (int, float)) and seconds:
+            rate = elements / seconds
+        mean = entry.get("mean_element_s")
         rows.append([stage, elements if elements is not None else "-",
-                     f"{seconds:,.2f}" if isinstance(seconds, (int, float)) else "-", rate])
+                     f"{seconds:,.4g}" if isinstance(seconds, (int, float)) else "-",
+                     f"{rate:,.2f}" if isinstance(rate, (int, float)) else "-",
+                     f"{mean:.4g}" if isinstance(mean, (int, float)) else "-"])
     return section("throughput", "Throughput",
-                   table(["stage", "elements", "seconds", "elements/s"], rows, {1, 2, 3}, anchor="throughput-table"))
+                   "<p>Seconds run from a stage's first element to its last, all workers together.</p>",
+                   table(["stage", "elements", "seconds", "elements/s", "mean s/element"], rows, {1, 2, 3, 4},
+                         anchor="throughput-table"))
 
 
 def contact_sheet(sheet: dict, per_category: int) -> str:

@@ -22,6 +22,7 @@ _RC = {
     "axes.grid": True,
     "grid.alpha": 0.3,
     "path.simplify": True,
+    "text.parse_math": False,  # names with a "$" are text, not mathtext
 }
 
 
