@@ -57,6 +57,7 @@ demo: setup
 	$(BIN)/vlcurate taxonomy train --examples examples/sft/labelled.jsonl --output $(DEMO_OUT)/labeler
 	$(BIN)/vlcurate sft --input examples/sft/conversations --output $(DEMO_OUT)/sft --overwrite \
 	  --image-root examples --labeler $(DEMO_OUT)/labeler --target-mix examples/sft/target-mix.yaml
+	$(BIN)/vlcurate run examples/recipes/demo.yaml --overwrite
 
 test: setup
 	$(call debian,$(TEST_DEBIAN))

@@ -14,6 +14,7 @@ _COMMANDS = {
     "text": ("vlcurate.pipelines.text_corpus", "text-only corpora into text_only samples"),
     "filter": ("vlcurate.pipelines.filter_dataset", "score, filter and deduplicate a dataset into a new one"),
     "models": ("vlcurate.pipelines.models", "fetch model weights on a connected machine (models fetch clip ...)"),
+    "run": ("vlcurate.pipelines.recipe", "run a recipe: every source through its stages into one dataset, with a report"),
     "sft": ("vlcurate.pipelines.sft", "ingest, language-id and label instruction data into sft samples"),
     "taxonomy": ("vlcurate.taxonomy.cli", "validate, show, diff and migrate the use-case taxonomy; train its labeler"),
     "report": ("vlcurate.pipelines.report_cli", "write report.html beside a dataset's manifest (funnel, plots, contact sheet)"),

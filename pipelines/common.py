@@ -255,8 +255,8 @@ def local_processes(options: PipelineOptions) -> int:
     return max(1, (os.cpu_count() or 1) // workers)
 
 
-def read_manifest(output: str) -> dict:
-    with FileSystems.open(f"{output}/manifest.json") as handle:
+def read_manifest(output: str, name: str = "manifest.json") -> dict:
+    with FileSystems.open(f"{output}/{name}") as handle:
         return json.loads(handle.read().decode("utf-8"))
 
 
@@ -332,18 +332,18 @@ def run_to_end(pipeline: beam.Pipeline):
     return result
 
 
-def add_timing(output: str, result) -> dict:
+def add_timing(output: str, result, name: str = "manifest.json") -> dict:
     """The dataset's manifest with ``throughput`` and ``funnel`` (per stage: elements, seconds,
     elements/s; elements in and outputs out) from the run's metrics, written back in place."""
     from vlcurate.transforms.manifest import write_manifest
     from vlcurate.transforms.progress import timing
 
-    manifest = read_manifest(output)
+    manifest = read_manifest(output, name)
     try:
         throughput, funnel = timing(result.metrics().query())
     except Exception as error:  # a runner without metrics: the dataset stands without timings
         logging.getLogger(__name__).warning("no stage timings: %s", error)
         return manifest
     manifest.update(throughput=throughput, funnel=funnel)
-    write_manifest(output, manifest)
+    write_manifest(output, manifest, name)
     return manifest

@@ -7,7 +7,9 @@ Keep rule: a sample is dropped when it has a duplicate partner with a smaller ke
 names the smallest such partner. The rule looks at pairs only, so it needs no clustering and no
 order: in a chain a ~ b ~ c (a < b < c) where a and c are not near each other, b and c are both
 dropped and only a is kept. Samples that share a key (the sink's ``duplicate_key`` case) share one
-decision. A sample without images is never a duplicate.
+decision. A sample without images is never a duplicate, and neither is an instruction sample (one
+with a conversation): several questions about one picture are different samples, and the same
+conversation with the same pictures already has one key.
 
 Near duplicates are found without comparing all pairs (locality-sensitive hashing by bands): a
 64-bit hash cut into d + 1 bands puts any two hashes within Hamming distance d in a common bucket
@@ -172,8 +174,13 @@ class ExactDuplicates(beam.PTransform):
         return _settle(samples, drops, "duplicate_exact")
 
 
+def comparable(sample: Sample) -> bool:
+    """Whether the sample's images take part in deduplication (see the module's docstring)."""
+    return bool(sample.images) and sample.conversation is None
+
+
 def _fingerprint(sample: Sample):
-    if sample.images:
+    if comparable(sample):
         yield "+".join(image.sha256 for image in sample.images), sample.key
 
 
@@ -271,7 +278,7 @@ class _BandEntries(beam.DoFn):
 
     def process(self, pair):
         sample, embedding = pair
-        if not sample.images:
+        if not comparable(sample):
             return
         if sample.category in self._phash_categories:
             yield from self._phash_entries(sample)

@@ -52,11 +52,17 @@ class _HashingWriter:
         self._raw.flush()
 
 
-def atomic_write(path: str, write) -> WrittenFile:
+class ExistingFileDiffers(RuntimeError):
+    """Resuming found a finished file whose bytes are not what this run makes."""
+
+
+def atomic_write(path: str, write, keep_identical: bool = False) -> WrittenFile:
     """Call ``write(file_obj)`` on a temporary file beside ``path``, then rename it into place.
 
     A reader never sees a half-written file, and a retried bundle simply replaces the file with
     identical bytes. The temporary name starts with a dot so globs of the final names skip it.
+    With ``keep_identical`` (resuming a run) a file already at ``path`` is left untouched when it
+    holds the same bytes, and ExistingFileDiffers is raised when it does not.
     """
     filesystems = _filesystems()
     folder, name = posixpath.split(path)
@@ -64,12 +70,28 @@ def atomic_write(path: str, write) -> WrittenFile:
     with filesystems.create(temporary, compression_type=_uncompressed()) as raw:
         writer = _HashingWriter(raw)
         write(writer)
+    written = WrittenFile(path, writer.bytes, writer.sha256.hexdigest())
+    if keep_identical and filesystems.exists(path):
+        filesystems.delete([temporary])
+        if file_sha256(path) != written.sha256:
+            raise ExistingFileDiffers(f"{path} exists with other bytes than this run writes: its inputs or "
+                                      "settings changed since the run that wrote it")
+        return written
     filesystems.rename([temporary], [path])
-    return WrittenFile(path, writer.bytes, writer.sha256.hexdigest())
+    return written
 
 
-def write_bytes(path: str, data: bytes) -> WrittenFile:
-    return atomic_write(path, lambda out: out.write(data))
+def write_bytes(path: str, data: bytes, keep_identical: bool = False) -> WrittenFile:
+    return atomic_write(path, lambda out: out.write(data), keep_identical)
+
+
+def file_sha256(uri: str) -> str:
+    """sha256 of a local or FileSystems file, read a megabyte at a time."""
+    digest = hashlib.sha256()
+    with open_for_reading(uri) as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def local_file_sha256(path: str) -> str:

@@ -100,6 +100,6 @@ def _file_entry(folder: str, written: WrittenFile) -> dict:
     return {"name": f"{folder}/{written.path.rsplit('/', 1)[-1]}", "bytes": written.bytes, "sha256": written.sha256}
 
 
-def write_manifest(output: str, manifest: dict) -> WrittenFile:
+def write_manifest(output: str, manifest: dict, name: str = "manifest.json") -> WrittenFile:
     data = json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=False).encode("utf-8") + b"\n"
-    return write_bytes(f"{output}/manifest.json", data)
+    return write_bytes(f"{output}/{name}", data)

@@ -16,7 +16,10 @@ DEDUP_KINDS = ("exact", "near")
 
 
 class Quality(beam.PTransform):
-    def __init__(self, clip: ClipConfig, dedup: tuple[str, ...] = (), max_image_pixels: int = 40_000_000):
+    def __init__(self, clip: ClipConfig, dedup: tuple[str, ...] = (), max_image_pixels: int = 40_000_000,
+                 clip_sources: frozenset[str] | None = None):
+        """``clip_sources``: only samples of these recipe sources (provenance ``recipe_source``)
+        are scored; None scores every sample."""
         super().__init__()
         unknown = sorted(set(dedup) - set(DEDUP_KINDS))
         if unknown:
@@ -24,6 +27,7 @@ class Quality(beam.PTransform):
         self._clip = clip
         self._dedup = tuple(kind for kind in DEDUP_KINDS if kind in dedup)
         self._max_image_pixels = max_image_pixels
+        self._clip_sources = clip_sources
 
     def expand(self, outputs):
         # Exact copies go first: each costs a CLIP pass otherwise.
@@ -37,9 +41,16 @@ class Quality(beam.PTransform):
         if self._clip.enabled:
             from vlcurate.transforms.clip import FilterClip, ScoreClip  # Beam's RunInference: slow to import
 
+            unscored = None
+            if self._clip_sources is not None:
+                chosen = self._clip_sources
+                samples, unscored = samples | "ClipOrNot" >> beam.Partition(
+                    lambda sample, _: 0 if sample.provenance.get("recipe_source") in chosen else 1, 2)
             kept = samples | "ScoreClip" >> ScoreClip(self._clip) | "FilterClip" >> FilterClip(self._clip)
             pairs = kept["samples"]
             rejects.append(kept["rejects"])
+            if unscored is not None:
+                pairs = (pairs, unscored | "NotScored" >> beam.Map(lambda sample: (sample, None))) | "WithUnscored" >> beam.Flatten()
         else:
             pairs = samples | "NoEmbeddings" >> beam.Map(lambda sample: (sample, None))
         if "near" in self._dedup:

@@ -61,6 +61,8 @@ REASONS = {
     # isolation of native code
     "timeout": "the stage took longer than its time limit on this input",
     "worker_crashed": "the isolated worker process died on this input (native crash, out of memory)",
+    # extending a dataset (vlcurate run --mode extend)
+    "already_in_dataset": "an earlier run of the dataset already wrote a sample with this key",
     # the sink
     "duplicate_key": "another input gave a sample with the same key; the one with the smallest uri was kept",
     # anything else
@@ -71,7 +73,7 @@ REASONS = {
 # The manifest counts them as "filtered", the rest as "rejected".
 FILTER_REASONS = frozenset({
     "duplicate_key", "ocr_empty", "no_figures", "notebook_no_plots", "plot_several_images", "plot_code_too_short",
-    "clip_below_threshold", "duplicate_exact", "duplicate_near", "text_empty",
+    "clip_below_threshold", "duplicate_exact", "duplicate_near", "text_empty", "already_in_dataset",
 })
 
 

@@ -44,6 +44,8 @@ class ShardConfig:
     prefix: str = "data"
     max_samples_per_shard: int = 1000
     max_shard_bytes: int = 512 * 1024 * 1024
+    manifest: str = "manifest.json"  # where the run's manifest goes, relative to output
+    resume: bool = False  # leave finished shards of an interrupted run untouched (same bytes)
 
     def __post_init__(self):
         if self.max_samples_per_shard < 1 or self.max_shard_bytes < TAR_BLOCK * 4:
@@ -199,8 +201,9 @@ def write_tar(out, samples: Iterable[EncodedSample]) -> None:
 def write_shard(samples: list[EncodedSample], number: int, config: ShardConfig) -> ShardRecord:
     """Write one shard and its index file, each atomically; returns what the manifest needs."""
     name = config.shard_name(number)
-    tar = atomic_write(f"{config.output}/shards/{name}.tar", lambda out: write_tar(out, samples))
-    index = write_bytes(f"{config.output}/index/{name}.parquet", parquet_bytes(index_table(samples, name)))
+    tar = atomic_write(f"{config.output}/shards/{name}.tar", lambda out: write_tar(out, samples), config.resume)
+    index = write_bytes(f"{config.output}/index/{name}.parquet", parquet_bytes(index_table(samples, name)),
+                        config.resume)
     categories = collections.Counter(sample.row["category"] for sample in samples)
     text_sources = collections.Counter(sample.row["text_source"] or "" for sample in samples)
     labels = collections.Counter(sample.label for sample in samples if sample.label is not None)
@@ -328,7 +331,7 @@ class WriteDataset(beam.PTransform):
 
         def finish(_, shards, rejected, **counted):
             manifest = build_manifest(run, counted, shards, rejected[0], rejected[1])
-            write_manifest(config.output, manifest)
+            write_manifest(config.output, manifest, config.manifest)
             return manifest
 
         return (

@@ -93,7 +93,7 @@ class IsolatedStageDoFn(StageDoFn):
     def process(self, element):
         function, args = self.call(element)
         self._pending.append((element, time.time(), self._pool.submit(self._timeout_s, function, *args)))
-        while self._pending and (len(self._pending) >= 2 * self._processes or self._pending[0][1].done()):
+        while self._pending and (len(self._pending) >= 2 * self._processes or self._pending[0][2].done()):
             yield from self._settle_oldest()
 
     def finish_bundle(self):

@@ -1,0 +1,334 @@
+"""`vlcurate run RECIPE`: every source of a recipe through its stages into one dataset, in one
+Beam pipeline, with a report.
+
+    vlcurate run RECIPE.yaml [--set key.path=value ...] [--mode new|extend|resume] [--overwrite]
+                 [--progress-interval 10] [--no-report] [Beam flags]
+
+Each source runs the same stages as its own command (`vlcurate pdf`, `web`, `ocr`, `charts`,
+`notebooks`, `sft`, `text`), with the options the recipe gives it. Then, over all sources together:
+a run of ``--mode extend`` drops the keys the dataset already has; language id and taxonomy labels
+on the sources that ask for them; exact dedup, CLIP scoring and filtering (on the sources that ask
+for it), near dedup; the sink. A run is recorded under runs/ (its plan before it starts, its
+manifest when it ends); manifest.json is the merge of the finished runs, and report.html is
+written beside it.
+
+- ``--mode new`` (default): the output must be empty (or ``--overwrite``).
+- ``--mode extend``: adds a run to an existing dataset: samples whose keys are already there are
+  filtered (``already_in_dataset``), new shards get the run's own prefix (PREFIX-rN).
+- ``--mode resume``: runs an interrupted run again with its plan; its finished shards are left
+  untouched (a shard is rewritten only if missing, and a finished one with other bytes stops the run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import importlib
+import json
+import os
+import sys
+
+import apache_beam as beam
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from vlcurate.pipelines.recipe_file import KINDS, Recipe, RecipeError, Source, load_recipe
+
+MODES = ("new", "extend", "resume")
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(prog="vlcurate run", description=__doc__.split("\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("recipe", help="the recipe YAML")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE",
+                        help="override a recipe value (a YAML scalar), e.g. --set stages.clip.keep-fraction=0.5")
+    parser.add_argument("--mode", choices=MODES, default="new")
+    parser.add_argument("--overwrite", action="store_true", help="--mode new: replace a dataset already there")
+    parser.add_argument("--progress-interval", type=float, default=10.0,
+                        help="seconds between progress lines on the console (0: none)")
+    parser.add_argument("--no-report", action="store_true", help="don't write report.html")
+    return parser.parse_known_args(argv)
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    """What a run will do: written to runs/run-NNNN.plan.json before it starts."""
+
+    number: int
+    mode: str
+    prefix: str
+    recipe_sha256: str
+    document: dict
+    beam: list[str]
+    previous_runs: tuple[int, ...]  # the finished runs whose keys an extending run skips
+
+    def describe(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def run(argv=None) -> int:
+    args, beam_argv = parse_args(list(sys.argv[1:] if argv is None else argv))
+    dry_run = any(flag.startswith("--dry_run") for flag in beam_argv)
+    try:
+        recipe = load_recipe(args.recipe, args.overrides, check_paths=not dry_run)
+    except RecipeError as error:
+        print(f"vlcurate run: the recipe has problems:\n{error}", file=sys.stderr)
+        return 1
+    beam_argv = _with_runner(beam_argv)
+    plan = make_plan(recipe, args, beam_argv, dry_run)
+    if args.progress_interval > 0:
+        from vlcurate.transforms.progress import ENV
+
+        os.environ[ENV] = str(args.progress_interval)  # worker processes inherit it
+    return execute(recipe, plan, beam_argv, dry_run, resuming=args.mode == "resume", report=not args.no_report)
+
+
+def _with_runner(beam_argv: list[str]) -> list[str]:
+    if any(flag.startswith("--runner") for flag in beam_argv):
+        return beam_argv
+    # Plain DirectRunner first tries to download the Prism binary; FnApiRunner runs here.
+    return ["--runner=FnApiRunner", *beam_argv]
+
+
+def make_plan(recipe: Recipe, args, beam_argv, dry_run: bool) -> Plan:
+    from vlcurate.transforms.runs import read_json, run_state
+
+    digest = hashlib.sha256(json.dumps(recipe.document, sort_keys=True).encode("utf-8")).hexdigest()
+    if dry_run:
+        return Plan(1, args.mode, f"{recipe.prefix}-r1", digest, recipe.document, beam_argv, ())
+    state = run_state(recipe.output)
+    existing = _dataset_files(recipe.output)
+    if args.mode == "new":
+        if existing and not args.overwrite:
+            raise SystemExit(f"{recipe.output} already holds a dataset ({len(existing)} files): pass --overwrite, "
+                             "or --mode extend to add to it")
+        if existing:
+            from apache_beam.io.filesystems import FileSystems
+
+            FileSystems.delete(existing)
+        return Plan(1, "new", f"{recipe.prefix}-r1", digest, recipe.document, beam_argv, ())
+    if args.mode == "extend":
+        if state.interrupted is not None:
+            raise SystemExit(f"run {state.interrupted} of {recipe.output} was interrupted: --mode resume first")
+        if not state.finished:
+            raise SystemExit(f"{recipe.output} has no finished run to extend (use --mode new)")
+        number = state.next
+        return Plan(number, "extend", f"{recipe.prefix}-r{number}", digest, recipe.document, beam_argv, state.finished)
+    if state.interrupted is None:
+        raise SystemExit(f"{recipe.output} has no interrupted run to resume")
+    from vlcurate.transforms.runs import plan_name
+
+    old = read_json(f"{recipe.output}/{plan_name(state.interrupted)}")
+    if old["recipe_sha256"] != digest:
+        raise SystemExit(f"the recipe (with its --set values) differs from the one run {state.interrupted} started "
+                         "with; resume needs the same recipe")
+    return Plan(old["number"], old["mode"], old["prefix"], digest, recipe.document, beam_argv,
+                tuple(old["previous_runs"]))
+
+
+def _dataset_files(output: str) -> list[str]:
+    from vlcurate.pipelines.common import _OUTPUT_PARTS, _match
+
+    parts = (*_OUTPUT_PARTS, "runs/*", "report.html")
+    return [meta.path for part in parts for meta in _match(f"{output}/{part}")]
+
+
+# --- sources --------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Prepared:
+    source: Source
+    module: object
+    config: object
+    models: dict
+    processes: int
+
+
+def prepare_source(source: Source, recipe: Recipe, plan: Plan, beam_argv: list[str]) -> Prepared:
+    """The source's stage config, from its options parsed as its own command's flags."""
+    from vlcurate.pipelines.common import render_processes
+
+    module = importlib.import_module(KINDS[source.kind][0])
+    argv = [*beam_argv, "--input", source.input, "--output", recipe.output, "--shard-prefix", plan.prefix,
+            *source.flags]
+    options = PipelineOptions(argv)
+    config, models = module.configure(options)
+    if source.kind == "sft":  # labelling and language id run once, over all sources, after they meet
+        config = dataclasses.replace(config, label=None)
+    return Prepared(source, module, config, models, render_processes(options))
+
+
+class _Source(beam.PTransform):
+    """One source's stages under its own name; its samples carry it as ``provenance.recipe_source``."""
+
+    def __init__(self, prepared: Prepared):
+        super().__init__()
+        self._prepared = prepared
+
+    def expand(self, pbegin):
+        prepared = self._prepared
+        outputs = prepared.module.build(pbegin.pipeline, prepared.source.input, prepared.config, prepared.processes)
+        name = prepared.source.name
+        return {**outputs, "samples": outputs["samples"] | "Tag" >> beam.Map(_tagged, name)}
+
+
+def _tagged(sample, name: str):
+    return dataclasses.replace(sample, provenance={**sample.provenance, "recipe_source": name})
+
+
+# --- the pipeline ---------------------------------------------------------------------------------------
+
+
+def execute(recipe: Recipe, plan: Plan, beam_argv: list[str], dry_run: bool, resuming: bool = False,
+            report: bool = True) -> int:
+    from vlcurate.pipelines.common import add_timing, run_to_end
+    from vlcurate.transforms.runs import manifest_name, write_merged, write_plan
+    from vlcurate.transforms.shards import ShardConfig, WriteDataset
+
+    prepared = [prepare_source(source, recipe, plan, beam_argv) for source in recipe.sources]
+    quality, quality_config, quality_models = _quality(recipe, beam_argv)
+    label, label_models = _label(recipe, dry_run)
+    shards = ShardConfig(output=recipe.output, prefix=plan.prefix, manifest=manifest_name(plan.number),
+                         resume=resuming, **_shard_sizes(recipe))
+    run_info = {
+        "pipeline": "recipe",
+        "models": {**{p.source.name: p.models for p in prepared if p.models}, **quality_models, **label_models},
+        "config": {
+            "recipe": recipe.path,
+            "run": plan.number,
+            "mode": plan.mode,
+            "sources": {p.source.name: {"kind": p.source.kind, "input": p.source.input, "clip": p.source.clip,
+                                        "label": p.source.label, "language": p.source.language,
+                                        "stage": _plain(p.config)} for p in prepared},
+            "shards": dataclasses.asdict(shards),
+            "quality": quality_config,
+            "label": dataclasses.asdict(label) if label else None,
+            "target_mix": recipe.target_mix,
+        },
+    }
+    if not dry_run:
+        write_plan(recipe.output, plan.number, plan.describe())
+    pipeline = beam.Pipeline(options=PipelineOptions(beam_argv))
+    outputs = [pipeline | f"Source[{p.source.name}]" >> _Source(p) for p in prepared]
+    merged = _flatten(outputs)
+    if plan.previous_runs:
+        merged = _skip_existing(merged, recipe.output, plan.previous_runs)
+    merged = _labelled(merged, recipe, label, shards)
+    if quality is not None:
+        merged = merged | "Quality" >> quality
+    merged | "WriteDataset" >> WriteDataset(shards, run_info)
+    result = run_to_end(pipeline)
+    if dry_run:
+        return 0
+    add_timing(recipe.output, result, manifest_name(plan.number))
+    from vlcurate.transforms.runs import run_state
+
+    manifest = write_merged(recipe.output, run_state(recipe.output).finished)
+    from vlcurate.pipelines.common import summary
+
+    print(summary(recipe.output, manifest))
+    _print_mix(manifest, recipe.target_mix)
+    if report:
+        from vlcurate.transforms.report import write_report
+
+        print(f"report    {write_report(recipe.output, recipe.target_mix or None)}")
+    return 0
+
+
+def _shard_sizes(recipe: Recipe) -> dict:
+    names = {"max-samples-per-shard": "max_samples_per_shard", "max-shard-bytes": "max_shard_bytes"}
+    return {names[key]: int(value) for key, value in recipe.shards.items()}
+
+
+def _flatten(outputs: list[dict]) -> dict:
+    names = sorted({name for output in outputs for name in output})
+    return {
+        name: tuple(output[name] for output in outputs if name in output) | f"All[{name}]" >> beam.Flatten()
+        for name in names
+    }
+
+
+def _skip_existing(outputs: dict, output: str, runs) -> dict:
+    from vlcurate.transforms.runs import SkipExisting, run_manifests
+
+    index_files = [f"{output}/{shard['index']['name']}" for manifest in run_manifests(output, runs)
+                   for shard in manifest["shards"]]
+    skipped = outputs["samples"] | "SkipExisting" >> SkipExisting(index_files)
+    rejects = (outputs["rejects"], skipped["rejects"]) | "WithExisting" >> beam.Flatten()
+    return {**outputs, "samples": skipped["samples"], "rejects": rejects}
+
+
+def _labelled(outputs: dict, recipe: Recipe, label, shards) -> dict:
+    """Language id (and labels) on the samples of the sources that ask for them."""
+    from vlcurate.transforms.label import Label, LabelConfig
+
+    labelled = frozenset(s.name for s in recipe.sources if s.label)
+    language = frozenset(s.name for s in recipe.sources if s.language and not s.label)
+    if not labelled and not language:
+        return outputs
+
+    def group(sample, _):
+        name = sample.provenance.get("recipe_source")
+        return 0 if name in labelled else 1 if name in language else 2
+
+    to_label, to_identify, rest = outputs["samples"] | "LabelOrNot" >> beam.Partition(group, 3)
+    done = [rest]
+    result = dict(outputs)
+    if labelled:
+        out = {"samples": to_label} | "Label" >> Label(label, shards.output, shards.prefix)
+        done.append(out["samples"])
+        result["review"] = out["review"]
+    if language:
+        lid_only = LabelConfig(lid_model=label.lid_model if label else None)
+        done.append(({"samples": to_identify} | "LanguageId" >> Label(lid_only, shards.output, shards.prefix))["samples"])
+    result["samples"] = tuple(done) | "Labelled" >> beam.Flatten()
+    return result
+
+
+def _quality(recipe: Recipe, beam_argv):
+    """The Quality transform (CLIP only on the sources that ask for it), its config, its models."""
+    from vlcurate.pipelines.common import quality_stage
+
+    flags = [*beam_argv, *recipe.flags("clip")]
+    if recipe.dedup:
+        flags += ["--dedup", ",".join(recipe.dedup)]
+    stage, config, models = quality_stage(PipelineOptions(flags))
+    if stage is None:
+        return None, {}, {}
+    clip_sources = frozenset(s.name for s in recipe.sources if s.clip)
+    from vlcurate.transforms.quality import Quality
+
+    stage = Quality(stage._clip, stage._dedup, stage._max_image_pixels, clip_sources)
+    return stage, {**config, "clip_sources": sorted(clip_sources)}, models
+
+
+def _label(recipe: Recipe, dry_run: bool):
+    from vlcurate.pipelines.sft import label_models
+    from vlcurate.transforms.label import LabelConfig
+
+    if not recipe.label:
+        return None, ({} if dry_run else label_models(LabelConfig()))
+    values = recipe.label
+    config = LabelConfig(labeler=values.get("labeler"), taxonomy=values.get("taxonomy"),
+                         min_confidence=float(values.get("min-confidence", 0.5)), top_k=int(values.get("top-k", 3)),
+                         lid_model=values.get("lid-model"))
+    return config, label_models(config, check=not dry_run)
+
+
+def _print_mix(manifest: dict, target: dict) -> None:
+    categories = manifest["categories"]
+    total = sum(categories.values())
+    if not total:
+        return
+    print(f"{'category':<16}{'samples':>8}{'share':>8}" + (f"{'target':>8}" if target else ""))
+    for category in sorted(set(categories) | set(target)):
+        share = categories.get(category, 0) / total
+        line = f"{category:<16}{categories.get(category, 0):>8}{share:>8.1%}"
+        print(line + (f"{target.get(category, 0):>8.1%}" if target else ""))
+
+
+def _plain(config):
+    return dataclasses.asdict(config) if dataclasses.is_dataclass(config) else config
+
