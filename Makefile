@@ -73,6 +73,7 @@ bench: setup
 	$(BIN)/python bench/clip.py
 	$(BIN)/python bench/labeler.py
 	$(BIN)/python bench/loader.py
+	$(BIN)/python bench/recipe.py
 
 examples: setup
 	$(BIN)/python examples/make_examples.py

@@ -13,10 +13,12 @@ import dataclasses
 import json
 import os
 import tempfile
+import time
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
+from vlcurate.transforms import progress
 from vlcurate.transforms.files import atomic_write, open_for_reading
 from vlcurate.transforms.sample import dumps_json
 from vlcurate.transforms.sft import user_text
@@ -78,6 +80,12 @@ class LabelSamples(beam.DoFn):
             self._labeler = Labeler(local_copy(self._config.labeler), self._taxonomy)
 
     def process(self, sample):
+        started = time.time()
+        for output in self._label(sample):
+            yield output
+        progress.record("label", started, 1, None)  # progress lines and the manifest's throughput
+
+    def _label(self, sample):
         text = label_text(sample)
         meta = {**sample.meta, "language": self._lid.predict(text).describe()}
         if self._labeler is None:

@@ -10,6 +10,8 @@ the run into the manifest's ``throughput`` and ``funnel``.
 from __future__ import annotations
 
 import collections
+import dataclasses
+import functools
 import os
 import sys
 import threading
@@ -27,9 +29,10 @@ _started = time.monotonic()
 def record(stage: str, started: float, outputs: int, reason: str | None) -> None:
     """One element settled by ``stage``: ``outputs`` results, or a reject with ``reason``."""
     finished = time.time()
-    Metrics.distribution(stage, "start_us").update(int(started * 1e6))
-    Metrics.distribution(stage, "end_us").update(int(finished * 1e6))
-    Metrics.distribution(stage, "latency_us").update(int((finished - started) * 1e6))
+    start, end, latency = _distributions(stage)
+    start.update(int(started * 1e6))
+    end.update(int(finished * 1e6))
+    latency.update(int((finished - started) * 1e6))
     with _lock:
         counts = _counts[stage]
         counts["in"] += 1
@@ -37,6 +40,12 @@ def record(stage: str, started: float, outputs: int, reason: str | None) -> None
         if reason:
             counts["rejected"] += 1
     _ensure_reporter()
+
+
+@functools.lru_cache(maxsize=None)
+def _distributions(stage: str):
+    """The stage's three metric handles, made once: each element updates them."""
+    return tuple(Metrics.distribution(stage, name) for name in ("start_us", "end_us", "latency_us"))
 
 
 def _ensure_reporter() -> None:
@@ -62,6 +71,21 @@ def line() -> str:
     return f"progress {time.monotonic() - _started:.0f}s [pid {os.getpid()}]: " + (" | ".join(parts) or "starting")
 
 
+@dataclasses.dataclass(frozen=True)
+class _Span:
+    count: int
+    sum: int
+    min: int
+    max: int
+
+    @staticmethod
+    def of(value) -> "_Span":
+        return _Span(value.count, value.sum, value.min, value.max)
+
+    def plus(self, other: "_Span") -> "_Span":
+        return _Span(self.count + other.count, self.sum + other.sum, min(self.min, other.min), max(self.max, other.max))
+
+
 def timing(metrics_result) -> tuple[dict, list]:
     """(throughput, funnel) from a finished pipeline's metrics: per stage, the elements it took,
     the seconds from its first element's start to its last one's end (all workers together), and
@@ -70,7 +94,10 @@ def timing(metrics_result) -> tuple[dict, list]:
     for result in metrics_result.get("distributions", []):
         value = result.committed if result.committed is not None else result.attempted
         if value is not None and value.count:
-            spans[result.key.metric.namespace][result.key.metric.name] = value
+            # A stage used in several steps (the label stage of two source groups) reports per step.
+            names = spans[result.key.metric.namespace]
+            name = result.key.metric.name
+            names[name] = _Span.of(value) if name not in names else names[name].plus(_Span.of(value))
     outputs = {}
     for result in metrics_result.get("counters", []):
         if result.key.metric.name == "outputs":
