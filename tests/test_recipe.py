@@ -197,9 +197,10 @@ def test_all_sources_meet_in_one_balanced_dataset(dataset):
         assert f"<h2>{section}</h2>" in page
 
 
-def test_the_same_recipe_gives_the_same_shards(tmp_path, dataset, inputs):
+def test_the_same_recipe_gives_the_same_shards_in_two_worker_processes(tmp_path, dataset, inputs):
     _, _, manifest = dataset
-    assert recipe.run([write_recipe(tmp_path, inputs, tmp_path / "out"), "--progress-interval", "0", "--no-report"]) == 0
+    assert recipe.run([write_recipe(tmp_path, inputs, tmp_path / "out"), "--progress-interval", "0", "--no-report",
+                       "--direct_running_mode=multi_processing", "--direct_num_workers=2"]) == 0
     again = json.loads((tmp_path / "out" / "manifest.json").read_text())
     assert [s["sha256"] for s in again["shards"]] == [s["sha256"] for s in manifest["shards"]]
 
