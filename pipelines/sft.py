@@ -21,8 +21,8 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from vlcurate.pipelines.common import DatasetOptions, add_flag, image_pixels, is_dry_run, input_path, launch, list_inputs, shard_config
 from vlcurate.transforms.files import local_file_sha256
 from vlcurate.transforms.label import Label, LabelConfig, local_copy
-from vlcurate.transforms.sft import FORMATS, SftConfig
-from vlcurate.transforms.sft_stage import SftRecords
+from vlcurate.transforms.record_stage import FileRecords
+from vlcurate.transforms.sft import FORMATS, SftConfig, read_records, sft_sample
 
 EXTENSIONS = ("jsonl", "json")
 _SFT = SftConfig()
@@ -116,7 +116,7 @@ def configure(options: PipelineOptions) -> tuple[SftRun, dict]:
 def build(pipeline: beam.Pipeline, source: str, config: SftRun, processes: int = 1) -> dict:
     """Wire the SFT stages (and labelling, if configured) onto ``pipeline``; returns their outputs."""
     files = list_inputs(pipeline, source, EXTENSIONS)
-    outputs = files | "SftRecords" >> SftRecords(config.records)
+    outputs = files | "SftRecords" >> FileRecords(read_records, sft_sample, config.records, "sft_file", "sft")
     if config.label is None:
         return outputs
     return outputs | "Label" >> Label(config.label, config.output, config.prefix)

@@ -12,8 +12,8 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from vlcurate.pipelines.common import DatasetOptions, add_flag, input_path, launch, list_inputs, shard_config
-from vlcurate.transforms.text import EXTENSIONS, TextConfig
-from vlcurate.transforms.text_stage import TextDocuments
+from vlcurate.transforms.record_stage import FileRecords
+from vlcurate.transforms.text import EXTENSIONS, TextConfig, read_text_records, text_sample
 
 _DEFAULTS = TextConfig()
 
@@ -37,7 +37,7 @@ def configure(options: PipelineOptions) -> tuple[TextConfig, dict]:
 
 def build(pipeline: beam.Pipeline, source: str, config: TextConfig, processes: int = 1) -> dict:
     files = list_inputs(pipeline, source, EXTENSIONS)
-    return files | "TextDocuments" >> TextDocuments(config)
+    return files | "TextDocuments" >> FileRecords(read_text_records, text_sample, config, "text_file", "text")
 
 
 def run(argv=None) -> dict | None:

@@ -135,3 +135,18 @@ def capped_lines(handle, max_bytes: int) -> Iterator[tuple[bytes, bool]]:
             yield b"", False
         else:
             yield line, True
+
+
+def jsonl_lines(uri: str, max_bytes: int) -> Iterator[tuple[str, bytes | None]]:
+    """("line N", bytes) for each non-blank line of a JSON-lines file, streamed; a line over
+    ``max_bytes`` comes out as ("line N", None), unread. A file that cannot be opened is a Reject."""
+    try:
+        handle = open_for_reading(uri)
+    except Exception as error:
+        raise Reject("read_error", f"{type(error).__name__}: {error}") from error
+    with handle:
+        for number, (line, whole) in enumerate(capped_lines(handle, max_bytes), 1):
+            if not whole:
+                yield f"line {number}", None
+            elif line.strip():
+                yield f"line {number}", line

@@ -14,7 +14,7 @@ a vlcurate sample, ``images`` holds indexes into the sample's images. Accepted r
 
 An image is a path (relative to the record's file, and never outside the image root) or a
 ``data:image/...;base64,`` URI; remote URLs are not fetched. Anything malformed is a ``Reject``.
-This module is plain Python: the Beam stage is transforms/sft_stage.py.
+This module is plain Python: the Beam stages are transforms/record_stage.py's.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from vlcurate import __version__
-from vlcurate.transforms.files import capped_lines, open_for_reading, read_capped
+from vlcurate.transforms.files import jsonl_lines, read_capped
 from vlcurate.transforms.images import open_image, reencoded
 from vlcurate.transforms.rejects import Reject
 from vlcurate.transforms.sample import Sample, dumps_json, make_key
@@ -358,16 +358,11 @@ def read_records(uri: str, config: SftConfig) -> Iterator[SftRecord]:
             yield SftRecord(uri, f"item {i}", "" if too_large else text,
                             ("record_too_large", f"over {config.max_record_bytes} bytes") if too_large else None)
         return
-    try:
-        handle = open_for_reading(uri)
-    except Exception as error:
-        raise Reject("read_error", f"{type(error).__name__}: {error}") from error
-    with handle:
-        for number, (line, whole) in enumerate(capped_lines(handle, config.max_record_bytes), 1):
-            if not whole:
-                yield SftRecord(uri, f"line {number}", "", ("record_too_large", f"over {config.max_record_bytes} bytes"))
-            elif line.strip():
-                try:
-                    yield SftRecord(uri, f"line {number}", line.decode("utf-8"))
-                except UnicodeDecodeError as error:
-                    yield SftRecord(uri, f"line {number}", "", ("sft_malformed", f"not UTF-8: {error}"))
+    for locator, line in jsonl_lines(uri, config.max_record_bytes):
+        if line is None:
+            yield SftRecord(uri, locator, "", ("record_too_large", f"over {config.max_record_bytes} bytes"))
+            continue
+        try:
+            yield SftRecord(uri, locator, line.decode("utf-8"))
+        except UnicodeDecodeError as error:
+            yield SftRecord(uri, locator, "", ("sft_malformed", f"not UTF-8: {error}"))

@@ -2,7 +2,7 @@
 
 A ``.txt`` or ``.md`` file is one document; a ``.jsonl`` file holds one document per line as
 ``{"text": ...}`` (other fields are ignored). The key is the text's sha256, so a document that
-appears twice is one sample. Plain Python; the Beam stage is in transforms/text_stage.py.
+appears twice is one sample. Plain Python; the Beam stages are transforms/record_stage.py's.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import json
 from collections.abc import Iterator
 
 from vlcurate import __version__
-from vlcurate.transforms.files import capped_lines, open_for_reading, read_capped
+from vlcurate.transforms.files import jsonl_lines, read_capped
 from vlcurate.transforms.rejects import Reject
 from vlcurate.transforms.sample import Sample, make_key
 
@@ -39,16 +39,11 @@ def read_text_records(uri: str, config: TextConfig) -> Iterator[TextRecord]:
     if not uri.lower().endswith(".jsonl"):
         yield TextRecord(uri, "", read_capped(uri, config.max_file_bytes))
         return
-    try:
-        handle = open_for_reading(uri)
-    except Exception as error:
-        raise Reject("read_error", f"{type(error).__name__}: {error}") from error
-    with handle:
-        for number, (line, whole) in enumerate(capped_lines(handle, config.max_record_bytes), 1):
-            if not whole:
-                yield TextRecord(uri, f"line {number}", b"", ("record_too_large", f"over {config.max_record_bytes} bytes"))
-            elif line.strip():
-                yield TextRecord(uri, f"line {number}", line)
+    for locator, line in jsonl_lines(uri, config.max_record_bytes):
+        if line is None:
+            yield TextRecord(uri, locator, b"", ("record_too_large", f"over {config.max_record_bytes} bytes"))
+        else:
+            yield TextRecord(uri, locator, line)
 
 
 def text_sample(record: TextRecord, config: TextConfig) -> Sample:
