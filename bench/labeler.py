@@ -31,7 +31,7 @@ import sys
 import time
 from pathlib import Path
 
-from timing import add_run_flags, best_time, run_main, work_folder  # bench/timing.py: this script's folder is on sys.path
+from timing import add_run_flags, best_time, finish, run_main, work_folder  # bench/timing.py: this script's folder is on sys.path
 
 from vlcurate.taxonomy.labeler import Example, Labeler, normalised, train
 from vlcurate.taxonomy.langid import LanguageId
@@ -199,13 +199,8 @@ def main() -> int:
     print(f"  (d)  peer TF-IDF + LR, one text at a time  {n / d:>10.0f}   (batched: {n / d_batch:.0f})")
     print(f"\nc/b = {b / c:.2f}  (the labeler's own Python around fastText)")
     print(f"c/d = {d / c:.1f}  (labeler vs the peer, per text)")
-    result = {"quality": quality, "records": n, "a_s": a, "a_plain_s": a_plain, "b_s": b, "c_s": c, "d_s": d,
-              "d_batch_s": d_batch}
-    if args.json:
-        args.json.write_text(json.dumps(result, indent=2) + "\n")
-    if tmp:
-        tmp.cleanup()
-    return 0
+    return finish(args, tmp, {"quality": quality, "records": n, "a_s": a, "a_plain_s": a_plain, "b_s": b, "c_s": c,
+                              "d_s": d, "d_batch_s": d_batch})
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw
-from timing import add_run_flags, run_main, work_folder  # bench/timing.py: this script's folder is on sys.path
+from timing import add_run_flags, finish, run_main, work_folder  # bench/timing.py: this script's folder is on sys.path
 
 import apache_beam as beam  # noqa: E402
 from apache_beam.options.pipeline_options import PipelineOptions  # noqa: E402
@@ -176,11 +176,7 @@ def main() -> int:
               f"(first window, with start-up: {100 * train['data_wait_first_window']:.0f}%), "
               f"language share {train['lang_share']:.2f}, loss {train['loss_first']:.2f} -> {train['loss_last']:.2f}")
         figures["train"] = train
-    if args.json:
-        args.json.write_text(json.dumps(figures, indent=2) + "\n")
-    if tmp:
-        tmp.cleanup()
-    return 0
+    return finish(args, tmp, figures)
 
 
 if __name__ == "__main__":

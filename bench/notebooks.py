@@ -31,7 +31,7 @@ import nbformat
 import numpy as np
 from matplotlib.figure import Figure
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
-from timing import add_run_flags, best_time, run_main, work_folder  # bench/timing.py: this script's folder is on sys.path
+from timing import add_run_flags, best_time, finish, run_main, work_folder  # bench/timing.py: this script's folder is on sys.path
 
 from vlcurate.transforms.notebooks import NotebookConfig, pair_plot, plot_tasks
 from vlcurate.transforms.rejects import Reject
@@ -177,13 +177,8 @@ def main() -> int:
             print(f"{name:28s} {seconds:8.2f} {args.notebooks / seconds:12.1f} {plot_cells / seconds:9.1f}")
     print("throughput ratios: " + "   ".join(f"{k} = {v:.2f}" for k, v in ratios.items()))
 
-    if args.json:
-        figures = {"cores": os.cpu_count(), "notebooks": args.notebooks, "plot_cells": plot_cells,
-                   "seconds": times, "ratios": ratios}
-        args.json.write_text(json.dumps(figures, indent=2) + "\n")
-    if tmp:
-        tmp.cleanup()
-    return 0
+    return finish(args, tmp, {"cores": os.cpu_count(), "notebooks": args.notebooks, "plot_cells": plot_cells,
+                              "seconds": times, "ratios": ratios})
 
 
 if __name__ == "__main__":

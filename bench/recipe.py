@@ -35,7 +35,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from timing import add_run_flags, best_time, run_main, work_folder  # bench/timing.py: this script's folder is on sys.path
+from timing import add_run_flags, best_time, finish, run_main, work_folder  # bench/timing.py: this script's folder is on sys.path
 
 import notebooks as notebook_bench  # bench/notebooks.py
 import ocr as ocr_bench  # bench/ocr.py
@@ -260,12 +260,7 @@ def main() -> int:
         print(f"{stage:<16}{recorded.get('elements', 0):>9}{run_rate:>10.1f}{raw_rate:>10.1f}{run_rate / raw_rate:>8.2f}")
     print("\n(run el/s: the stage's elements over the time from its first element's start to its last one's end,"
           "\n while the other stages run beside it; the raw loops run alone)")
-    if args.json:
-        args.json.write_text(json.dumps({"a_s": a, "a0_s": a0, "b_s": b, "raw": raw, "throughput": throughput,
-                                         "totals": totals}, indent=2) + "\n")
-    if tmp:
-        tmp.cleanup()
-    return 0
+    return finish(args, tmp, {"a_s": a, "a0_s": a0, "b_s": b, "raw": raw, "throughput": throughput, "totals": totals})
 
 
 if __name__ == "__main__":

@@ -37,6 +37,17 @@ def work_folder(args, prefix: str):
     return Path(tmp.name), tmp
 
 
+def finish(args, tmp, figures: dict) -> int:
+    """The end of a benchmark: the figures to --json if asked, the temporary folder removed."""
+    import json
+
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=2) + "\n")
+    if tmp:
+        tmp.cleanup()
+    return 0
+
+
 def run_main(main) -> None:
     """Run a benchmark's main(), print how long the whole benchmark took, exit with its code."""
     import sys
