@@ -90,9 +90,14 @@ def summary(dataset: str, manifest: dict) -> str:
     lines.append(f"rejects       {sum(by_reason.values())}: {_counts(by_reason)}")
     for stage, reasons in (rejects.get("by_stage") or {}).items():
         lines.append(f"  {stage}: {_counts(reasons)}")
-    for name in ("throughput", "funnel"):
-        if manifest.get(name):
-            lines.append(f"{name:<14}{json.dumps(manifest[name], sort_keys=True)}")
+    throughput = manifest.get("throughput") or {}
+    outputs = {row.get("stage"): row.get("out") for row in manifest.get("funnel") or []}
+    if throughput:
+        lines.append("stages        elements in -> outputs, elements/s")
+    for stage, figures in sorted(throughput.items()):
+        rate = figures.get("per_second")
+        lines.append(f"  {stage}: {figures.get('elements')} -> {outputs.get(stage, '?')}"
+                     + (f", {rate:,.1f}/s" if isinstance(rate, (int, float)) else ""))
     return "\n".join(lines)
 
 

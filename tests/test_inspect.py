@@ -37,7 +37,8 @@ def test_summary_lists_totals_categories_shards_and_rejects(rich, capsys):
         assert f"  {shard['name']}  {shard['samples']} samples  {shard['bytes']:,} bytes" in lines
     assert "rejects       3: clip_below_threshold 2, pdf_corrupt 1" in lines
     assert "  clip: clip_below_threshold 2" in lines and "  pdf_document: pdf_corrupt 1" in lines
-    assert any(line.startswith("throughput    ") and '"render"' in line for line in lines)
+    assert "stages        elements in -> outputs, elements/s" in lines
+    assert any(line.startswith("  render: 300 -> ") for line in lines)
 
 
 def test_sample_by_key_shows_json_text_and_images_and_saves_them(rich, capsys, tmp_path):
