@@ -11,7 +11,7 @@ import argparse
 import os
 import sys
 
-from vlcurate.transforms.files import local_file_sha256
+from vlcurate.transforms.files import file_sha256
 
 
 def fetch_clip(model: str, pretrained: str, output: str) -> str:
@@ -25,7 +25,7 @@ def fetch_clip(model: str, pretrained: str, output: str) -> str:
     temporary = f"{output}.partial"
     torch.save(weights, temporary)
     os.replace(temporary, output)
-    return local_file_sha256(output)
+    return file_sha256(output)
 
 
 def run(argv=None) -> None:

@@ -19,7 +19,7 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from vlcurate.pipelines.common import DatasetOptions, add_flag, image_pixels, is_dry_run, input_path, launch, list_inputs, shard_config
-from vlcurate.transforms.files import local_file_sha256
+from vlcurate.transforms.files import file_sha256
 from vlcurate.transforms.label import Label, LabelConfig, local_copy
 from vlcurate.transforms.record_stage import FileRecords
 from vlcurate.transforms.sft import FORMATS, SftConfig, read_records, sft_sample
@@ -78,7 +78,7 @@ def label_models(config: LabelConfig, check: bool = True) -> dict:
         models = {"langid": {"file": config.lid_model}}
     else:
         lid = LanguageId(config.lid_model and local_copy(config.lid_model, names=()))
-        models = {"langid": {"file": config.lid_model or MODEL_NAME, "sha256": local_file_sha256(lid.path)}}
+        models = {"langid": {"file": config.lid_model or MODEL_NAME, "sha256": file_sha256(lid.path)}}
     if config.labeler and not check:
         models["labeler"] = {"folder": config.labeler}
     elif config.labeler:

@@ -21,7 +21,7 @@ from collections import Counter
 from collections.abc import Iterable
 
 from vlcurate.taxonomy.tree import Taxonomy
-from vlcurate.transforms.files import local_file_sha256
+from vlcurate.transforms.files import file_sha256
 
 SCHEMA = "vlcurate.labeler/1"
 _TOKEN = re.compile(r"[^\W_]+|[^\w\s]", re.UNICODE)
@@ -238,7 +238,7 @@ def train(examples: Iterable[Example], taxonomy: Taxonomy, folder: str, config: 
             model, used = _fit(fasttext, data, config)
             path = os.path.join(folder, f"{part}.bin")
             model.save_model(path)
-            models[part] = {"file": f"{part}.bin", "sha256": local_file_sha256(path), "examples": len(labelled),
+            models[part] = {"file": f"{part}.bin", "sha256": file_sha256(path), "examples": len(labelled),
                             "lr": used}
     info = {
         "schema": SCHEMA,

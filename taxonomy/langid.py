@@ -10,7 +10,7 @@ import dataclasses
 import importlib.util
 import os
 
-from vlcurate.transforms.files import local_file_sha256
+from vlcurate.transforms.files import file_sha256
 
 MODEL_NAME = "lid.176.ftz"
 
@@ -46,7 +46,7 @@ class LanguageId:
 
     @property
     def sha256(self) -> str:
-        return local_file_sha256(self.path)
+        return file_sha256(self.path)
 
     def predict(self, text: str) -> Language:
         text = " ".join(text.split())  # fastText predicts one line

@@ -11,7 +11,7 @@ import dataclasses
 import json
 import os
 
-from vlcurate.transforms.files import local_file_sha256
+from vlcurate.transforms.files import file_sha256
 
 FETCH_HINT = ("pass --clip-checkpoint PATH (an open_clip state dict or checkpoint file); on a machine "
               "with network, `vlcurate models fetch clip --model MODEL --pretrained TAG --output PATH` "
@@ -90,4 +90,4 @@ def resolve(config: ClipConfig) -> ClipConfig:
         raise ValueError(f"CLIP model {config.model} has no weights; {FETCH_HINT}")
     if not os.path.isfile(path):
         raise ValueError(f"no CLIP checkpoint at {path}; {FETCH_HINT}")
-    return dataclasses.replace(config, checkpoint=path, checkpoint_sha256=local_file_sha256(path))
+    return dataclasses.replace(config, checkpoint=path, checkpoint_sha256=file_sha256(path))

@@ -86,18 +86,10 @@ def write_bytes(path: str, data: bytes, keep_identical: bool = False) -> Written
 
 
 def file_sha256(uri: str) -> str:
-    """sha256 of a local or FileSystems file, read a megabyte at a time."""
+    """sha256 of a local or FileSystems file (model weights, trained data, a finished shard), read a
+    megabyte at a time. A local path does not import Beam, so isolated children may call it."""
     digest = hashlib.sha256()
     with open_for_reading(uri) as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def local_file_sha256(path: str) -> str:
-    """sha256 of a local file (model weights, trained data), read a megabyte at a time."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()

@@ -12,7 +12,7 @@ import functools
 import importlib.util
 import os
 
-from vlcurate.transforms.files import local_file_sha256
+from vlcurate.transforms.files import file_sha256
 
 ENGINES = ("ppocr", "tesseract")
 MODES = ("auto", "always", "never")
@@ -94,10 +94,10 @@ def engine_models(config: OcrConfig) -> dict[str, dict[str, str]]:
         hint = ("reinstall rapidocr" if config.engine == "ppocr"
                 else "install Debian's tesseract-ocr (and tesseract-ocr-LANG), or pass --tessdata")
         raise FileNotFoundError(f"OCR model files missing: {', '.join(missing)}; {hint}")
-    return {role: {"file": os.path.basename(path), "sha256": file_sha256(path)} for role, path in paths.items()}
+    return {role: {"file": os.path.basename(path), "sha256": model_sha256(path)} for role, path in paths.items()}
 
 
 @functools.lru_cache(maxsize=None)
-def file_sha256(path: str) -> str:
+def model_sha256(path: str) -> str:
     """Cached: each OCR child names its model files in every sample's provenance."""
-    return local_file_sha256(path)
+    return file_sha256(path)
