@@ -17,8 +17,9 @@ from vlcurate.transforms.ocr_config import ENGINES, MODES, OcrConfig, engine_mod
 from vlcurate.transforms.quality import DEDUP_KINDS, Quality
 from vlcurate.transforms.shards import ShardConfig, WriteDataset
 
-# Files a run writes; an existing output holding any of them is refused unless --overwrite.
-_OUTPUT_PARTS = ("shards/*", "index/*", "rejects/*", "review/*", "manifest.json")
+# Files a dataset holds (runs/ and report.html from `vlcurate run`); an existing output holding any
+# of them is refused unless --overwrite, which deletes them all.
+_OUTPUT_PARTS = ("shards/*", "index/*", "rejects/*", "review/*", "runs/*", "manifest.json", "report.html")
 
 
 def add_flag(parser, name: str, **kwargs) -> None:
@@ -91,9 +92,11 @@ class QualityOptions(PipelineOptions):
         add_flag(parser, "dedup", default="", help=f"comma list of {', '.join(DEDUP_KINDS)}: drop exact and near copies")
 
 
-def quality_stage(options: PipelineOptions) -> tuple[Quality | None, dict, dict]:
+def quality_stage(options: PipelineOptions, clip_sources: frozenset[str] | None = None
+                  ) -> tuple[Quality | None, dict, dict]:
     """(the Quality transform or None, its manifest config, its model pins) from the flags; a run
-    whose CLIP weights cannot be had stops here, before anything runs, with how to provide them."""
+    whose CLIP weights cannot be had stops here, before anything runs, with how to provide them.
+    ``clip_sources``: a recipe's sources that CLIP scores (None: every sample)."""
     flags = options.view_as(QualityOptions)
     dedup = tuple(kind.strip() for kind in flags.dedup.split(",") if kind.strip())
     try:
@@ -104,10 +107,12 @@ def quality_stage(options: PipelineOptions) -> tuple[Quality | None, dict, dict]
             min_batch=min(8, flags.clip_max_batch), max_batch=flags.clip_max_batch,
             max_image_pixels=image_pixels(options, 40_000_000), threads=local_processes(options),
         ))
-        stage = Quality(clip, dedup, clip.max_image_pixels) if clip.enabled or dedup else None
+        stage = Quality(clip, dedup, clip.max_image_pixels, clip_sources) if clip.enabled or dedup else None
     except (ValueError, FileNotFoundError) as error:
         raise SystemExit(f"vlcurate: {error}") from error
     config = {"clip": dataclasses.asdict(clip), "dedup": list(dedup)} if stage else {}
+    if stage and clip_sources is not None:
+        config["clip_sources"] = sorted(clip_sources)
     models = {"clip": clip.provenance()} if clip.enabled else {}
     return stage, config, models
 
@@ -228,11 +233,16 @@ def prepare(options: PipelineOptions, source: str, extensions: str | tuple[str, 
     if not matched:
         wanted = ", ".join(f"*.{e}" for e in ((extensions,) if isinstance(extensions, str) else extensions))
         raise SystemExit(f"no input files match {pattern}" + (f" ({wanted})" if by_extension else ""))
-    existing = [meta.path for part in _OUTPUT_PARTS for meta in _match(f"{config.output}/{part}")]
+    existing = dataset_files(config.output)
     if existing and not options.view_as(DatasetOptions).overwrite:
         raise SystemExit(f"{config.output} already holds a dataset ({len(existing)} files); pass --overwrite")
     if existing:
         FileSystems.delete(existing)
+
+
+def dataset_files(output: str) -> list[str]:
+    """The files of a dataset already in ``output`` (none for an empty or missing folder)."""
+    return [meta.path for part in _OUTPUT_PARTS for meta in _match(f"{output}/{part}")]
 
 
 def _match(pattern: str):
@@ -304,7 +314,7 @@ def launch(options: PipelineOptions, name: str, source: str, extensions, stage: 
         "pipeline": name,
         "config": {
             "input": source,
-            stage: dataclasses.asdict(config) if dataclasses.is_dataclass(config) else dict(config),
+            stage: config_dict(config),
             "shards": dataclasses.asdict(shards),
             "beam": run_options(options),
             "render_processes": processes,
@@ -322,6 +332,11 @@ def launch(options: PipelineOptions, name: str, source: str, extensions, stage: 
     manifest = add_timing(shards.output, result)
     print(summary(shards.output, manifest))
     return manifest
+
+
+def config_dict(config) -> dict:
+    """A stage's settings as the manifest records them (a frozen dataclass, or already a dict)."""
+    return dataclasses.asdict(config) if dataclasses.is_dataclass(config) else dict(config)
 
 
 def run_to_end(pipeline: beam.Pipeline):

@@ -98,7 +98,9 @@ def make_plan(recipe: Recipe, args, beam_argv, dry_run: bool) -> Plan:
     if dry_run:
         return Plan(1, args.mode, f"{recipe.prefix}-r1", digest, recipe.document, beam_argv, ())
     state = run_state(recipe.output)
-    existing = _dataset_files(recipe.output)
+    from vlcurate.pipelines.common import dataset_files
+
+    existing = dataset_files(recipe.output)
     if args.mode == "new":
         if existing and not args.overwrite:
             raise SystemExit(f"{recipe.output} already holds a dataset ({len(existing)} files): pass --overwrite, "
@@ -125,13 +127,6 @@ def make_plan(recipe: Recipe, args, beam_argv, dry_run: bool) -> Plan:
                          "with; resume needs the same recipe")
     return Plan(old["number"], old["mode"], old["prefix"], digest, recipe.document, beam_argv,
                 tuple(old["previous_runs"]))
-
-
-def _dataset_files(output: str) -> list[str]:
-    from vlcurate.pipelines.common import _OUTPUT_PARTS, _match
-
-    parts = (*_OUTPUT_PARTS, "runs/*", "report.html")
-    return [meta.path for part in parts for meta in _match(f"{output}/{part}")]
 
 
 # --- sources --------------------------------------------------------------------------------------------
@@ -183,7 +178,7 @@ def _tagged(sample, name: str):
 
 def execute(recipe: Recipe, plan: Plan, beam_argv: list[str], dry_run: bool, resuming: bool = False,
             report: bool = True) -> int:
-    from vlcurate.pipelines.common import add_timing, run_to_end
+    from vlcurate.pipelines.common import add_timing, config_dict, run_to_end
     from vlcurate.transforms.runs import manifest_name, write_merged, write_plan
     from vlcurate.transforms.shards import ShardConfig, WriteDataset
 
@@ -201,7 +196,7 @@ def execute(recipe: Recipe, plan: Plan, beam_argv: list[str], dry_run: bool, res
             "mode": plan.mode,
             "sources": {p.source.name: {"kind": p.source.kind, "input": p.source.input, "clip": p.source.clip,
                                         "label": p.source.label, "language": p.source.language,
-                                        "stage": _plain(p.config)} for p in prepared},
+                                        "stage": config_dict(p.config)} for p in prepared},
             "shards": dataclasses.asdict(shards),
             "quality": quality_config,
             "label": dataclasses.asdict(label) if label else None,
@@ -294,14 +289,7 @@ def _quality(recipe: Recipe, beam_argv):
     flags = [*beam_argv, *recipe.flags("clip")]
     if recipe.dedup:
         flags += ["--dedup", ",".join(recipe.dedup)]
-    stage, config, models = quality_stage(PipelineOptions(flags))
-    if stage is None:
-        return None, {}, {}
-    clip_sources = frozenset(s.name for s in recipe.sources if s.clip)
-    from vlcurate.transforms.quality import Quality
-
-    stage = Quality(stage._clip, stage._dedup, stage._max_image_pixels, clip_sources)
-    return stage, {**config, "clip_sources": sorted(clip_sources)}, models
+    return quality_stage(PipelineOptions(flags), frozenset(s.name for s in recipe.sources if s.clip))
 
 
 def _label(recipe: Recipe, dry_run: bool):
@@ -328,7 +316,4 @@ def _print_mix(manifest: dict, target: dict) -> None:
         line = f"{category:<16}{categories.get(category, 0):>8}{share:>8.1%}"
         print(line + (f"{target.get(category, 0):>8.1%}" if target else ""))
 
-
-def _plain(config):
-    return dataclasses.asdict(config) if dataclasses.is_dataclass(config) else config
 

@@ -135,7 +135,7 @@ def load_recipe(path: str, overrides: list[str] = (), check_paths: bool = True) 
     if not isinstance(doc, dict):
         raise RecipeError(problems + [f"{path}: a recipe is a mapping with output and sources"])
     problems += [f"{path}: {problem}" for problem in apply_overrides(doc, list(overrides))]
-    check = _Checker(path, problems, check_paths, os.path.dirname(os.path.abspath(path)))
+    check = _Checker(path, problems, check_paths)
     recipe = check.recipe(doc)
     if problems:
         raise RecipeError(problems)
@@ -143,8 +143,10 @@ def load_recipe(path: str, overrides: list[str] = (), check_paths: bool = True) 
 
 
 class _Checker:
-    def __init__(self, path, problems, check_paths, base):
-        self.path, self.problems, self.check_paths, self.base = path, problems, check_paths, base
+    def __init__(self, path, problems, check_paths):
+        # Paths in a recipe are taken as they are: relative to the folder the command runs in,
+        # as on the command line.
+        self.path, self.problems, self.check_paths = path, problems, check_paths
 
     def add(self, mapping, key, message):
         line = mapping.lines.get(key, mapping.line) if isinstance(mapping, Mapping) else 0
@@ -209,7 +211,6 @@ class _Checker:
             if not isinstance(source_input, str) or not source_input:
                 self.add(spec, "input", f"source {name}: input is required")
                 continue
-            source_input = self.local(source_input)
             if self.check_paths and "://" not in source_input and not glob.glob(source_input):
                 self.add(spec, "input", f"source {name}: input {source_input} does not exist")
             options = self.mapping(spec, "options", f"source {name}: options")
@@ -219,10 +220,6 @@ class _Checker:
                               self.boolean(spec, "clip", pairs, name), self.boolean(spec, "label", kind == "sft", name),
                               self.boolean(spec, "language", True, name)))
         return out
-
-    def local(self, path: str) -> str:
-        """Paths in a recipe are relative to the folder the command runs in, as on the CLI."""
-        return path
 
     def boolean(self, spec, key, default, name) -> bool:
         value = spec.get(key, default)
@@ -311,8 +308,8 @@ class _Checker:
 
 
 def _command(kind: str) -> str:
-    return {"images": "ocr", "pdf": "pdf", "web": "web", "charts": "charts", "notebooks": "notebooks", "sft": "sft",
-            "text": "text"}[kind]
+    """The `vlcurate` command a kind of source runs as (images are `vlcurate ocr`)."""
+    return {"images": "ocr"}.get(kind, kind)
 
 
 class _OptionsParser(argparse.ArgumentParser):

@@ -20,7 +20,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from vlcurate.pipelines.common import DatasetOptions, add_flag, image_pixels, is_dry_run, input_path, launch, list_inputs, shard_config
 from vlcurate.transforms.files import file_sha256
-from vlcurate.transforms.label import Label, LabelConfig, local_copy
+from vlcurate.transforms.label import Label, LabelConfig, local_copy, local_file
 from vlcurate.transforms.record_stage import FileRecords
 from vlcurate.transforms.sft import FORMATS, SftConfig, read_records, sft_sample
 
@@ -77,7 +77,7 @@ def label_models(config: LabelConfig, check: bool = True) -> dict:
     if config.lid_model and not check:
         models = {"langid": {"file": config.lid_model}}
     else:
-        lid = LanguageId(config.lid_model and local_copy(config.lid_model, names=()))
+        lid = LanguageId(config.lid_model and local_file(config.lid_model))
         models = {"langid": {"file": config.lid_model or MODEL_NAME, "sha256": file_sha256(lid.path)}}
     if config.labeler and not check:
         models["labeler"] = {"folder": config.labeler}

@@ -45,19 +45,33 @@ def label_text(sample) -> str:
     return user_text(sample.conversation) if sample.conversation else (sample.text or "")
 
 
-def local_copy(path: str, names: tuple[str, ...] = ("labeler.json", "main.bin", "leaf.bin")) -> str:
-    """A labeler folder (or, with ``names=()``, one model file) on the local disk: fastText loads
-    only local files, and Dataflow's workers read the models from gs://."""
-    if "://" not in path:
-        return path
-    target = tempfile.mkdtemp(prefix="vlcurate-models-")
-    pairs = [(path, os.path.join(target, path.rsplit("/", 1)[-1]))] if not names else [
-        (f"{path.rstrip('/')}/{name}", os.path.join(target, name)) for name in names]
-    for source_path, local in pairs:
-        with open_for_reading(source_path) as source, open(local, "wb") as out:
-            for block in iter(lambda: source.read(1 << 20), b""):
-                out.write(block)
-    return pairs[0][1] if not names else target
+LABELER_FILES = ("labeler.json", "main.bin", "leaf.bin")
+
+
+def local_copy(folder: str) -> str:
+    """A labeler folder on the local disk: fastText loads only local files, and Dataflow's workers
+    read the models from gs://."""
+    if "://" not in folder:
+        return folder
+    target = tempfile.mkdtemp(prefix="vlcurate-labeler-")
+    for name in LABELER_FILES:
+        _download(f"{folder.rstrip('/')}/{name}", os.path.join(target, name))
+    return target
+
+
+def local_file(uri: str) -> str:
+    """One model file (lid.176.ftz) on the local disk, for the same reason."""
+    if "://" not in uri:
+        return uri
+    target = os.path.join(tempfile.mkdtemp(prefix="vlcurate-model-"), uri.rsplit("/", 1)[-1])
+    _download(uri, target)
+    return target
+
+
+def _download(uri: str, path: str) -> None:
+    with open_for_reading(uri) as source, open(path, "wb") as out:
+        for block in iter(lambda: source.read(1 << 20), b""):
+            out.write(block)
 
 
 class LabelSamples(beam.DoFn):
@@ -71,7 +85,7 @@ class LabelSamples(beam.DoFn):
         # Loaded once per worker process: both models are small and predict in microseconds.
         from vlcurate.taxonomy.langid import LanguageId
 
-        self._lid = LanguageId(self._config.lid_model and local_copy(self._config.lid_model, names=()))
+        self._lid = LanguageId(self._config.lid_model and local_file(self._config.lid_model))
         if self._config.labeler:
             from vlcurate.taxonomy.labeler import Labeler
             from vlcurate.taxonomy.tree import load_taxonomy

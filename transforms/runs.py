@@ -30,12 +30,11 @@ def manifest_name(number: int) -> str:
 
 
 def read_json(uri: str) -> dict | None:
+    """The JSON file at ``uri``, or None when it is not there (FileSystems' errors are OSErrors)."""
     try:
         with open_for_reading(uri) as handle:
             return json.loads(handle.read().decode("utf-8"))
-    except FileNotFoundError:
-        return None
-    except OSError:  # FileSystems raise their own errors for a missing file
+    except OSError:
         return None
 
 
