@@ -22,7 +22,7 @@ COPY requirements.txt requirements-nodeps.txt ./
 # torch from PyPI is the CUDA build; Dataflow CPU workers want the CPU wheels.
 RUN pip install --no-cache-dir --extra-index-url https://download.pytorch.org/whl/cpu -r requirements.txt \
  && pip install --no-cache-dir --no-deps -r requirements-nodeps.txt
-COPY setup.py MANIFEST.in ./
+COPY pyproject.toml setup.py MANIFEST.in README.md ./
 COPY vlcurate vlcurate
 COPY pipelines pipelines
 COPY transforms transforms

@@ -22,7 +22,7 @@ DEMO_OUT := out/demo
 setup: $(STAMP)
 
 # Reinstalled only when a requirements file or setup.py changes.
-$(STAMP): requirements.txt requirements-dev.txt requirements-nodeps.txt setup.py
+$(STAMP): requirements.txt requirements-dev.txt requirements-nodeps.txt pyproject.toml setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements.txt -r requirements-dev.txt

@@ -9,7 +9,7 @@ vector drawings, raster photos, ruled tables, pages of prose only) and measures 
       in one isolated child per core, shards, index and manifest),
   (b) the raw limit named by the issue: PyMuPDF's own layout pass alone (page.get_layout(), the
       pymupdf-layout ONNX model) over the same pages in a multiprocessing.Pool(2),
-  (c) the same figure extraction as (a) (vlcurate.transforms.charts.figure_samples: layout,
+  (c) the same figure extraction as (a) (vlcurate.transforms.sources.pdf.figures.figure_samples: layout,
       images, drawing clusters, captions, crops, chart data) in a plain Pool(2), nothing written,
 and prints pages/s with a/b and a/c. Then bench/notebooks.py measures the notebook stage.
 Numbers depend on the machine.
@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vlcurate.transforms import native_threads
+from vlcurate.transforms.runtime import native_threads
 
 # One native thread per process in the baselines too, as in the pipeline's children: set before
 # PyMuPDF loads (it loads pymupdf-layout's ONNX model); the pool's forked workers inherit it.
@@ -91,10 +91,10 @@ def _layout_pass(path: str) -> int:
 
 
 def _extract(path: str) -> int:
-    from vlcurate.transforms.charts import figure_samples
-    from vlcurate.transforms.pdf import inspect_document
-    from vlcurate.transforms.pdf_tasks import FigureConfig, PdfConfig
-    from vlcurate.transforms.rejects import Reject
+    from vlcurate.transforms.sources.pdf.figures import figure_samples
+    from vlcurate.transforms.sources.pdf.core import inspect_document
+    from vlcurate.transforms.sources.pdf.config import FigureConfig, PdfConfig
+    from vlcurate.transforms.data.rejects import Reject
 
     data = Path(path).read_bytes()
     document = pymupdf.open(stream=data, filetype="pdf")

@@ -34,10 +34,10 @@ from timing import add_run_flags, run_main, work_folder  # bench/timing.py
 import apache_beam as beam  # noqa: E402
 from apache_beam.options.pipeline_options import PipelineOptions  # noqa: E402
 
-from vlcurate.transforms.clip import load_model  # noqa: E402
-from vlcurate.transforms.clip_config import ClipConfig, resolve  # noqa: E402
-from vlcurate.transforms.sample import Sample, encode_image, make_key  # noqa: E402
-from vlcurate.transforms.shards import ShardConfig, WriteDataset  # noqa: E402
+from vlcurate.transforms.filters.clip import load_model  # noqa: E402
+from vlcurate.transforms.filters.clip_config import ClipConfig, resolve  # noqa: E402
+from vlcurate.transforms.data.sample import Sample, encode_image, make_key  # noqa: E402
+from vlcurate.transforms.io.shards import ShardConfig, WriteDataset  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 

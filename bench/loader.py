@@ -35,8 +35,8 @@ from timing import add_run_flags, finish, run_main, work_folder  # bench/timing.
 import apache_beam as beam  # noqa: E402
 from apache_beam.options.pipeline_options import PipelineOptions  # noqa: E402
 
-from vlcurate.transforms.sample import Sample, encode_image, make_key  # noqa: E402
-from vlcurate.transforms.shards import ShardConfig, WriteDataset  # noqa: E402
+from vlcurate.transforms.data.sample import Sample, encode_image, make_key  # noqa: E402
+from vlcurate.transforms.io.shards import ShardConfig, WriteDataset  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 WORKERS = 2

@@ -33,8 +33,8 @@ from matplotlib.figure import Figure
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 from timing import add_run_flags, best_time, finish, run_main, work_folder  # bench/timing.py: this script's folder is on sys.path
 
-from vlcurate.transforms.notebooks import NotebookConfig, pair_plot, plot_tasks
-from vlcurate.transforms.rejects import Reject
+from vlcurate.transforms.sources.notebooks.core import NotebookConfig, pair_plot, plot_tasks
+from vlcurate.transforms.data.rejects import Reject
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DISTINCT_PLOTS = 24

@@ -94,8 +94,8 @@ _STATE = {}
 
 
 def _start(engine: str, raw: bool) -> None:
-    from vlcurate.transforms.ocr import engine as load_engine
-    from vlcurate.transforms.ocr_config import OcrConfig
+    from vlcurate.transforms.ocr.core import engine as load_engine
+    from vlcurate.transforms.ocr.config import OcrConfig
 
     config = OcrConfig(engine=engine, threads=1)
     loaded = load_engine(config)  # also limits native threads, as in the pipeline's children

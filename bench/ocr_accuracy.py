@@ -8,7 +8,7 @@ several sizes, a two-column page, a page of numbers; pages made to look scanned 
 about a degree, blurred, noisy, JPEG at quality 60); and the demo's report.pdf),
 runs each engine on the rendered image (one native thread, as in the pipeline's children) and
 prints, per kind of page and overall, CER = edits / reference characters after whitespace is
-normalised (transforms/ocr_eval.py), against the page's text layer in its own reading order.
+normalised (transforms/ocr/accuracy.py), against the page's text layer in its own reading order.
 Also prints the rendering time and the OCR time per page. Numbers depend on the machine.
 """
 
@@ -25,9 +25,9 @@ import numpy as np
 import pymupdf
 from PIL import Image, ImageFilter
 
-from vlcurate.transforms.ocr import read_text
-from vlcurate.transforms.ocr_config import OcrConfig
-from vlcurate.transforms.ocr_eval import character_error_rate, normalise
+from vlcurate.transforms.ocr.core import read_text
+from vlcurate.transforms.ocr.config import OcrConfig
+from vlcurate.transforms.ocr.accuracy import character_error_rate, normalise
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 WORDS = ("the of a model data image text page vision language training curation pipeline shard sample "

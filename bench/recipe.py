@@ -157,14 +157,14 @@ def web_loop(folder: Path) -> int:
 
 
 def sft_records(folder: Path, root: Path) -> tuple[list, object]:
-    from vlcurate.transforms.sft import SftConfig, read_records
+    from vlcurate.transforms.sources.sft import SftConfig, read_records
 
     config = SftConfig(image_root=str(root))
     return list(read_records(str(folder / "conversations.jsonl"), config)), config
 
 
 def text_records(folder: Path) -> list:
-    from vlcurate.transforms.text import TextConfig, read_text_records
+    from vlcurate.transforms.sources.text import TextConfig, read_text_records
 
     return list(read_text_records(str(folder / "docs.jsonl"), TextConfig()))
 
@@ -223,9 +223,9 @@ def main() -> int:
     # The in-process loops first: after the pools and Chromium below, this process's native
     # libraries measured 3x slower on the label loop. Records are read before the clock starts:
     # the run times reading files as stages of their own.
-    from vlcurate.transforms.label import label_text  # imports Beam, which is no part of any loop
-    from vlcurate.transforms.sft import sft_sample
-    from vlcurate.transforms.text import TextConfig, text_sample
+    from vlcurate.transforms.label.beam import label_text  # imports Beam, which is no part of any loop
+    from vlcurate.transforms.sources.sft import sft_sample
+    from vlcurate.transforms.sources.text import TextConfig, text_sample
 
     made = {}
     records, sft_config = sft_records(root / "sft", root)

@@ -12,10 +12,10 @@ from apache_beam.io import fileio
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
-from vlcurate.transforms.clip_config import ClipConfig, resolve
-from vlcurate.transforms.ocr_config import ENGINES, MODES, OcrConfig, engine_models
-from vlcurate.transforms.quality import DEDUP_KINDS, Quality
-from vlcurate.transforms.shards import ShardConfig, WriteDataset
+from vlcurate.transforms.filters.clip_config import ClipConfig, resolve
+from vlcurate.transforms.ocr.config import ENGINES, MODES, OcrConfig, engine_models
+from vlcurate.transforms.filters.quality import DEDUP_KINDS, Quality
+from vlcurate.transforms.io.shards import ShardConfig, WriteDataset
 
 # Files a dataset holds (runs/ and report.html from `vlcurate run`); an existing output holding any
 # of them is refused unless --overwrite, which deletes them all.
@@ -350,8 +350,8 @@ def run_to_end(pipeline: beam.Pipeline):
 def add_timing(output: str, result, name: str = "manifest.json") -> dict:
     """The dataset's manifest with ``throughput`` and ``funnel`` (per stage: elements, seconds,
     elements/s; elements in and outputs out) from the run's metrics, written back in place."""
-    from vlcurate.transforms.manifest import write_manifest
-    from vlcurate.transforms.progress import timing
+    from vlcurate.transforms.io.manifest import write_manifest
+    from vlcurate.transforms.runtime.progress import timing
 
     manifest = read_manifest(output, name)
     try:

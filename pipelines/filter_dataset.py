@@ -19,10 +19,13 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from vlcurate.pipelines.common import input_path, launch, read_manifest, shard_config
-from vlcurate.transforms.files import read_capped
-from vlcurate.transforms.rejects import RejectRecord
-from vlcurate.transforms.shards import read_shard
-from vlcurate.transforms.stage import REJECTS
+from vlcurate.transforms.io.files import read_capped
+from vlcurate.transforms.data.rejects import RejectRecord
+from vlcurate.transforms.io.shards import read_shard
+from vlcurate.transforms.runtime.stage import REJECTS
+from vlcurate.pipelines.registry import command
+
+COMMAND = command("filter")
 
 OPTIONS = ()  # the shared flags, and the quality flags (--clip-*, --dedup), which every command has
 _MAX_MANIFEST_BYTES = 64 * 1024 * 1024
@@ -71,7 +74,7 @@ def run(argv=None) -> dict | None:
     except Exception as error:
         raise SystemExit(f"vlcurate filter: {source} is not a vlcurate dataset ({error})") from error
     config = {"dataset": source, "manifest_sha256": manifest_sha256, "shards": shards}
-    output = shard_config(options, default_prefix="filtered")
+    output = shard_config(options, COMMAND.prefix)
     if output.output.rstrip("/") == source:
         raise SystemExit("vlcurate filter: --output must be a new folder, not the input dataset")
-    return launch(options, "filter", source, "tar", "filter", config, output, build)
+    return launch(options, COMMAND.pipeline, source, COMMAND.extensions, "filter", config, output, build)

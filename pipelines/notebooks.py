@@ -19,8 +19,11 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from vlcurate.pipelines.common import image_pixels, input_path, isolation_caps, launch, list_inputs, shard_config
-from vlcurate.transforms.notebook_stage import NotebookPlots
-from vlcurate.transforms.notebooks import NotebookConfig
+from vlcurate.transforms.sources.notebooks.beam import NotebookPlots
+from vlcurate.transforms.sources.notebooks.core import NotebookConfig
+from vlcurate.pipelines.registry import command
+
+COMMAND = command("notebooks")
 
 _DEFAULTS = NotebookConfig()
 OPTIONS = ()  # only the shared flags (DatasetOptions) apply
@@ -54,5 +57,5 @@ def run(argv=None) -> dict | None:
     options = PipelineOptions(argv)
     source = input_path(options)
     config, models = configure(options)
-    shards = shard_config(options, default_prefix="notebook")
-    return launch(options, "notebooks", source, "ipynb", "notebooks", config, shards, build, models)
+    shards = shard_config(options, COMMAND.prefix)
+    return launch(options, COMMAND.pipeline, source, COMMAND.extensions, "notebooks", config, shards, build, models)

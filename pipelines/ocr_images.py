@@ -18,12 +18,13 @@ from vlcurate.pipelines.common import (
     OcrOptions, add_flag, image_pixels, input_path, isolation_caps, launch, list_inputs, ocr_config, ocr_models,
     page_timeout, render_processes, shard_config,
 )
-from vlcurate.transforms.ocr_config import OcrConfig
-from vlcurate.transforms.ocr_stage import OcrImages
+from vlcurate.transforms.ocr.config import OcrConfig
+from vlcurate.transforms.ocr.beam import OcrImages
+from vlcurate.pipelines.registry import command
+
+COMMAND = command("ocr")
 
 _DEFAULTS = OcrConfig()
-IMAGE_EXTENSIONS = ("png", "jpg", "jpeg", "webp", "bmp", "tif", "tiff", "gif")
-
 
 class OcrImagesOptions(PipelineOptions):
     @classmethod
@@ -50,7 +51,7 @@ def images_config(options: PipelineOptions) -> OcrConfig:
 
 def build(pipeline: beam.Pipeline, source: str, config: OcrConfig, processes: int = 1) -> dict:
     """Wire the OCR stage onto ``pipeline``; returns its outputs for the sink."""
-    files = list_inputs(pipeline, source, IMAGE_EXTENSIONS)
+    files = list_inputs(pipeline, source, COMMAND.extensions)
     return files | "OcrImages" >> OcrImages(config, processes)
 
 
@@ -65,5 +66,5 @@ def run(argv=None) -> dict | None:
     options = PipelineOptions(argv)
     source = input_path(options)
     config, models = configure(options)
-    shards = shard_config(options, default_prefix="ocr")
-    return launch(options, "ocr_images", source, IMAGE_EXTENSIONS, "ocr", config, shards, build, models)
+    shards = shard_config(options, COMMAND.prefix)
+    return launch(options, COMMAND.pipeline, source, COMMAND.extensions, "ocr", config, shards, build, models)

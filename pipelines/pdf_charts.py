@@ -16,7 +16,10 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from vlcurate.pipelines.common import input_path, launch, list_inputs, shard_config
 from vlcurate.pipelines.pdf_pages import FigureOptions, PdfPagesOptions, pdf_config
-from vlcurate.transforms.pdf_stage import PdfPages
+from vlcurate.transforms.sources.pdf.beam import PdfPages
+from vlcurate.pipelines.registry import command
+
+COMMAND = command("charts")
 
 OPTIONS = (FigureOptions, PdfPagesOptions)  # what `vlcurate charts --help` lists besides DatasetOptions
 
@@ -38,5 +41,5 @@ def run(argv=None) -> dict | None:
     options = PipelineOptions(argv)
     source = input_path(options)
     config, models = configure(options)
-    shards = shard_config(options, default_prefix="chart")
-    return launch(options, "pdf_charts", source, "pdf", "pdf", config, shards, build, models)
+    shards = shard_config(options, COMMAND.prefix)
+    return launch(options, COMMAND.pipeline, source, COMMAND.extensions, "pdf", config, shards, build, models)

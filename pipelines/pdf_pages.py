@@ -19,8 +19,11 @@ from vlcurate.pipelines.common import (
     OcrOptions, add_flag, input_path, isolation_caps, launch, list_inputs, ocr_config, ocr_models, page_timeout,
     render_processes, shard_config,
 )
-from vlcurate.transforms.pdf_tasks import FigureConfig, PdfConfig
-from vlcurate.transforms.pdf_stage import PdfPages
+from vlcurate.transforms.sources.pdf.config import FigureConfig, PdfConfig
+from vlcurate.transforms.sources.pdf.beam import PdfPages
+from vlcurate.pipelines.registry import command
+
+COMMAND = command("pdf")
 
 _DEFAULTS = PdfConfig()
 
@@ -96,5 +99,5 @@ def run(argv=None) -> dict | None:
     options = PipelineOptions(argv)
     source = input_path(options)
     config, models = configure(options)
-    shards = shard_config(options, default_prefix="pdf")
-    return launch(options, "pdf_pages", source, "pdf", "pdf", config, shards, build, models)
+    shards = shard_config(options, COMMAND.prefix)
+    return launch(options, COMMAND.pipeline, source, COMMAND.extensions, "pdf", config, shards, build, models)

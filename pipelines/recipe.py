@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import hashlib
-import importlib
 import json
 import os
 import sys
@@ -78,7 +77,7 @@ def run(argv=None) -> int:
     beam_argv = _with_runner(beam_argv)
     plan = make_plan(recipe, args, beam_argv, dry_run)
     if args.progress_interval > 0:
-        from vlcurate.transforms.progress import ENV
+        from vlcurate.transforms.runtime.progress import ENV
 
         os.environ[ENV] = str(args.progress_interval)  # worker processes inherit it
     return execute(recipe, plan, beam_argv, dry_run, resuming=args.mode == "resume", report=not args.no_report)
@@ -92,7 +91,7 @@ def _with_runner(beam_argv: list[str]) -> list[str]:
 
 
 def make_plan(recipe: Recipe, args, beam_argv, dry_run: bool) -> Plan:
-    from vlcurate.transforms.runs import read_json, run_state
+    from vlcurate.transforms.io.runs import read_json, run_state
 
     digest = hashlib.sha256(json.dumps(recipe.document, sort_keys=True).encode("utf-8")).hexdigest()
     if dry_run:
@@ -119,7 +118,7 @@ def make_plan(recipe: Recipe, args, beam_argv, dry_run: bool) -> Plan:
         return Plan(number, "extend", f"{recipe.prefix}-r{number}", digest, recipe.document, beam_argv, state.finished)
     if state.interrupted is None:
         raise SystemExit(f"{recipe.output} has no interrupted run to resume")
-    from vlcurate.transforms.runs import plan_name
+    from vlcurate.transforms.io.runs import plan_name
 
     old = read_json(f"{recipe.output}/{plan_name(state.interrupted)}")
     if old["recipe_sha256"] != digest:
@@ -145,7 +144,7 @@ def prepare_source(source: Source, recipe: Recipe, plan: Plan, beam_argv: list[s
     """The source's stage config, from its options parsed as its own command's flags."""
     from vlcurate.pipelines.common import render_processes
 
-    module = importlib.import_module(KINDS[source.kind][0])
+    module = KINDS[source.kind].load()
     argv = [*beam_argv, "--input", source.input, "--output", recipe.output, "--shard-prefix", plan.prefix,
             *source.flags]
     options = PipelineOptions(argv)
@@ -179,8 +178,8 @@ def _tagged(sample, name: str):
 def execute(recipe: Recipe, plan: Plan, beam_argv: list[str], dry_run: bool, resuming: bool = False,
             report: bool = True) -> int:
     from vlcurate.pipelines.common import add_timing, config_dict, run_to_end
-    from vlcurate.transforms.runs import manifest_name, write_merged, write_plan
-    from vlcurate.transforms.shards import ShardConfig, WriteDataset
+    from vlcurate.transforms.io.runs import manifest_name, write_merged, write_plan
+    from vlcurate.transforms.io.shards import ShardConfig, WriteDataset
 
     prepared = [prepare_source(source, recipe, plan, beam_argv) for source in recipe.sources]
     quality, quality_config, quality_models = _quality(recipe, beam_argv)
@@ -218,7 +217,7 @@ def execute(recipe: Recipe, plan: Plan, beam_argv: list[str], dry_run: bool, res
     if dry_run:
         return 0
     add_timing(recipe.output, result, manifest_name(plan.number))
-    from vlcurate.transforms.runs import run_state
+    from vlcurate.transforms.io.runs import run_state
 
     manifest = write_merged(recipe.output, run_state(recipe.output).finished)
     from vlcurate.pipelines.common import summary
@@ -226,7 +225,7 @@ def execute(recipe: Recipe, plan: Plan, beam_argv: list[str], dry_run: bool, res
     print(summary(recipe.output, manifest))
     _print_mix(manifest, recipe.target_mix)
     if report:
-        from vlcurate.transforms.report import write_report
+        from vlcurate.transforms.report.build import write_report
 
         print(f"report    {write_report(recipe.output, recipe.target_mix or None)}")
     return 0
@@ -246,7 +245,7 @@ def _flatten(outputs: list[dict]) -> dict:
 
 
 def _skip_existing(outputs: dict, output: str, runs) -> dict:
-    from vlcurate.transforms.runs import SkipExisting, run_manifests
+    from vlcurate.transforms.io.runs import SkipExisting, run_manifests
 
     index_files = [f"{output}/{shard['index']['name']}" for manifest in run_manifests(output, runs)
                    for shard in manifest["shards"]]
@@ -257,7 +256,7 @@ def _skip_existing(outputs: dict, output: str, runs) -> dict:
 
 def _labelled(outputs: dict, recipe: Recipe, label, shards) -> dict:
     """Language id (and labels) on the samples of the sources that ask for them."""
-    from vlcurate.transforms.label import Label, LabelConfig
+    from vlcurate.transforms.label.beam import Label, LabelConfig
 
     labelled = frozenset(s.name for s in recipe.sources if s.label)
     language = frozenset(s.name for s in recipe.sources if s.language and not s.label)
@@ -294,7 +293,7 @@ def _quality(recipe: Recipe, beam_argv):
 
 def _label(recipe: Recipe, dry_run: bool):
     from vlcurate.pipelines.sft import label_models
-    from vlcurate.transforms.label import LabelConfig
+    from vlcurate.transforms.label.beam import LabelConfig
 
     if not recipe.label:
         return None, ({} if dry_run else label_models(LabelConfig()))

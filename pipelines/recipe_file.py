@@ -1,6 +1,6 @@
 """A recipe: one YAML file that says which sources go through which stages into one dataset.
 
-Read with the safe, line-tracking YAML reader (transforms/yaml_lines.py) and checked as a whole
+Read with the safe, line-tracking YAML reader (transforms/io/yaml_lines.py) and checked as a whole
 before anything runs: every problem is reported as ``RECIPE:LINE: message`` (unknown keys, a
 source's unknown option or bad value, input paths that do not exist, model files that are missing,
 a target mix naming no category). ``--set key.path=value`` overrides apply first; their values are
@@ -17,19 +17,10 @@ import os
 
 import yaml
 
-from vlcurate.transforms.sample import CATEGORIES
-from vlcurate.transforms.yaml_lines import Mapping, Refused, read_yaml
+from vlcurate.pipelines.registry import BY_KIND as KINDS
+from vlcurate.transforms.data.sample import CATEGORIES
+from vlcurate.transforms.io.yaml_lines import Mapping, Refused, read_yaml
 
-# kind -> (pipeline module, whether its samples are image-text pairs CLIP can judge)
-KINDS = {
-    "pdf": ("vlcurate.pipelines.pdf_pages", True),
-    "web": ("vlcurate.pipelines.web_screenshots", True),
-    "images": ("vlcurate.pipelines.ocr_images", True),
-    "charts": ("vlcurate.pipelines.pdf_charts", True),
-    "notebooks": ("vlcurate.pipelines.notebooks", True),
-    "sft": ("vlcurate.pipelines.sft", False),
-    "text": ("vlcurate.pipelines.text_corpus", False),
-}
 _TOP = {"recipe", "output", "prefix", "sources", "stages", "target_mix", "shards"}
 _SOURCE = {"kind", "input", "options", "clip", "label", "language"}
 _STAGES = {"dedup", "clip", "label"}
@@ -215,7 +206,7 @@ class _Checker:
                 self.add(spec, "input", f"source {name}: input {source_input} does not exist")
             options = self.mapping(spec, "options", f"source {name}: options")
             flags = self.options(name, kind, options)
-            pairs = KINDS[kind][1]
+            pairs = KINDS[kind].pairs
             out.append(Source(name, kind, source_input, tuple(flags),
                               self.boolean(spec, "clip", pairs, name), self.boolean(spec, "label", kind == "sft", name),
                               self.boolean(spec, "language", True, name)))
@@ -255,7 +246,7 @@ class _Checker:
         return flags
 
     def dedup(self, stages) -> tuple[str, ...]:
-        from vlcurate.transforms.quality import DEDUP_KINDS
+        from vlcurate.transforms.filters.quality import DEDUP_KINDS
 
         value = stages.get("dedup", [])
         value = [value] if isinstance(value, str) else value
@@ -327,11 +318,9 @@ class _OptionsParser(argparse.ArgumentParser):
 
 
 def _options_parser(kind: str) -> _OptionsParser:
-    import importlib
-
     from vlcurate.pipelines.common import DatasetOptions
 
-    module = importlib.import_module(KINDS[kind][0])
+    module = KINDS[kind].load()
     parser = _OptionsParser(add_help=False)
     for options_class in (*module.OPTIONS, DatasetOptions):
         options_class._add_argparse_args(parser)

@@ -3,7 +3,7 @@ their language and (given a labeler) their use-case label from the taxonomy.
 
 --input is a .jsonl or .json file, a folder of them (searched at any depth), a glob, or a gs://
 prefix ending in /. Records in DeepSeek-VL, LLaVA or ShareGPT shape are converted (see
-transforms/sft.py); their images are paths under the record's folder (or --image-root) or data
+transforms/sources/sft.py); their images are paths under the record's folder (or --image-root) or data
 URIs. With --labeler, a sample the labeler is less sure of than --min-confidence stays unlabelled
 and goes to review/PREFIX-review.jsonl, which editors label and train on.
 
@@ -19,12 +19,14 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from vlcurate.pipelines.common import DatasetOptions, add_flag, image_pixels, is_dry_run, input_path, launch, list_inputs, shard_config
-from vlcurate.transforms.files import file_sha256
-from vlcurate.transforms.label import Label, LabelConfig, local_copy, local_file
-from vlcurate.transforms.record_stage import FileRecords
-from vlcurate.transforms.sft import FORMATS, SftConfig, read_records, sft_sample
+from vlcurate.transforms.io.files import file_sha256
+from vlcurate.transforms.label.beam import Label, LabelConfig, local_copy, local_file
+from vlcurate.transforms.sources.records import FileRecords
+from vlcurate.transforms.sources.sft import FORMATS, SftConfig, read_records, sft_sample
+from vlcurate.pipelines.registry import command
 
-EXTENSIONS = ("jsonl", "json")
+COMMAND = command("sft")
+
 _SFT = SftConfig()
 _LABEL = LabelConfig()
 
@@ -109,13 +111,13 @@ class SftRun:
 def configure(options: PipelineOptions) -> tuple[SftRun, dict]:
     """The stage config and the model files it uses, from the flags (also for `vlcurate run`)."""
     records, label = sft_config(options)
-    shards = shard_config(options, default_prefix="sft")
+    shards = shard_config(options, COMMAND.prefix)
     return SftRun(records, label, shards.output, shards.prefix), label_models(label, check=not is_dry_run(options))
 
 
 def build(pipeline: beam.Pipeline, source: str, config: SftRun, processes: int = 1) -> dict:
     """Wire the SFT stages (and labelling, if configured) onto ``pipeline``; returns their outputs."""
-    files = list_inputs(pipeline, source, EXTENSIONS)
+    files = list_inputs(pipeline, source, COMMAND.extensions)
     outputs = files | "SftRecords" >> FileRecords(read_records, sft_sample, config.records, "sft_file", "sft")
     if config.label is None:
         return outputs
@@ -139,10 +141,10 @@ def run(argv=None) -> dict | None:
     """Run the pipeline; returns the manifest (None for a dry run)."""
     options = PipelineOptions(argv)
     source = input_path(options)
-    shards = shard_config(options, default_prefix="sft")
+    shards = shard_config(options, COMMAND.prefix)
     config, models = configure(options)
     target = target_mix(options, config.label.taxonomy)
-    manifest = launch(options, "sft", source, EXTENSIONS, "sft", config, shards, build, models)
+    manifest = launch(options, COMMAND.pipeline, source, COMMAND.extensions, "sft", config, shards, build, models)
     if manifest is not None and config.label.labeler:
         from vlcurate.taxonomy.mix import mix_report
         from vlcurate.taxonomy.tree import load_taxonomy

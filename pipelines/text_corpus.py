@@ -12,8 +12,11 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from vlcurate.pipelines.common import DatasetOptions, add_flag, input_path, launch, list_inputs, shard_config
-from vlcurate.transforms.record_stage import FileRecords
-from vlcurate.transforms.text import EXTENSIONS, TextConfig, read_text_records, text_sample
+from vlcurate.transforms.sources.records import FileRecords
+from vlcurate.transforms.sources.text import TextConfig, read_text_records, text_sample
+from vlcurate.pipelines.registry import command
+
+COMMAND = command("text")
 
 _DEFAULTS = TextConfig()
 
@@ -36,7 +39,7 @@ def configure(options: PipelineOptions) -> tuple[TextConfig, dict]:
 
 
 def build(pipeline: beam.Pipeline, source: str, config: TextConfig, processes: int = 1) -> dict:
-    files = list_inputs(pipeline, source, EXTENSIONS)
+    files = list_inputs(pipeline, source, COMMAND.extensions)
     return files | "TextDocuments" >> FileRecords(read_text_records, text_sample, config, "text_file", "text")
 
 
@@ -44,5 +47,5 @@ def run(argv=None) -> dict | None:
     options = PipelineOptions(argv)
     source = input_path(options)
     config, models = configure(options)
-    shards = shard_config(options, default_prefix="text")
-    return launch(options, "text", source, EXTENSIONS, "text", config, shards, build, models)
+    shards = shard_config(options, COMMAND.prefix)
+    return launch(options, COMMAND.pipeline, source, COMMAND.extensions, "text", config, shards, build, models)

@@ -21,9 +21,12 @@ from vlcurate.pipelines.common import (
     OcrOptions, add_flag, input_path, launch, list_inputs, ocr_config, ocr_models, page_timeout, render_processes,
     shard_config,
 )
-from vlcurate.transforms.stage import REJECTS
-from vlcurate.transforms.web import WebConfig, parse_viewport
-from vlcurate.transforms.web_stage import HtmlFileToTasks, UrlRecordToTasks, WebPages
+from vlcurate.transforms.runtime.stage import REJECTS
+from vlcurate.transforms.sources.web.config import WebConfig, parse_viewport
+from vlcurate.transforms.sources.web.beam import HtmlFileToTasks, UrlRecordToTasks, WebPages
+from vlcurate.pipelines.registry import command
+
+COMMAND = command("web")
 
 _DEFAULTS = WebConfig()
 _URL_LISTS = (".txt", ".jsonl", ".json", ".parquet")
@@ -111,8 +114,8 @@ def run(argv=None) -> dict | None:
     if "://" not in source:
         source = os.path.abspath(source)  # the folder mode serves files by their place in it
     config, models = configure(options)
-    shards = shard_config(options, default_prefix="web")
-    return launch(options, "web_screenshots", source, extensions(source), "web", config, shards, build, models)
+    shards = shard_config(options, COMMAND.prefix)
+    return launch(options, COMMAND.pipeline, source, extensions(source), "web", config, shards, build, models)
 
 
 def configure(options: PipelineOptions) -> tuple[WebConfig, dict]:

@@ -21,7 +21,7 @@ from collections import Counter
 from collections.abc import Iterable
 
 from vlcurate.taxonomy.tree import Taxonomy
-from vlcurate.transforms.files import file_sha256
+from vlcurate.transforms.io.files import file_sha256
 
 SCHEMA = "vlcurate.labeler/1"
 _TOKEN = re.compile(r"[^\W_]+|[^\w\s]", re.UNICODE)

@@ -70,8 +70,8 @@ def accuracy(labeler: Labeler, examples) -> tuple[float, float]:
 
 
 def predict_command(args) -> int:
-    from vlcurate.transforms.rejects import Reject
-    from vlcurate.transforms.sft import parse_record, user_text
+    from vlcurate.transforms.data.rejects import Reject
+    from vlcurate.transforms.sources.sft import parse_record, user_text
 
     try:
         taxonomy = load_taxonomy(args.taxonomy)

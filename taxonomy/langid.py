@@ -10,7 +10,7 @@ import dataclasses
 import importlib.util
 import os
 
-from vlcurate.transforms.files import file_sha256
+from vlcurate.transforms.io.files import file_sha256
 
 MODEL_NAME = "lid.176.ftz"
 

@@ -17,7 +17,7 @@ import re
 
 import yaml
 
-from vlcurate.transforms.yaml_lines import Refused, read_yaml
+from vlcurate.transforms.io.yaml_lines import Refused, read_yaml
 
 DEFAULT_TAXONOMY = pathlib.Path(__file__).with_name("deepseek_vl.yaml")
 LEVELS = ("main", "secondary", "leaf")

@@ -1,0 +1,164 @@
+"""`vlcurate inspect`: print a dataset's summary, or show one sample.
+
+    vlcurate inspect DATASET                  totals, categories, labels, shards, rejects by reason
+    vlcurate inspect DATASET --key KEY        one sample: its json, text excerpt and image facts
+    vlcurate inspect SHARD.tar [--key KEY]    the shard's first sample (or KEY)
+    ... --save-images DIR                     also write the sample's images to DIR
+
+DATASET and SHARD may be gs:// paths.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from vlcurate.transforms.io.files import open_for_reading
+from vlcurate.transforms.report.build import REVIEW, dataset_files, excerpt, join, load_manifest
+from vlcurate.transforms.data.sample import dumps_json
+
+SHOWN_SHARDS = 20
+
+
+def run(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="vlcurate inspect", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("path", help="a dataset folder or a shard (.tar)")
+    parser.add_argument("--key", help="show this sample")
+    parser.add_argument("--save-images", metavar="DIR", help="write the shown sample's images to DIR")
+    parser.add_argument("--text-chars", type=int, default=1000, help="how much of the text to print")
+    args = parser.parse_args(argv)
+    path = args.path.rstrip("/") if not args.path.endswith(".tar") else args.path
+    try:
+        if path.endswith(".tar"):
+            sample = find_in_shard(path, args.key)
+            where = path
+        elif args.key is None:
+            print(summary(path, load_manifest(path)))
+            return 0
+        else:
+            shard = shard_of(path, args.key)
+            where = join(path, f"shards/{shard}.tar") if shard else None
+            sample = find_in_shard(where, args.key) if where else None
+    except (OSError, ValueError) as error:
+        print(f"vlcurate inspect: {args.path}: {type(error).__name__}: {error}", file=sys.stderr)
+        return 1
+    if sample is None:
+        print(f"vlcurate inspect: no sample {args.key or ''} in {args.path}".replace("  ", " "), file=sys.stderr)
+        return 1
+    print(show_sample(sample, where, args.text_chars))
+    if args.save_images:
+        for saved in save_images(sample, args.save_images):
+            print(f"saved {saved}")
+    return 0
+
+
+def summary(dataset: str, manifest: dict) -> str:
+    """The manifest in a screenful: one fact a line."""
+    totals = manifest.get("totals") or {}
+    balance = {True: "balanced", False: "NOT BALANCED"}.get(totals.get("balanced"), "balance not recorded")
+    shards = manifest.get("shards") or []
+    rejects = manifest.get("rejects") or {}
+    labels = manifest.get("labels") or {}
+    lines = [
+        f"dataset       {dataset}",
+        f"pipeline      {manifest.get('pipeline')}  created {manifest.get('created')}",
+        f"totals        inputs {totals.get('inputs')} = samples {totals.get('samples')} + rejected "
+        f"{totals.get('rejected')} + filtered {totals.get('filtered')} ({balance})",
+        f"categories    {_counts(manifest.get('categories'))}",
+        f"text sources  {_counts(manifest.get('text_sources'))}",
+    ]
+    if labels:
+        review = labels.get(REVIEW, 0)
+        mains: dict[str, int] = {}
+        for leaf, count in labels.items():
+            if leaf != REVIEW:
+                mains[leaf.split("/", 1)[0]] = mains.get(leaf.split("/", 1)[0], 0) + count
+        lines.append(f"labels        {sum(mains.values())} labelled ({_counts(dict(sorted(mains.items())))}), "
+                     f"{review} for review")
+    else:
+        lines.append("labels        none")
+    lines.append(f"shards        {len(shards)} shard{'' if len(shards) == 1 else 's'}, {sum(s.get('samples', 0) for s in shards)} samples, "
+                 f"{sum(s.get('bytes', 0) for s in shards):,} bytes")
+    for shard in shards[:SHOWN_SHARDS]:
+        lines.append(f"  {shard.get('name')}  {shard.get('samples')} samples  {shard.get('bytes', 0):,} bytes")
+    if len(shards) > SHOWN_SHARDS:
+        lines.append(f"  ... {len(shards) - SHOWN_SHARDS} more")
+    by_reason = rejects.get("by_reason") or {}
+    lines.append(f"rejects       {sum(by_reason.values())}: {_counts(by_reason)}")
+    for stage, reasons in (rejects.get("by_stage") or {}).items():
+        lines.append(f"  {stage}: {_counts(reasons)}")
+    throughput = manifest.get("throughput") or {}
+    outputs = {row.get("stage"): row.get("out") for row in manifest.get("funnel") or []}
+    if throughput:
+        lines.append("stages        elements in -> outputs, elements/s")
+    for stage, figures in sorted(throughput.items()):
+        rate = figures.get("per_second")
+        lines.append(f"  {stage}: {figures.get('elements')} -> {outputs.get(stage, '?')}"
+                     + (f", {rate:,.1f}/s" if isinstance(rate, (int, float)) else ""))
+    return "\n".join(lines)
+
+
+def _counts(counts) -> str:
+    return ", ".join(f"{name or '(none)'} {count}" for name, count in (counts or {}).items()) or "none"
+
+
+def shard_of(dataset: str, key: str) -> str | None:
+    """The shard that holds ``key``, looked up in the index files (streamed, two columns)."""
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    manifest = load_manifest(dataset)
+    listed = [(s.get("index") or {}).get("name") for s in manifest.get("shards") or []]
+    for path in dataset_files(dataset, listed, "index"):
+        with open_for_reading(path) as handle:
+            for batch in pq.ParquetFile(handle).iter_batches(columns=["key", "shard"]):
+                hits = pc.filter(batch.column("shard"), pc.equal(batch.column("key"), key)).to_pylist()
+                if hits:
+                    return hits[0]
+    return None
+
+
+def find_in_shard(path: str, key: str | None):
+    """The sample ``key`` of a shard (read up to it: a shard is sorted by key), or its first."""
+    from vlcurate.transforms.io.shards import read_shard
+
+    for sample in read_shard(path):
+        if key is None or sample.key == key:
+            return sample
+        if sample.key > key:
+            break
+    return None
+
+
+def show_sample(sample, where: str | None, text_chars: int) -> str:
+    doc = json.loads(dumps_json(sample.to_json()))
+    lines = [f"sample {sample.key}" + (f" in {where}" if where else ""), "json:",
+             json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False)]
+    text = sample.text or ""
+    lines.append(f"text ({len(text)} chars):")
+    shown = text[:text_chars] + (" ..." if len(text) > text_chars else "")
+    lines.append("  " + shown.replace("\n", "\n  ") if text else "  (none)")
+    if not text and sample.conversation:
+        lines.append("first user turn: " + excerpt(sample, text_chars))
+    if sample.html is not None:
+        lines.append(f"html: {len(sample.html)} chars")
+    lines.append(f"images ({len(sample.images)}):")
+    for i, image in enumerate(sample.images):
+        lines.append(f"  {i}: {image.format} {image.width}x{image.height}, {len(image.data):,} bytes, sha256 {image.sha256}")
+    return "\n".join(lines)
+
+
+def save_images(sample, folder: str) -> list[str]:
+    """Write the images as KEY.EXT (one image) or KEY.N.EXT, as in the shard; returns the paths."""
+    os.makedirs(folder, exist_ok=True)
+    saved = []
+    for i, image in enumerate(sample.images):
+        name = f"{sample.key}.{image.extension}" if len(sample.images) == 1 else f"{sample.key}.{i}.{image.extension}"
+        path = os.path.join(folder, name)
+        with open(path, "wb") as handle:
+            handle.write(image.data)
+        saved.append(path)
+    return saved

@@ -1,0 +1,1 @@
+"""What a dataset is on disk: files through Beam's FileSystems (files), the shard writer and sink (shards), the one shard reader (shard_reader), parquet tables (tables), the manifest (manifest), runs (runs), and safe YAML with lines (yaml_lines)."""

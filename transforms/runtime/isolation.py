@@ -1,0 +1,229 @@
+"""A child process for native-code calls: a crash or a hang costs one input, not the run.
+
+PyMuPDF (MuPDF, C) can crash or spin forever on hostile files, and a thread cannot be stopped.
+``IsolatedWorker`` keeps one long-lived child, sends it calls over a pipe, and waits with a
+deadline: on a timeout the child is killed, on a crash it is gone; either way the call becomes a
+``Reject`` and a fresh child starts for the next call. ``IsolatedPool`` runs N such children
+concurrently for the threads of one process (one pool per process, shared by every stage in it),
+so rendering uses the cores through processes, as PyMuPDF's lack of thread safety asks.
+
+The child is ``python -m vlcurate.transforms.runtime.isolation``, not a multiprocessing child: spawn and
+forkserver re-import the parent's ``__main__`` (a user's script, pytest, a Beam worker), and fork
+would copy the SDK harness's gRPC threads. Messages are pickled (functions by name, arguments,
+results): both ends are our own code; the untrusted PDF bytes are never unpickled.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import importlib
+import logging
+import os
+import pickle
+import queue
+import signal
+import subprocess
+import sys
+import threading
+from multiprocessing.connection import Connection
+
+from vlcurate.transforms.runtime import native_threads
+from vlcurate.transforms.data.rejects import Reject
+
+_LOG = logging.getLogger(__name__)
+
+
+class IsolatedError(RuntimeError):
+    """An unexpected exception inside the child, carried back as its type name and message."""
+
+
+class IsolatedWorker:
+    """One child process that runs module-level functions with a time limit per call."""
+
+    def __init__(self, memory_limit_mb: int | None = None, threads: int | None = None):
+        self.memory_limit_mb = memory_limit_mb
+        self.threads = threads  # native threads the child's libraries may use (native_threads.py)
+        self._process = None
+        self._to_child = self._from_child = None
+
+    def call(self, timeout_s: float, function, *args):
+        """``function(*args)`` in the child; ``Reject`` for a timeout, a crash or a Reject inside.
+
+        ``function`` is a module-level function, or its name as "module:function", which only
+        the child imports (so the parent need not load, say, PyMuPDF).
+        """
+        name = function if isinstance(function, str) else function.__name__
+        self.start()
+        try:
+            self._to_child.send((function, args))
+            if not self._from_child.poll(timeout_s):
+                self._stop(kill=True)
+                raise Reject("timeout", f"{name} took over {timeout_s:g}s")
+            outcome = self._from_child.recv()
+        except (EOFError, OSError):
+            try:
+                exit_code = self._process.wait(timeout=1)
+            except subprocess.TimeoutExpired:
+                exit_code = None
+            self._stop(kill=True)
+            raise Reject("worker_crashed", f"{name}: child exited with {exit_code}") from None
+        if outcome[0] == "ok":
+            return outcome[1]
+        if outcome[0] == "reject":
+            raise Reject(outcome[1], outcome[2])
+        raise IsolatedError(outcome[1])
+
+    def close(self) -> None:
+        self._stop(kill=False)
+
+    def start(self) -> None:
+        """Start the child unless it runs; ``call`` does this itself when needed."""
+        if self._process is not None and self._process.poll() is None:
+            return
+        self._stop(kill=True)
+        command = [sys.executable, "-m", __name__, str(self.memory_limit_mb or 0)]
+        # A session of its own, so that killing it takes whatever it started too (a browser).
+        env = dict(os.environ)
+        if self.threads:
+            env[native_threads.ENV] = str(self.threads)
+        self._process = subprocess.Popen(
+            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, close_fds=True, start_new_session=True, env=env
+        )
+        self._to_child = Connection(os.dup(self._process.stdin.fileno()), readable=False)
+        self._from_child = Connection(os.dup(self._process.stdout.fileno()), writable=False)
+        self._process.stdin.close()
+        self._process.stdout.close()
+
+    def _stop(self, kill: bool) -> None:
+        process, to_child, from_child = self._process, self._to_child, self._from_child
+        self._process = self._to_child = self._from_child = None
+        if to_child is not None:
+            if not kill:
+                try:
+                    to_child.send(None)
+                except OSError:
+                    pass
+            to_child.close()
+        if from_child is not None:
+            from_child.close()
+        if process is not None:
+            if kill:
+                _kill_group(process)
+            try:
+                process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                _LOG.warning("isolated worker %s did not exit; killing it", process.pid)
+                _kill_group(process)
+                process.wait()
+
+    def __del__(self):
+        if self._process is not None:
+            try:
+                self._stop(kill=True)
+            except Exception:  # at interpreter exit os and subprocess may be half torn down
+                pass
+
+
+def _kill_group(process: subprocess.Popen) -> None:
+    """SIGKILL the child and every process it started (its session's process group)."""
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        process.kill()
+
+
+class IsolatedPool:
+    """N isolated workers shared by the threads of one process; ``submit`` returns a Future.
+
+    Threads block only on pipes while the children compute, so one Beam thread can keep every
+    core busy, and several Beam threads (Dataflow runs many per process) share the same children
+    instead of starting one each.
+    """
+
+    def __init__(self, size: int, memory_limit_mb: int | None, threads: int | None = None):
+        self.size = size
+        self._idle: queue.SimpleQueue[IsolatedWorker] = queue.SimpleQueue()
+        for _ in range(size):
+            worker = IsolatedWorker(memory_limit_mb, threads)
+            # Start every child now: they import their libraries side by side, not one by one.
+            worker.start()
+            self._idle.put(worker)
+        self._threads = concurrent.futures.ThreadPoolExecutor(size, thread_name_prefix="vlcurate-isolated")
+
+    def submit(self, timeout_s: float, function, *args) -> concurrent.futures.Future:
+        return self._threads.submit(self._call, timeout_s, function, args)
+
+    def close(self) -> None:
+        """Stop the threads and the children (a pool from ``shared_pool`` lives as long as its process)."""
+        self._threads.shutdown(wait=True)
+        for _ in range(self.size):
+            self._idle.get().close()
+
+    def _call(self, timeout_s, function, args):
+        worker = self._idle.get()
+        try:
+            return worker.call(timeout_s, function, *args)
+        finally:
+            self._idle.put(worker)
+
+
+_POOLS: dict[tuple[int, int | None, int | None], IsolatedPool] = {}
+_POOLS_LOCK = threading.Lock()
+
+
+def shared_pool(size: int, memory_limit_mb: int | None, threads: int | None = None) -> IsolatedPool:
+    """This process's pool of that size, memory limit and native thread count, made on first use
+    and kept. Its children start lazily and end when this process does (their pipe closes).
+    """
+    with _POOLS_LOCK:
+        key = (size, memory_limit_mb, threads)
+        if key not in _POOLS:
+            _POOLS[key] = IsolatedPool(size, memory_limit_mb, threads)
+        return _POOLS[key]
+
+
+def _serve(memory_limit_mb: int) -> None:
+    """The child's loop: run each (function, args) it is sent and send back the outcome."""
+    native_threads.from_environment()
+    if memory_limit_mb:
+        import resource
+
+        limit = memory_limit_mb * 1024 * 1024
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    # The pipe to the parent is a private copy of stdout; stdout itself now goes to stderr, so
+    # a library that prints cannot corrupt the messages.
+    requests = Connection(os.dup(0), writable=False)
+    replies = Connection(os.dup(1), readable=False)
+    os.dup2(2, 1)
+    while True:
+        try:
+            raw = requests.recv_bytes()
+        except EOFError:
+            return
+        try:
+            message = pickle.loads(raw)  # our parent's message: a function by name and its args
+        except Exception as error:
+            replies.send(("error", f"cannot read the call: {type(error).__name__}: {error}"))
+            continue
+        if message is None:
+            return
+        function, args = message
+        try:
+            if isinstance(function, str):
+                module, _, attribute = function.partition(":")
+                function = getattr(importlib.import_module(module), attribute)
+            outcome = ("ok", function(*args))
+        except Reject as reject:
+            outcome = ("reject", reject.reason, reject.detail)
+        except MemoryError:
+            outcome = ("reject", "worker_crashed", "out of memory in the isolated worker")
+        except Exception as error:  # carried to the parent, which turns it into a reject row
+            outcome = ("error", f"{type(error).__name__}: {error}")
+        try:
+            replies.send(outcome)
+        except Exception as error:  # a result that cannot be pickled is a bug, not a bad input
+            replies.send(("error", f"cannot send the result: {type(error).__name__}: {error}"))
+
+
+if __name__ == "__main__":
+    _serve(int(sys.argv[1]))

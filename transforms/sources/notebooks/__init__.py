@@ -1,0 +1,1 @@
+"""Notebook plots paired with the code that drew them: the reader (core) and its Beam stage (beam)."""

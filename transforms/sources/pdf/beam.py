@@ -1,0 +1,107 @@
+"""The Beam stages of the PDF pipelines: inspect documents, fan out pages, then render them and/or
+crop their figures, in isolation."""
+
+from __future__ import annotations
+
+import apache_beam as beam
+
+from vlcurate.transforms.sources.pdf.config import PdfConfig
+from vlcurate.transforms.runtime.stage import REJECTS, IsolatedStageDoFn
+
+
+# The child imports the PDF core (and PyMuPDF) by name; this process never does.
+_PDF = "vlcurate.transforms.sources.pdf.core:"
+_CHARTS = "vlcurate.transforms.sources.pdf.figures:"
+
+
+class _PdfStage(IsolatedStageDoFn):
+    def __init__(self, config: PdfConfig, processes: int):
+        super().__init__(processes, config.page_timeout_s, config.worker_memory_mb, config.ocr.threads)
+        self._config = config
+
+
+class InspectPdf(_PdfStage):
+    """File metadata in, one PageTask per page out; a whole-document problem is one reject."""
+
+    stage = "pdf_document"
+
+    def ref(self, metadata):
+        return metadata.path, ""
+
+    def call(self, metadata):
+        return _PDF + "inspect_uri", (metadata.path, metadata.size_in_bytes, self._config)
+
+    def outputs(self, metadata, tasks):
+        return tasks
+
+
+class RenderPdfPage(_PdfStage):
+    """PageTask in, a document_ocr Sample out."""
+
+    stage = "pdf_page"
+
+    def ref(self, task):
+        return task.uri, task.locator
+
+    def call(self, task):
+        return _PDF + "render_page_of_uri", (task, self._config)
+
+    def outputs(self, task, sample):
+        return [sample]
+
+
+class ExtractFigures(_PdfStage):
+    """PageTask in, one table_chart Sample per figure out (a page without any: ``no_figures``)."""
+
+    stage = "pdf_figures"
+
+    def ref(self, task):
+        return task.uri, task.locator
+
+    def call(self, task):
+        return _CHARTS + "figures_of_uri", (task, self._config)
+
+    def outputs(self, task, samples):
+        return samples
+
+
+class PdfPages(beam.PTransform):
+    """File metadata -> {"samples", "rejects", "inputs"}: pages fan out and are spread by a
+    reshuffle, then rendered (``pages``) and/or searched for figures (``config.figures``).
+
+    ``inputs`` holds one element per input unit: each document rejected as a whole, each page
+    rendered, and each figure found or page found without one. ``processes`` is how many isolated
+    PyMuPDF children each worker process runs at once.
+    """
+
+    def __init__(self, config: PdfConfig, processes: int = 1, pages: bool = True):
+        super().__init__()
+        if not pages and config.figures is None:
+            raise ValueError("PdfPages needs pages, figures or both")
+        self._config = config
+        self._processes = processes
+        self._pages = pages
+
+    def expand(self, files):
+        inspect = InspectPdf(self._config, self._processes)
+        documents = files | "Inspect" >> beam.ParDo(inspect).with_outputs(REJECTS, main="tasks")
+        # One big PDF must not pin all its pages to one worker.
+        tasks = documents.tasks | "SpreadPages" >> beam.Reshuffle()
+        samples, rejects, inputs = [], [documents[REJECTS]], [documents[REJECTS]]
+        if self._pages:
+            render = RenderPdfPage(self._config, self._processes)
+            rendered = tasks | "Render" >> beam.ParDo(render).with_outputs(REJECTS, main="samples")
+            samples.append(rendered.samples)
+            rejects.append(rendered[REJECTS])
+            inputs.append(tasks)
+        if self._config.figures is not None:
+            extract = ExtractFigures(self._config, self._processes)
+            figures = tasks | "Figures" >> beam.ParDo(extract).with_outputs(REJECTS, main="samples")
+            samples.append(figures.samples)
+            rejects.append(figures[REJECTS])
+            inputs += [figures.samples, figures[REJECTS]]
+        return {
+            "samples": samples[0] if len(samples) == 1 else tuple(samples) | "PdfSamples" >> beam.Flatten(),
+            "rejects": tuple(rejects) | "PdfRejects" >> beam.Flatten(),
+            "inputs": tuple(inputs) | "InputUnits" >> beam.Flatten(),
+        }

@@ -1,0 +1,109 @@
+"""The Beam stages of the web pipeline: input records to page tasks, pages rendered in isolation."""
+
+from __future__ import annotations
+
+import json
+
+import apache_beam as beam
+
+from vlcurate.transforms.io.files import read_capped
+from vlcurate.transforms.data.rejects import Reject
+from vlcurate.transforms.runtime.stage import REJECTS, IsolatedStageDoFn, StageDoFn
+from vlcurate.transforms.sources.web.config import WebConfig, folder_tasks, url_tasks
+from vlcurate.transforms.sources.web.core import render_web_task
+
+# Seconds a child may take beyond the page budget (a browser launch, a slow screenshot) before
+# it is killed as hung: the page's own budget is enforced inside, this is the backstop.
+_HARD_TIMEOUT_MARGIN_S = 30.0
+MAX_HTML_FILE_BYTES = 20 * 1024 * 1024
+
+
+class UrlRecordToTasks(StageDoFn):
+    """(input file, record) -> one WebTask per viewport. A record is a text line, a JSON line or
+    a parquet row; anything but ``url`` in a JSON line or a row is kept as the sample's metadata."""
+
+    stage = "web_input"
+
+    def __init__(self, config: WebConfig):
+        self._config = config
+
+    def ref(self, element):
+        source, record = element
+        return source, _record_text(record)[:500]
+
+    def run(self, element):
+        _, record = element
+        if isinstance(record, dict):
+            fields = dict(record)
+        elif record.lstrip().startswith("{"):
+            try:
+                fields = json.loads(record)
+            except ValueError as error:
+                raise Reject("bad_input", f"not JSON: {error}") from error
+            if not isinstance(fields, dict):
+                raise Reject("bad_input", "a JSON line must be an object with a url")
+        else:
+            fields = {"url": record}
+        url = fields.pop("url", None)
+        return url_tasks(url, fields, self._config)
+
+
+def _record_text(record) -> str:
+    return json.dumps(record, sort_keys=True, default=str) if isinstance(record, dict) else str(record)
+
+
+class HtmlFileToTasks(StageDoFn):
+    """A local .html file (folder input mode) -> one WebTask per viewport."""
+
+    stage = "web_input"
+
+    def __init__(self, folder: str, config: WebConfig):
+        self._folder = folder
+        self._config = config
+
+    def ref(self, metadata):
+        return metadata.path, ""
+
+    def run(self, metadata):
+        data = read_capped(metadata.path, MAX_HTML_FILE_BYTES)
+        return folder_tasks(metadata.path, self._folder, data, self._config)
+
+
+class RenderWebPage(IsolatedStageDoFn):
+    """WebTask in, a web_code Sample out; each child process holds one guarded browser."""
+
+    stage = "web_page"
+
+    def __init__(self, config: WebConfig, processes: int):
+        # No address-space cap: Chromium reserves far more virtual memory than it uses.
+        super().__init__(processes, config.page_timeout_s + _HARD_TIMEOUT_MARGIN_S, memory_limit_mb=None,
+                         threads=config.ocr.threads)
+        self._config = config
+
+    def ref(self, task):
+        return task.uri, task.locator
+
+    def call(self, task):
+        return render_web_task, (task, self._config)
+
+    def outputs(self, task, sample):
+        return [sample]
+
+
+class WebPages(beam.PTransform):
+    """Tasks -> {"samples", "rejects"}: spread by a reshuffle, rendered in ``processes`` browsers."""
+
+    def __init__(self, config: WebConfig, processes: int = 1):
+        super().__init__()
+        self._config = config
+        self._processes = processes
+
+    def expand(self, tasks):
+        rendered = (
+            tasks
+            | "SpreadPages" >> beam.Reshuffle()
+            | "Render" >> beam.ParDo(RenderWebPage(self._config, self._processes)).with_outputs(
+                REJECTS, main="samples"
+            )
+        )
+        return {"samples": rendered.samples, "rejects": rendered[REJECTS]}
