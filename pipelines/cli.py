@@ -43,7 +43,7 @@ def _help(module) -> int:
 
 def _options_classes(module):
     """The flag groups a command takes: those its module lists in OPTIONS, and the shared ones."""
-    from vlcurate.pipelines.common import DatasetOptions, QualityOptions
+    from vlcurate.pipelines.options import DatasetOptions, QualityOptions
 
     return [*module.OPTIONS, DatasetOptions, QualityOptions]
 

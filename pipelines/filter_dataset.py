@@ -18,7 +18,9 @@ import hashlib
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from vlcurate.pipelines.common import input_path, launch, read_manifest, shard_config
+from vlcurate.transforms.io.manifest import read_manifest
+from vlcurate.pipelines.launch import launch
+from vlcurate.pipelines.options import input_path, shard_config
 from vlcurate.transforms.io.files import read_capped
 from vlcurate.transforms.data.rejects import RejectRecord
 from vlcurate.transforms.io.shards import read_shard

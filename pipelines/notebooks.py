@@ -18,7 +18,9 @@ from __future__ import annotations
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from vlcurate.pipelines.common import image_pixels, input_path, isolation_caps, launch, list_inputs, shard_config
+from vlcurate.pipelines.inputs import list_inputs
+from vlcurate.pipelines.launch import launch
+from vlcurate.pipelines.options import image_pixels, input_path, isolation_caps, shard_config
 from vlcurate.transforms.sources.notebooks.beam import NotebookPlots
 from vlcurate.transforms.sources.notebooks.core import NotebookConfig
 from vlcurate.pipelines.registry import command

@@ -14,7 +14,9 @@ from __future__ import annotations
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from vlcurate.pipelines.common import input_path, launch, list_inputs, shard_config
+from vlcurate.pipelines.inputs import list_inputs
+from vlcurate.pipelines.launch import launch
+from vlcurate.pipelines.options import input_path, shard_config
 from vlcurate.pipelines.pdf_pages import FigureOptions, PdfPagesOptions, pdf_config
 from vlcurate.transforms.sources.pdf.beam import PdfPages
 from vlcurate.pipelines.registry import command

@@ -15,9 +15,10 @@ from __future__ import annotations
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from vlcurate.pipelines.common import (
-    OcrOptions, add_flag, input_path, isolation_caps, launch, list_inputs, ocr_config, ocr_models, page_timeout,
-    render_processes, shard_config,
+from vlcurate.pipelines.inputs import list_inputs
+from vlcurate.pipelines.launch import launch
+from vlcurate.pipelines.options import (
+    OcrOptions, add_flag, input_path, isolation_caps, ocr_config, ocr_models, page_timeout, render_processes, shard_config,
 )
 from vlcurate.transforms.sources.pdf.config import FigureConfig, PdfConfig
 from vlcurate.transforms.sources.pdf.beam import PdfPages

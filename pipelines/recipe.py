@@ -97,7 +97,7 @@ def make_plan(recipe: Recipe, args, beam_argv, dry_run: bool) -> Plan:
     if dry_run:
         return Plan(1, args.mode, f"{recipe.prefix}-r1", digest, recipe.document, beam_argv, ())
     state = run_state(recipe.output)
-    from vlcurate.pipelines.common import dataset_files
+    from vlcurate.pipelines.launch import dataset_files
 
     existing = dataset_files(recipe.output)
     if args.mode == "new":
@@ -142,7 +142,7 @@ class Prepared:
 
 def prepare_source(source: Source, recipe: Recipe, plan: Plan, beam_argv: list[str]) -> Prepared:
     """The source's stage config, from its options parsed as its own command's flags."""
-    from vlcurate.pipelines.common import render_processes
+    from vlcurate.pipelines.options import render_processes
 
     module = KINDS[source.kind].load()
     argv = [*beam_argv, "--input", source.input, "--output", recipe.output, "--shard-prefix", plan.prefix,
@@ -177,7 +177,7 @@ def _tagged(sample, name: str):
 
 def execute(recipe: Recipe, plan: Plan, beam_argv: list[str], dry_run: bool, resuming: bool = False,
             report: bool = True) -> int:
-    from vlcurate.pipelines.common import add_timing, config_dict, run_to_end
+    from vlcurate.pipelines.launch import add_timing, config_dict, run_to_end
     from vlcurate.transforms.io.runs import manifest_name, write_merged, write_plan
     from vlcurate.transforms.io.shards import ShardConfig, WriteDataset
 
@@ -220,7 +220,7 @@ def execute(recipe: Recipe, plan: Plan, beam_argv: list[str], dry_run: bool, res
     from vlcurate.transforms.io.runs import run_state
 
     manifest = write_merged(recipe.output, run_state(recipe.output).finished)
-    from vlcurate.pipelines.common import summary
+    from vlcurate.pipelines.summary import summary
 
     print(summary(recipe.output, manifest))
     _print_mix(manifest, recipe.target_mix)
@@ -283,7 +283,7 @@ def _labelled(outputs: dict, recipe: Recipe, label, shards) -> dict:
 
 def _quality(recipe: Recipe, beam_argv):
     """The Quality transform (CLIP only on the sources that ask for it), its config, its models."""
-    from vlcurate.pipelines.common import quality_stage
+    from vlcurate.pipelines.options import quality_stage
 
     flags = [*beam_argv, *recipe.flags("clip")]
     if recipe.dedup:

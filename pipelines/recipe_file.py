@@ -318,7 +318,7 @@ class _OptionsParser(argparse.ArgumentParser):
 
 
 def _options_parser(kind: str) -> _OptionsParser:
-    from vlcurate.pipelines.common import DatasetOptions
+    from vlcurate.pipelines.options import DatasetOptions
 
     module = KINDS[kind].load()
     parser = _OptionsParser(add_help=False)

@@ -18,7 +18,9 @@ import dataclasses
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from vlcurate.pipelines.common import DatasetOptions, add_flag, image_pixels, is_dry_run, input_path, launch, list_inputs, shard_config
+from vlcurate.pipelines.inputs import list_inputs
+from vlcurate.pipelines.launch import is_dry_run, launch
+from vlcurate.pipelines.options import DatasetOptions, add_flag, image_pixels, input_path, shard_config
 from vlcurate.transforms.io.files import file_sha256
 from vlcurate.transforms.label.beam import Label, LabelConfig, local_copy, local_file
 from vlcurate.transforms.sources.records import FileRecords

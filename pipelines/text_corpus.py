@@ -11,7 +11,9 @@ from __future__ import annotations
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from vlcurate.pipelines.common import DatasetOptions, add_flag, input_path, launch, list_inputs, shard_config
+from vlcurate.pipelines.inputs import list_inputs
+from vlcurate.pipelines.launch import launch
+from vlcurate.pipelines.options import DatasetOptions, add_flag, input_path, shard_config
 from vlcurate.transforms.sources.records import FileRecords
 from vlcurate.transforms.sources.text import TextConfig, read_text_records, text_sample
 from vlcurate.pipelines.registry import command

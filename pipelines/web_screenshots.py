@@ -17,9 +17,10 @@ import os
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from vlcurate.pipelines.common import (
-    OcrOptions, add_flag, input_path, launch, list_inputs, ocr_config, ocr_models, page_timeout, render_processes,
-    shard_config,
+from vlcurate.pipelines.inputs import list_inputs
+from vlcurate.pipelines.launch import launch
+from vlcurate.pipelines.options import (
+    OcrOptions, add_flag, input_path, ocr_config, ocr_models, page_timeout, render_processes, shard_config,
 )
 from vlcurate.transforms.runtime.stage import REJECTS
 from vlcurate.transforms.sources.web.config import WebConfig, parse_viewport

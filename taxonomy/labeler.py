@@ -22,6 +22,7 @@ from collections.abc import Iterable
 
 from vlcurate.taxonomy.tree import Taxonomy
 from vlcurate.transforms.io.files import file_sha256
+from vlcurate.transforms.data.review import REVIEW_STATUS
 
 SCHEMA = "vlcurate.labeler/1"
 _TOKEN = re.compile(r"[^\W_]+|[^\w\s]", re.UNICODE)
@@ -118,7 +119,7 @@ class Prediction:
             "confidence": self.leaf_confidence,
             "main": self.main,
             "main_confidence": self.main_confidence,
-            "status": "labelled" if sure else "review",
+            "status": "labelled" if sure else REVIEW_STATUS,
             "top": [{"id": leaf, "confidence": confidence} for leaf, confidence in self.top],
             "version": taxonomy.version,
             "labeler": model,

@@ -7,6 +7,7 @@ import sys
 
 from vlcurate.taxonomy.labeler import ExamplesError, Labeler, TrainConfig, read_examples, train
 from vlcurate.taxonomy.tree import TaxonomyError, load_taxonomy
+from vlcurate.transforms.data.review import REVIEW_STATUS
 
 _TRAIN = TrainConfig()
 
@@ -103,7 +104,7 @@ def predict_command(args) -> int:
                 "leaf": prediction.leaf,
                 "leaf_confidence": prediction.leaf_confidence,
                 # The best leaf is always named; below --min-confidence the pipeline would not give it.
-                "status": "labelled" if prediction.leaf_confidence >= args.min_confidence else "review",
+                "status": "labelled" if prediction.leaf_confidence >= args.min_confidence else REVIEW_STATUS,
                 "top": [{"id": leaf, "confidence": confidence} for leaf, confidence in prediction.top],
             }, ensure_ascii=False) + "\n")
     if errors:

@@ -2,46 +2,22 @@
 
 from __future__ import annotations
 
-import os
-
-import yaml
-
 from vlcurate.taxonomy.tree import Taxonomy
+from vlcurate.transforms.data.mix import parse_weights, shares
+from vlcurate.transforms.data.review import REVIEW_LABEL as REVIEW
 
-REVIEW = "(review)"
 
 
 def parse_target_mix(spec: str, taxonomy: Taxonomy) -> dict[str, float]:
     """``recognition=3,conversion=1`` or a YAML/JSON file mapping main-category ids to weights ->
     shares that add up to 1."""
-    if os.path.isfile(spec):
-        with open(spec, encoding="utf-8") as handle:
-            weights = yaml.safe_load(handle)
-        if not isinstance(weights, dict):
-            raise ValueError(f"{spec}: a target mix is a mapping of main category ids to weights")
-    else:
-        weights = {}
-        for part in filter(None, (item.strip() for item in spec.split(","))):
-            name, equals, value = part.partition("=")
-            if not equals:
-                raise ValueError(f"target mix item {part!r} is not id=weight")
-            weights[name.strip()] = value.strip()
+    weights = parse_weights(spec, "target mix")
     mains = {node.id for node in taxonomy.mains()}
-    shares = {}
-    for name, weight in weights.items():
+    for name in weights:
         if name not in mains:
             raise ValueError(f"target mix names {name!r}, not a main category of taxonomy "
                              f"{taxonomy.version} ({', '.join(sorted(mains))})")
-        try:
-            shares[name] = float(weight)
-        except (TypeError, ValueError):
-            raise ValueError(f"target mix weight of {name!r} is not a number: {weight!r}") from None
-        if shares[name] < 0:
-            raise ValueError(f"target mix weight of {name!r} is negative")
-    total = sum(shares.values())
-    if total <= 0:
-        raise ValueError("a target mix needs a positive weight")
-    return {name: weight / total for name, weight in shares.items()}
+    return shares(weights, "target mix")
 
 
 def main_counts(labels: dict[str, int], taxonomy: Taxonomy) -> dict[str, int]:

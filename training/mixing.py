@@ -18,6 +18,7 @@ import random
 import numpy as np
 
 from vlcurate.training.sources import LANGUAGE
+from vlcurate.transforms.data.mix import parse_weights
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,18 +78,8 @@ class Mixer:
 
 
 def parse_mix(text: str | None) -> dict[str, float]:
-    """'document_ocr: 2, web_code: 1, text_only: 7' (or with '=') -> {route: weight}."""
-    weights: dict[str, float] = {}
-    for part in (text or "").split(","):
-        if not part.strip():
-            continue
-        name, sep, value = part.replace("=", ":").partition(":")
-        if not sep:
-            raise ValueError(f"mix entry {part!r} is not NAME:WEIGHT")
-        weights[name.strip()] = float(value)
-        if weights[name.strip()] < 0:
-            raise ValueError(f"mix weight of {name.strip()} is negative")
-    return weights
+    """'document_ocr=2,web_code=1,text_only=7' -> {route: weight} (the one weights syntax)."""
+    return parse_weights(text, "--mix")
 
 
 def language_target(weights: dict[str, float], explicit: float | None, default: float = 0.7) -> float:

@@ -45,7 +45,7 @@ def parser() -> argparse.ArgumentParser:
                     "with its model sizes")
     data = ap.add_argument_group("data")
     data.add_argument("--batch-size", type=int, default=4, help="samples per step per rank")
-    data.add_argument("--mix", help="route weights, e.g. 'document_ocr: 2, web_code: 1, text_only: 7'")
+    data.add_argument("--mix", help="route weights, e.g. document_ocr=2,web_code=1,text_only=7")
     data.add_argument("--lang-share", type=float, help="target language share (default: text_only's share of "
                       "--mix, else 0.7; stage 1: 0)")
     data.add_argument("--warmup-steps", type=int, help="modality warm-up from 1.0 (default: 200 in stage 2, else 0)")

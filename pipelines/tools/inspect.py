@@ -16,10 +16,10 @@ import os
 import sys
 
 from vlcurate.transforms.io.files import open_for_reading
-from vlcurate.transforms.report.build import REVIEW, dataset_files, excerpt, join, load_manifest
+from vlcurate.pipelines.summary import summary
+from vlcurate.transforms.report.build import dataset_files, excerpt, join, load_manifest
 from vlcurate.transforms.data.sample import dumps_json
 
-SHOWN_SHARDS = 20
 
 
 def run(argv: list[str]) -> int:
@@ -53,56 +53,6 @@ def run(argv: list[str]) -> int:
         for saved in save_images(sample, args.save_images):
             print(f"saved {saved}")
     return 0
-
-
-def summary(dataset: str, manifest: dict) -> str:
-    """The manifest in a screenful: one fact a line."""
-    totals = manifest.get("totals") or {}
-    balance = {True: "balanced", False: "NOT BALANCED"}.get(totals.get("balanced"), "balance not recorded")
-    shards = manifest.get("shards") or []
-    rejects = manifest.get("rejects") or {}
-    labels = manifest.get("labels") or {}
-    lines = [
-        f"dataset       {dataset}",
-        f"pipeline      {manifest.get('pipeline')}  created {manifest.get('created')}",
-        f"totals        inputs {totals.get('inputs')} = samples {totals.get('samples')} + rejected "
-        f"{totals.get('rejected')} + filtered {totals.get('filtered')} ({balance})",
-        f"categories    {_counts(manifest.get('categories'))}",
-        f"text sources  {_counts(manifest.get('text_sources'))}",
-    ]
-    if labels:
-        review = labels.get(REVIEW, 0)
-        mains: dict[str, int] = {}
-        for leaf, count in labels.items():
-            if leaf != REVIEW:
-                mains[leaf.split("/", 1)[0]] = mains.get(leaf.split("/", 1)[0], 0) + count
-        lines.append(f"labels        {sum(mains.values())} labelled ({_counts(dict(sorted(mains.items())))}), "
-                     f"{review} for review")
-    else:
-        lines.append("labels        none")
-    lines.append(f"shards        {len(shards)} shard{'' if len(shards) == 1 else 's'}, {sum(s.get('samples', 0) for s in shards)} samples, "
-                 f"{sum(s.get('bytes', 0) for s in shards):,} bytes")
-    for shard in shards[:SHOWN_SHARDS]:
-        lines.append(f"  {shard.get('name')}  {shard.get('samples')} samples  {shard.get('bytes', 0):,} bytes")
-    if len(shards) > SHOWN_SHARDS:
-        lines.append(f"  ... {len(shards) - SHOWN_SHARDS} more")
-    by_reason = rejects.get("by_reason") or {}
-    lines.append(f"rejects       {sum(by_reason.values())}: {_counts(by_reason)}")
-    for stage, reasons in (rejects.get("by_stage") or {}).items():
-        lines.append(f"  {stage}: {_counts(reasons)}")
-    throughput = manifest.get("throughput") or {}
-    outputs = {row.get("stage"): row.get("out") for row in manifest.get("funnel") or []}
-    if throughput:
-        lines.append("stages        elements in -> outputs, elements/s")
-    for stage, figures in sorted(throughput.items()):
-        rate = figures.get("per_second")
-        lines.append(f"  {stage}: {figures.get('elements')} -> {outputs.get(stage, '?')}"
-                     + (f", {rate:,.1f}/s" if isinstance(rate, (int, float)) else ""))
-    return "\n".join(lines)
-
-
-def _counts(counts) -> str:
-    return ", ".join(f"{name or '(none)'} {count}" for name, count in (counts or {}).items()) or "none"
 
 
 def shard_of(dataset: str, key: str) -> str | None:

@@ -13,21 +13,13 @@ from __future__ import annotations
 import argparse
 import sys
 
+from vlcurate.transforms.data.mix import parse_weights, shares
 from vlcurate.transforms.report.build import SHEET_SAMPLES, write_report
 
 
 def parse_mix(spec: str) -> dict[str, float]:
     """``document_ocr=3,web_code=1`` -> shares that add up to 1."""
-    weights = {}
-    for part in filter(None, (item.strip() for item in spec.split(","))):
-        name, equals, value = part.partition("=")
-        if not equals:
-            raise ValueError(f"target mix item {part!r} is not name=weight")
-        weights[name.strip()] = float(value)
-    total = sum(weights.values())
-    if total <= 0 or any(w < 0 for w in weights.values()):
-        raise ValueError("a target mix needs non-negative weights with a positive sum")
-    return {name: weight / total for name, weight in weights.items()}
+    return shares(parse_weights(spec, "--target-mix"), "--target-mix")
 
 
 def run(argv: list[str]) -> int:

@@ -7,7 +7,8 @@ import json
 import pytest
 
 from fixtures.report import HOSTILE, LEAF, PER_CATEGORY, png_size, write_rich_dataset
-from vlcurate.pipelines import cli, inspect_cli
+from vlcurate.pipelines import cli
+from vlcurate.pipelines.tools import inspect as inspect_cli
 from vlcurate.transforms.report.build import load_manifest
 from vlcurate.transforms.io.shards import read_shard
 
@@ -32,10 +33,10 @@ def test_summary_lists_totals_categories_shards_and_rejects(rich, capsys):
     assert "categories    document_ocr 8, scene_ocr 3, text_only 2" in lines
     assert "labels        2 labelled (recognition 2), 1 for review" in lines
     shards = manifest["shards"]
-    assert f"shards        {len(shards)} shards, 13 samples, {sum(s['bytes'] for s in shards):,} bytes" in lines
+    assert f"shards        {rich}/shards/: {len(shards)} shards, 13 samples, {sum(s['bytes'] for s in shards):,} bytes" in lines
     for shard in shards:
         assert f"  {shard['name']}  {shard['samples']} samples  {shard['bytes']:,} bytes" in lines
-    assert "rejects       3: clip_below_threshold 2, pdf_corrupt 1" in lines
+    assert "rejected      1: pdf_corrupt 1" in lines and "filtered      2: clip_below_threshold 2" in lines
     assert "  clip: clip_below_threshold 2" in lines and "  pdf_document: pdf_corrupt 1" in lines
     assert "stages        elements in -> outputs, elements/s" in lines
     assert any(line.startswith("  render: 300 -> ") for line in lines)

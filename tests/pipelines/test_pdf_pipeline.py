@@ -19,7 +19,7 @@ from apache_beam.testing.util import assert_that, equal_to
 from fixtures import pdf as pdf_fixtures
 from fixtures.dataflow import translate_for_dataflow
 from vlcurate.pipelines import cli, pdf_pages
-from vlcurate.pipelines.common import list_inputs
+from vlcurate.pipelines.inputs import list_inputs
 from vlcurate.transforms.sources.pdf.core import PdfConfig
 from vlcurate.transforms.sources.pdf.beam import PdfPages
 from vlcurate.transforms.data.sample import make_key
@@ -104,7 +104,7 @@ def test_run_writes_a_balanced_dataset_readable_by_webdataset(mixed_inputs, tmp_
     output = tmp_path / "out"
     manifest = run_cli(["--input", str(mixed_inputs), "--output", str(output), *FAST])
     printed = capsys.readouterr().out
-    assert f"shards    {output}/shards/" in printed and "reject  pdf_encrypted: 1" in printed
+    assert f"shards        {output}/shards/: " in printed and "rejected      1: pdf_encrypted 1" in printed
 
     totals = manifest["totals"]
     # 9 pages (3 of them duplicates) + 4 whole-document rejects

@@ -89,7 +89,7 @@ def test_the_cli_prints_the_mix_against_the_target(tmp_path, labeler, capsys):
     assert cli.main(["sft", "--input", str(CONVERSATIONS), "--output", str(tmp_path), "--image-root", str(EXAMPLES),
                      "--labeler", labeler, "--target-mix", "recognition=1,safety=1"]) == 0
     out = capsys.readouterr().out
-    assert "inputs    13 = 10 samples + 3 rejected + 0 filtered" in out
+    assert "totals        inputs 13 = samples 10 + rejected 3 + filtered 0 (balanced)" in out
     assert [line.split()[0] for line in out.splitlines() if line.startswith(("recognition ", "safety "))] == [
         "recognition", "safety"]
     assert "50.0%" in out

@@ -207,7 +207,7 @@ def test_target_mix_is_parsed_and_compared(tmp_path, taxonomy):
     path = tmp_path / "mix.yaml"
     path.write_text("analysis: 1\nsafety: 1\n")
     assert parse_target_mix(str(path), taxonomy) == {"analysis": 0.5, "safety": 0.5}
-    for spec, message in [("recognition", "not id=weight"), ("ocr=1", "not a main category"),
+    for spec, message in [("recognition", "not NAME=WEIGHT"), ("ocr=1", "not a main category"),
                           ("recognition=x", "not a number"), ("recognition=0", "positive weight"),
                           ("recognition=-1,conversion=2", "negative")]:
         with pytest.raises(ValueError, match=message):

@@ -55,7 +55,7 @@ def batches(plan, config, steps, **kwargs):
 
 
 def test_parse_mix_and_language_target():
-    weights = parse_mix("document_ocr: 2, web_code: 1, text_only: 7")
+    weights = parse_mix("document_ocr=2, web_code=1, text_only=7")
     assert weights == {"document_ocr": 2.0, "web_code": 1.0, "text_only": 7.0}
     assert parse_mix("a=1,b=3") == {"a": 1.0, "b": 3.0}
     with pytest.raises(ValueError):

@@ -72,7 +72,7 @@ def test_a_dataset_without_text_trains_on_what_it_has(tmp_path, capsys):
     folder = str(tmp_path / "docs")
     write_dataset(folder, [pretraining_sample("document_ocr", n) for n in range(30)], prefix="docs", per_shard=10)
     log = tmp_path / "log.jsonl"
-    assert train(train_args(folder, tmp_path / "ckpt", 10, "--mix", "document_ocr: 2, web_code: 1, text_only: 7",
+    assert train(train_args(folder, tmp_path / "ckpt", 10, "--mix", "document_ocr=2,web_code=1,text_only=7",
                             "--log-json", str(log))) == 0
     out = capsys.readouterr().out
     assert "no pretrain samples of text_only" in out and "no pretrain samples of web_code" in out

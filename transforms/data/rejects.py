@@ -82,7 +82,7 @@ class Reject(Exception):
 
     def __init__(self, reason: str, detail: str = ""):
         if reason not in REASONS:
-            raise ValueError(f"unknown reject reason {reason!r}; add it to transforms/rejects.REASONS")
+            raise ValueError(f"unknown reject reason {reason!r}; add it to transforms/data/rejects.REASONS")
         super().__init__(f"{reason}: {detail}" if detail else reason)
         self.reason = reason
         self.detail = detail

@@ -8,10 +8,13 @@ import json
 import platform
 
 from vlcurate import __version__
-from vlcurate.transforms.io.files import WrittenFile, write_bytes
-from vlcurate.transforms.data.rejects import is_filtered
+from vlcurate.transforms.io.files import WrittenFile, read_capped, write_bytes
+from vlcurate.transforms.data.rejects import Reject, is_filtered
 
 MANIFEST_SCHEMA = "vlcurate.manifest/1"
+MANIFEST = "manifest.json"
+# A manifest lists every shard; even a million shards stay well under this (hostile input is capped).
+MAX_MANIFEST_BYTES = 256 * 1024 * 1024
 _LIBRARIES = ("apache-beam", "pymupdf", "pyarrow", "pillow", "numpy", "webdataset", "rapidocr", "onnxruntime",
               "tesserocr")
 
@@ -64,14 +67,7 @@ def build_manifest(run: dict, counts: dict[str, int], shards, rejects_file: Writ
         "models": run.get("models", {}),
         "versions": library_versions(),
         "counts": dict(sorted(counts.items())),
-        "totals": {
-            "inputs": inputs,
-            "samples": samples,
-            "rejected": rejected,
-            "filtered": filtered,
-            # Every input is a sample or a reject row; anything else is a bug in a stage.
-            "balanced": inputs == samples + rejected + filtered,
-        },
+        "totals": balance(inputs, samples, rejected, filtered),
         "categories": dict(sorted(categories.items())),
         # Where the samples' text came from (pdf-text-layer, html, ocr:ppocr, ...; "" for none).
         "text_sources": dict(sorted(text_sources.items())),
@@ -95,11 +91,45 @@ def build_manifest(run: dict, counts: dict[str, int], shards, rejects_file: Writ
     }
 
 
+def balance(inputs: int, samples: int, rejected: int, filtered: int, parts_balanced: bool = True) -> dict:
+    """The manifest's totals and the balance they must keep: every input is a sample or a reject
+    row (rejected or filtered); anything else is a bug in a stage. ``parts_balanced``: for a
+    merged manifest, whether every run it merges balanced on its own."""
+    return {
+        "inputs": inputs,
+        "samples": samples,
+        "rejected": rejected,
+        "filtered": filtered,
+        "balanced": parts_balanced and inputs == samples + rejected + filtered,
+    }
+
+
 def _file_entry(folder: str, written: WrittenFile) -> dict:
     """A written file as the manifest names it: relative to the output folder."""
     return {"name": f"{folder}/{written.path.rsplit('/', 1)[-1]}", "bytes": written.bytes, "sha256": written.sha256}
 
 
-def write_manifest(output: str, manifest: dict, name: str = "manifest.json") -> WrittenFile:
+def write_manifest(output: str, manifest: dict, name: str = MANIFEST) -> WrittenFile:
     data = json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=False).encode("utf-8") + b"\n"
     return write_bytes(f"{output}/{name}", data)
+
+
+class ManifestError(ValueError):
+    """A dataset's manifest that is missing, unreadable or not a vlcurate manifest."""
+
+
+def read_manifest(dataset: str, name: str = MANIFEST) -> dict:
+    """The manifest of the dataset folder ``dataset`` (local or gs://), the one reader every command
+    and the trainer use; a missing or malformed one is a ``ManifestError`` that names the file."""
+    path = f"{dataset.rstrip('/')}/{name}"
+    try:
+        data = read_capped(path, MAX_MANIFEST_BYTES)
+    except Reject as error:  # missing, unreadable, or over the cap
+        raise ManifestError(f"{path}: {error.detail}; is {dataset} a dataset folder?") from error
+    try:
+        manifest = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ManifestError(f"{path}: not a JSON manifest ({error})") from error
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("shards", []), list):
+        raise ManifestError(f"{path}: not a vlcurate manifest")
+    return manifest

@@ -15,7 +15,7 @@ import json
 import apache_beam as beam
 
 from vlcurate.transforms.io.files import open_for_reading, write_bytes
-from vlcurate.transforms.io.manifest import write_manifest
+from vlcurate.transforms.io.manifest import balance, write_manifest
 from vlcurate.transforms.data.rejects import RejectRecord
 
 RUNS = "runs"
@@ -101,11 +101,10 @@ def merge(runs: list[tuple[int, dict, dict]]) -> dict:
             "totals": manifest["totals"],
             "shards": len(manifest["shards"]),
         })
-    totals["balanced"] = all(manifest["totals"]["balanced"] for _, _, manifest in runs) and \
-        totals["inputs"] == totals["samples"] + totals["rejected"] + totals["filtered"]
     merged.update(summed)
     merged.update(
-        totals=totals,
+        totals=balance(totals["inputs"], totals["samples"], totals["rejected"], totals["filtered"],
+                       all(manifest["totals"]["balanced"] for _, _, manifest in runs)),
         rejects={"by_reason": dict(sorted(by_reason.items())), "by_stage": by_stage,
                  "file": reject_files[-1], "files": reject_files},
         shards=shards,

@@ -23,6 +23,7 @@ from apache_beam.pvalue import AsList, AsSingleton
 from vlcurate.transforms.io.files import WrittenFile, atomic_write, open_for_reading, write_bytes
 from vlcurate.transforms.io.manifest import build_manifest, write_manifest
 from vlcurate.transforms.data.rejects import RejectRecord
+from vlcurate.transforms.data.review import REVIEW_LABEL
 from vlcurate.transforms.data.sample import Sample, sample_from_members, split_member_name
 from vlcurate.transforms.runtime.stage import REJECTS
 from vlcurate.transforms.io.tables import index_table, parquet_bytes, rejects_table
@@ -106,7 +107,7 @@ def encode_sample(sample: Sample) -> EncodedSample:
         "taxonomy_id": taxonomy.get("id"),
         "taxonomy_confidence": taxonomy.get("confidence"),
     }
-    label = None if sample.taxonomy is None else (taxonomy.get("id") or "(review)")
+    label = None if sample.taxonomy is None else (taxonomy.get("id") or REVIEW_LABEL)
     encoded = EncodedSample(sample.key, sample.uri, members, row, label)
     row["sample_bytes"] = encoded.size
     return encoded

@@ -20,10 +20,10 @@ from apache_beam.metrics import Metrics
 
 from vlcurate.transforms.runtime import progress
 from vlcurate.transforms.io.files import atomic_write, open_for_reading
+from vlcurate.transforms.data.review import REVIEW_STATUS as REVIEW, review_queue_path
 from vlcurate.transforms.data.sample import dumps_json
 from vlcurate.transforms.sources.sft import user_text
 
-REVIEW = "review"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -108,7 +108,7 @@ class LabelSamples(beam.DoFn):
         prediction = self._labeler.predict(text, self._config.top_k)
         taxonomy = prediction.describe(self._taxonomy, self._config.min_confidence, self._labeler.sha256)
         Metrics.counter("label", taxonomy["status"]).inc()
-        if taxonomy["status"] == "review":
+        if taxonomy["status"] == REVIEW:
             yield beam.pvalue.TaggedOutput(REVIEW, review_row(sample, text, taxonomy))
         yield dataclasses.replace(sample, meta=meta, taxonomy=taxonomy)
 
@@ -131,7 +131,7 @@ def review_row(sample, text: str, taxonomy: dict) -> dict:
 
 def write_review_queue(rows: list[dict], output: str, prefix: str) -> str:
     """The queue as JSON lines sorted by key (the same run gives the same file); returns its path."""
-    path = f"{output}/review/{prefix}-review.jsonl"
+    path = review_queue_path(output, prefix)
     lines = b"".join(dumps_json(row) + b"\n" for row in sorted(rows, key=lambda row: row["key"]))
     atomic_write(path, lambda out: out.write(lines))
     return path

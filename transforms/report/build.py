@@ -32,7 +32,6 @@ THUMB_SIDE = 256
 TEXT_CHARS = 300
 TOP_LEAVES = 20
 MAX_THUMB_PIXELS = 64_000_000  # a sample image larger than this is not decoded for a thumbnail
-REVIEW = "(review)"
 INDEX_COLUMNS = ("key", "shard", "category", "uri", "locator", "image_count", "image_width",
                  "image_height", "image_bytes", "scores")
 # "clip=-0.382550 below -0.345246, the run's top 0.8" or "clip=0.1 below --clip-min-score 0.2"

@@ -1,25 +1,20 @@
-"""What every pipeline shares: dataset output flags, input listing, output preparation, summary."""
+"""The flags every pipeline shares (dataset, OCR, quality) and the stage settings built from them.
+
+Beam parses every PipelineOptions subclass into one parser, so a flag two pipelines share must be
+defined once, here; each pipeline module adds its own in its own PipelineOptions subclass.
+"""
 
 from __future__ import annotations
 
 import dataclasses
-import json
-import logging
 import os
 
-import apache_beam as beam
-from apache_beam.io import fileio
-from apache_beam.io.filesystems import FileSystems
-from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+from apache_beam.options.pipeline_options import PipelineOptions
 
 from vlcurate.transforms.filters.clip_config import ClipConfig, resolve
-from vlcurate.transforms.ocr.config import ENGINES, MODES, OcrConfig, engine_models
 from vlcurate.transforms.filters.quality import DEDUP_KINDS, Quality
-from vlcurate.transforms.io.shards import ShardConfig, WriteDataset
-
-# Files a dataset holds (runs/ and report.html from `vlcurate run`); an existing output holding any
-# of them is refused unless --overwrite, which deletes them all.
-_OUTPUT_PARTS = ("shards/*", "index/*", "rejects/*", "review/*", "runs/*", "manifest.json", "report.html")
+from vlcurate.transforms.io.shards import ShardConfig
+from vlcurate.transforms.ocr.config import ENGINES, MODES, OcrConfig, engine_models
 
 
 def add_flag(parser, name: str, **kwargs) -> None:
@@ -188,70 +183,6 @@ def shard_config(options: PipelineOptions, default_prefix: str) -> ShardConfig:
     )
 
 
-def input_pattern(path: str) -> tuple[str, bool]:
-    """A folder (or a prefix ending in /) means every file of the pipeline's extensions under it, at any depth;
-    anything else is a file or a glob, taken as it is. Returns (pattern, filter_by_extension)."""
-    if path.endswith("/") or _is_local_folder(path):
-        return f"{path.rstrip('/')}/**", True
-    return path, False
-
-
-def _is_local_folder(path: str) -> bool:
-    return "://" not in path and os.path.isdir(path)
-
-
-def has_extension(path: str, extensions: str | tuple[str, ...]) -> bool:
-    extensions = (extensions,) if isinstance(extensions, str) else extensions
-    return path.lower().endswith(tuple(f".{extension}" for extension in extensions))
-
-
-def list_inputs(pipeline, path: str, extensions: str | tuple[str, ...]):
-    """The input files' metadata, listed through Beam's FileSystems at run time."""
-    pattern, by_extension = input_pattern(path)
-    files = pipeline | "ListInputs" >> fileio.MatchFiles(pattern)
-    if by_extension:
-        files = files | "KeepExtension" >> beam.Filter(lambda meta: has_extension(meta.path, extensions))
-    return files
-
-
-def is_dry_run(options: PipelineOptions) -> bool:
-    return bool(options.get_all_options().get("dry_run"))
-
-
-def prepare(options: PipelineOptions, source: str, extensions: str | tuple[str, ...], config: ShardConfig) -> None:
-    """Checks made before launching a real run (a dry run touches no files)."""
-    standard = options.view_as(StandardOptions)
-    if standard.runner is None:
-        # Plain DirectRunner first tries to download the Prism binary; FnApiRunner runs here.
-        standard.runner = "FnApiRunner"
-    if is_dry_run(options):
-        return
-    pattern, by_extension = input_pattern(source)
-    matched = FileSystems.match([pattern])[0].metadata_list
-    if by_extension:
-        matched = [meta for meta in matched if has_extension(meta.path, extensions)]
-    if not matched:
-        wanted = ", ".join(f"*.{e}" for e in ((extensions,) if isinstance(extensions, str) else extensions))
-        raise SystemExit(f"no input files match {pattern}" + (f" ({wanted})" if by_extension else ""))
-    existing = dataset_files(config.output)
-    if existing and not options.view_as(DatasetOptions).overwrite:
-        raise SystemExit(f"{config.output} already holds a dataset ({len(existing)} files); pass --overwrite")
-    if existing:
-        FileSystems.delete(existing)
-
-
-def dataset_files(output: str) -> list[str]:
-    """The files of a dataset already in ``output`` (none for an empty or missing folder)."""
-    return [meta.path for part in _OUTPUT_PARTS for meta in _match(f"{output}/{part}")]
-
-
-def _match(pattern: str):
-    try:
-        return FileSystems.match([pattern])[0].metadata_list
-    except Exception:  # a missing folder matches nothing
-        return []
-
-
 def local_processes(options: PipelineOptions) -> int:
     """Child processes per worker process for native work when the user did not say: on the local
     FnApiRunner, the cores shared among its worker processes; elsewhere (Dataflow starts an SDK
@@ -265,100 +196,8 @@ def local_processes(options: PipelineOptions) -> int:
     return max(1, (os.cpu_count() or 1) // workers)
 
 
-def read_manifest(output: str, name: str = "manifest.json") -> dict:
-    with FileSystems.open(f"{output}/{name}") as handle:
-        return json.loads(handle.read().decode("utf-8"))
-
-
 def run_options(options: PipelineOptions) -> dict:
     """The Beam options worth recording in a manifest (the ones that were set)."""
     wanted = ("runner", "direct_running_mode", "direct_num_workers", "project", "region", "job_name")
     every = options.get_all_options(drop_default=True)
     return {name: every[name] for name in wanted if every.get(name) is not None}
-
-
-def summary(output: str, manifest: dict) -> str:
-    totals = manifest["totals"]
-    lines = [
-        f"dataset   {output}",
-        f"shards    {output}/shards/  ({len(manifest['shards'])} files, {totals['samples']} samples)",
-        f"index     {output}/index/",
-        f"rejects   {output}/rejects/  ({totals['rejected']} rejected, {totals['filtered']} filtered)",
-        f"manifest  {output}/manifest.json",
-        f"inputs    {totals['inputs']} = {totals['samples']} samples + {totals['rejected']} rejected"
-        f" + {totals['filtered']} filtered" + ("" if totals["balanced"] else "  (NOT BALANCED: a bug)"),
-    ]
-    for reason, count in manifest["rejects"]["by_reason"].items():
-        lines.append(f"  reject  {reason}: {count}")
-    for category, count in manifest["categories"].items():
-        lines.append(f"  sample  {category}: {count}")
-    for source, count in manifest["text_sources"].items():
-        lines.append(f"  text    {source or '(none)'}: {count}")
-    return "\n".join(lines)
-
-
-def launch(options: PipelineOptions, name: str, source: str, extensions, stage: str, config,
-           shards: ShardConfig, build, models: dict | None = None):
-    """Run ``build(pipeline, source, config, processes) -> outputs`` as pipeline ``name``, then
-    the quality stages the flags ask for (CLIP, dedup) and the sink, and print where the dataset
-    went; returns the manifest (None for a dry run, which writes nothing).
-
-    ``extensions`` is what a folder input is filtered by; ``stage`` names the stage config in the
-    manifest's ``config`` (e.g. "pdf"); ``models`` the model files the run uses, by sha256.
-    """
-    quality, quality_config, quality_models = quality_stage(options)
-    prepare(options, source, extensions, shards)
-    processes = render_processes(options)
-    run = {
-        "models": {**(models or {}), **quality_models},
-        "pipeline": name,
-        "config": {
-            "input": source,
-            stage: config_dict(config),
-            "shards": dataclasses.asdict(shards),
-            "beam": run_options(options),
-            "render_processes": processes,
-            **({"quality": quality_config} if quality_config else {}),
-        },
-    }
-    pipeline = beam.Pipeline(options=options)
-    outputs = build(pipeline, source, config, processes)
-    if quality is not None:
-        outputs = outputs | "Quality" >> quality
-    outputs | "WriteDataset" >> WriteDataset(shards, run)
-    result = run_to_end(pipeline)
-    if is_dry_run(options):
-        return None
-    manifest = add_timing(shards.output, result)
-    print(summary(shards.output, manifest))
-    return manifest
-
-
-def config_dict(config) -> dict:
-    """A stage's settings as the manifest records them (a frozen dataclass, or already a dict)."""
-    return dataclasses.asdict(config) if dataclasses.is_dataclass(config) else dict(config)
-
-
-def run_to_end(pipeline: beam.Pipeline):
-    """Run and wait; the result (None for a Dataflow dry run, which submits nothing)."""
-    result = pipeline.run()
-    if result is not None:
-        result.wait_until_finish()
-    return result
-
-
-def add_timing(output: str, result, name: str = "manifest.json") -> dict:
-    """The dataset's manifest with ``throughput`` and ``funnel`` (per stage: elements, seconds,
-    elements/s; elements in and outputs out) from the run's metrics, written back in place."""
-    from vlcurate.transforms.io.manifest import write_manifest
-    from vlcurate.transforms.runtime.progress import timing
-
-    manifest = read_manifest(output, name)
-    try:
-        throughput, funnel = timing(result.metrics().query())
-    except Exception as error:  # a runner without metrics: the dataset stands without timings
-        logging.getLogger(__name__).warning("no stage timings: %s", error)
-        return manifest
-    manifest.update(throughput=throughput, funnel=funnel)
-    write_manifest(output, manifest, name)
-    return manifest

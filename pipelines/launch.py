@@ -1,0 +1,125 @@
+"""Running a pipeline command: checks before anything starts, the run, its timings and its summary."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+
+import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+
+from vlcurate.pipelines.inputs import has_extension, input_pattern
+from vlcurate.pipelines.summary import summary
+from vlcurate.pipelines.options import DatasetOptions, quality_stage, render_processes, run_options
+from vlcurate.transforms.io.manifest import read_manifest, write_manifest
+from vlcurate.transforms.io.shards import ShardConfig, WriteDataset
+
+
+# Files a dataset holds (runs/ and report.html from `vlcurate run`); an existing output holding any
+# of them is refused unless --overwrite, which deletes them all.
+_OUTPUT_PARTS = ("shards/*", "index/*", "rejects/*", "review/*", "runs/*", "manifest.json", "report.html")
+
+
+def is_dry_run(options: PipelineOptions) -> bool:
+    return bool(options.get_all_options().get("dry_run"))
+
+
+def prepare(options: PipelineOptions, source: str, extensions: str | tuple[str, ...], config: ShardConfig) -> None:
+    """Checks made before launching a real run (a dry run touches no files)."""
+    standard = options.view_as(StandardOptions)
+    if standard.runner is None:
+        # Plain DirectRunner first tries to download the Prism binary; FnApiRunner runs here.
+        standard.runner = "FnApiRunner"
+    if is_dry_run(options):
+        return
+    pattern, by_extension = input_pattern(source)
+    matched = FileSystems.match([pattern])[0].metadata_list
+    if by_extension:
+        matched = [meta for meta in matched if has_extension(meta.path, extensions)]
+    if not matched:
+        wanted = ", ".join(f"*.{e}" for e in ((extensions,) if isinstance(extensions, str) else extensions))
+        raise SystemExit(f"no input files match {pattern}" + (f" ({wanted})" if by_extension else ""))
+    existing = dataset_files(config.output)
+    if existing and not options.view_as(DatasetOptions).overwrite:
+        raise SystemExit(f"{config.output} already holds a dataset ({len(existing)} files); pass --overwrite")
+    if existing:
+        FileSystems.delete(existing)
+
+
+def dataset_files(output: str) -> list[str]:
+    """The files of a dataset already in ``output`` (none for an empty or missing folder)."""
+    return [meta.path for part in _OUTPUT_PARTS for meta in _match(f"{output}/{part}")]
+
+
+def _match(pattern: str):
+    try:
+        return FileSystems.match([pattern])[0].metadata_list
+    except Exception:  # a missing folder matches nothing
+        return []
+
+
+def launch(options: PipelineOptions, name: str, source: str, extensions, stage: str, config,
+           shards: ShardConfig, build, models: dict | None = None):
+    """Run ``build(pipeline, source, config, processes) -> outputs`` as pipeline ``name``, then
+    the quality stages the flags ask for (CLIP, dedup) and the sink, and print where the dataset
+    went; returns the manifest (None for a dry run, which writes nothing).
+
+    ``extensions`` is what a folder input is filtered by; ``stage`` names the stage config in the
+    manifest's ``config`` (e.g. "pdf"); ``models`` the model files the run uses, by sha256.
+    """
+    quality, quality_config, quality_models = quality_stage(options)
+    prepare(options, source, extensions, shards)
+    processes = render_processes(options)
+    run = {
+        "models": {**(models or {}), **quality_models},
+        "pipeline": name,
+        "config": {
+            "input": source,
+            stage: config_dict(config),
+            "shards": dataclasses.asdict(shards),
+            "beam": run_options(options),
+            "render_processes": processes,
+            **({"quality": quality_config} if quality_config else {}),
+        },
+    }
+    pipeline = beam.Pipeline(options=options)
+    outputs = build(pipeline, source, config, processes)
+    if quality is not None:
+        outputs = outputs | "Quality" >> quality
+    outputs | "WriteDataset" >> WriteDataset(shards, run)
+    result = run_to_end(pipeline)
+    if is_dry_run(options):
+        return None
+    manifest = add_timing(shards.output, result)
+    print(summary(shards.output, manifest))
+    return manifest
+
+
+def config_dict(config) -> dict:
+    """A stage's settings as the manifest records them (a frozen dataclass, or already a dict)."""
+    return dataclasses.asdict(config) if dataclasses.is_dataclass(config) else dict(config)
+
+
+def run_to_end(pipeline: beam.Pipeline):
+    """Run and wait; the result (None for a Dataflow dry run, which submits nothing)."""
+    result = pipeline.run()
+    if result is not None:
+        result.wait_until_finish()
+    return result
+
+
+def add_timing(output: str, result, name: str = "manifest.json") -> dict:
+    """The dataset's manifest with ``throughput`` and ``funnel`` (per stage: elements, seconds,
+    elements/s; elements in and outputs out) from the run's metrics, written back in place."""
+    from vlcurate.transforms.runtime.progress import timing
+
+    manifest = read_manifest(output, name)
+    try:
+        throughput, funnel = timing(result.metrics().query())
+    except Exception as error:  # a runner without metrics: the dataset stands without timings
+        logging.getLogger(__name__).warning("no stage timings: %s", error)
+        return manifest
+    manifest.update(throughput=throughput, funnel=funnel)
+    write_manifest(output, manifest, name)
+    return manifest

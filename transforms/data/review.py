@@ -1,0 +1,17 @@
+"""The review queue's names, in one place: how an unsure label is counted, marked and filed.
+
+A sample the labeler is unsure of keeps ``taxonomy.status == REVIEW_STATUS`` and no id; the
+manifest counts it under the label ``REVIEW_LABEL``; its row goes to the queue file under
+``review/``, which editors label and the labeler trains on.
+"""
+
+from __future__ import annotations
+
+REVIEW_STATUS = "review"  # json.taxonomy.status of a sample waiting for an editor
+REVIEW_LABEL = "(review)"  # its key in the manifest's label counts (no leaf id can look like it)
+REVIEW_FOLDER = "review"
+
+
+def review_queue_path(output: str, prefix: str) -> str:
+    """Where a run's review queue goes inside its dataset."""
+    return f"{output.rstrip('/')}/{REVIEW_FOLDER}/{prefix}-review.jsonl"
