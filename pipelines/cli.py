@@ -5,9 +5,10 @@ from __future__ import annotations
 import logging
 import sys
 
+from vlcurate import __version__
 from vlcurate.pipelines.registry import BY_WORD, COMMANDS
 
-_USAGE = "usage: vlcurate COMMAND [flags]   (vlcurate COMMAND --help for its flags)\n\ncommands:\n" + "\n".join(
+_USAGE = "usage: vlcurate COMMAND [flags]   (vlcurate COMMAND --help for its flags; vlcurate --version)\n\ncommands:\n" + "\n".join(
     f"  {command.word:<12} {command.about}" for command in COMMANDS
 )
 
@@ -16,6 +17,9 @@ def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if not argv or argv[0] in ("-h", "--help"):
         print(_USAGE)
+        return 0
+    if argv[0] == "--version":
+        print(f"vlcurate {__version__}")
         return 0
     command, rest = argv[0], argv[1:]
     if command not in BY_WORD:

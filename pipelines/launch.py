@@ -9,6 +9,7 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
+from vlcurate.pipelines.dry_run import describe
 from vlcurate.pipelines.inputs import has_extension, input_pattern
 from vlcurate.pipelines.summary import summary
 from vlcurate.pipelines.options import DatasetOptions, quality_stage, render_processes, run_options
@@ -90,6 +91,7 @@ def launch(options: PipelineOptions, name: str, source: str, extensions, stage: 
     outputs | "WriteDataset" >> WriteDataset(shards, run)
     result = run_to_end(pipeline)
     if is_dry_run(options):
+        print(describe(result, options))
         return None
     manifest = add_timing(shards.output, result)
     print(summary(shards.output, manifest))

@@ -204,7 +204,8 @@ def execute(recipe: Recipe, plan: Plan, beam_argv: list[str], dry_run: bool, res
     }
     if not dry_run:
         write_plan(recipe.output, plan.number, plan.describe())
-    pipeline = beam.Pipeline(options=PipelineOptions(beam_argv))
+    options = PipelineOptions(beam_argv)
+    pipeline = beam.Pipeline(options=options)
     outputs = [pipeline | f"Source[{p.source.name}]" >> _Source(p) for p in prepared]
     merged = _flatten(outputs)
     if plan.previous_runs:
@@ -215,6 +216,9 @@ def execute(recipe: Recipe, plan: Plan, beam_argv: list[str], dry_run: bool, res
     merged | "WriteDataset" >> WriteDataset(shards, run_info)
     result = run_to_end(pipeline)
     if dry_run:
+        from vlcurate.pipelines.dry_run import describe
+
+        print(describe(result, options))
         return 0
     add_timing(recipe.output, result, manifest_name(plan.number))
     from vlcurate.transforms.io.runs import run_state

@@ -200,4 +200,5 @@ def test_the_demo_images_read_as_drawn(tmp_path):
 def test_the_ocr_pipeline_translates_for_dataflow(monkeypatch):
     from vlcurate.pipelines import ocr_images
 
-    translate_for_dataflow(ocr_images.run, "gs://vlcurate-test/images/", "gs://vlcurate-test/ocr", monkeypatch)
+    translate_for_dataflow(ocr_images.run, "gs://vlcurate-test/images/", "gs://vlcurate-test/ocr", monkeypatch,
+                           ["ListInputs", "OcrImages"])

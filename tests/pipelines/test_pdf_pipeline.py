@@ -255,7 +255,8 @@ def test_missing_inputs_and_flags_fail_with_one_clear_message(tmp_path):
 
 
 def test_the_pipeline_translates_for_dataflow_without_credentials(monkeypatch):
-    translate_for_dataflow(pdf_pages.run, "gs://vlcurate-test/pdfs/", "gs://vlcurate-test/out", monkeypatch)
+    translate_for_dataflow(pdf_pages.run, "gs://vlcurate-test/pdfs/", "gs://vlcurate-test/out", monkeypatch,
+                           ["ListInputs", "PdfPages"])
 
 
 def test_the_demo_examples_give_five_pages_one_scan_and_one_reject(tmp_path):

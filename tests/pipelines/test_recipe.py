@@ -3,7 +3,9 @@ after a killed run, and translation for Dataflow (dry run: Dataflow itself canno
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 import json
 import os
 import pathlib
@@ -16,6 +18,7 @@ import time
 import pytest
 
 from fixtures import EXAMPLES, REPO
+from fixtures.dataflow import DATAFLOW_FLAGS, check_job
 from vlcurate.pipelines import cli, recipe
 from vlcurate.pipelines.recipe_file import RecipeError, load_recipe
 from vlcurate.taxonomy.labeler import read_examples, train
@@ -301,6 +304,6 @@ def test_a_recipe_translates_for_dataflow(tmp_path, monkeypatch):
           dedup: [exact]
           label: {labeler: "gs://vlcurate-test/labeler", lid-model: "gs://vlcurate-test/lid.176.ftz"}
         """))
-    assert recipe.run([str(path), "--runner=DataflowRunner", "--dry_run=True", "--project=vlcurate-test",
-                       "--region=us-central1", "--temp_location=gs://vlcurate-test/tmp",
-                       "--setup_file=./setup.py"]) == 0
+    with contextlib.redirect_stdout(io.StringIO()) as printed:
+        assert recipe.run([str(path), *DATAFLOW_FLAGS]) == 0
+    check_job(printed.getvalue(), ["Source[docs]", "Source[chats]", "Source[prose]", "Label", "Quality"])

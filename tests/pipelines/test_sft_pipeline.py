@@ -104,7 +104,8 @@ def test_an_unusable_labeler_stops_the_run_before_it_starts(tmp_path):
 
 
 def test_the_sft_pipeline_translates_for_dataflow(monkeypatch):
-    translate_for_dataflow(sft.run, "gs://vlcurate-test/sft/", "gs://vlcurate-test/sft-out", monkeypatch)
+    translate_for_dataflow(sft.run, "gs://vlcurate-test/sft/", "gs://vlcurate-test/sft-out", monkeypatch,
+                           ["ListInputs", "SftRecords", "Label"])
 
 
 def test_help_lists_the_sft_flags(capsys):

@@ -235,7 +235,8 @@ def test_the_example_site_gives_identical_shards_in_process_and_multi_process(tm
 def test_the_web_pipeline_translates_for_dataflow(monkeypatch):
     from vlcurate.pipelines import web_screenshots
 
-    translate_for_dataflow(web_screenshots.run, "gs://vlcurate-test/urls.jsonl", "gs://vlcurate-test/web", monkeypatch)
+    translate_for_dataflow(web_screenshots.run, "gs://vlcurate-test/urls.jsonl", "gs://vlcurate-test/web", monkeypatch,
+                           ["ReadLines", "ToTasks", "WebPages", "WebRejects"])
 
 
 def test_parquet_input_keeps_its_extra_columns(site, tmp_path):

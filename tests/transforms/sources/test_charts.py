@@ -199,7 +199,8 @@ def test_vlcurate_pdf_figures_adds_figure_samples_to_page_samples(tmp_path):
 def test_the_charts_pipeline_translates_for_dataflow(monkeypatch):
     from vlcurate.pipelines import pdf_charts
 
-    translate_for_dataflow(pdf_charts.run, "gs://vlcurate-test/pdfs/", "gs://vlcurate-test/charts", monkeypatch)
+    translate_for_dataflow(pdf_charts.run, "gs://vlcurate-test/pdfs/", "gs://vlcurate-test/charts", monkeypatch,
+                           ["ListInputs", "PdfFigures"])
 
 
 def test_the_demo_report_gives_two_charts_with_data_a_picture_and_a_table(tmp_path):

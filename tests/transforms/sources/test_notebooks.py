@@ -400,4 +400,5 @@ def test_the_demo_notebooks_give_four_pairs(tmp_path):
 def test_the_notebooks_pipeline_translates_for_dataflow(monkeypatch):
     from vlcurate.pipelines import notebooks
 
-    translate_for_dataflow(notebooks.run, "gs://vlcurate-test/notebooks/", "gs://vlcurate-test/nb", monkeypatch)
+    translate_for_dataflow(notebooks.run, "gs://vlcurate-test/notebooks/", "gs://vlcurate-test/nb", monkeypatch,
+                           ["ListInputs", "NotebookPlots"])

@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from vlcurate.pipelines import text_corpus
+from fixtures.dataflow import translate_for_dataflow
+from vlcurate.pipelines import cli, filter_dataset, text_corpus
 from vlcurate.transforms.data.rejects import Reject
 from vlcurate.transforms.io.shards import read_shard
 from vlcurate.transforms.sources.text import TextConfig, read_text_records, text_sample
@@ -70,3 +71,17 @@ def test_the_text_pipeline_balances_its_totals(tmp_path):
     assert manifest["rejects"]["by_reason"] == {"bad_input": 3, "duplicate_key": 1, "text_empty": 1}
     texts = sorted(s.text for shard in manifest["shards"] for s in read_shard(f"{tmp_path}/out/{shard['name']}"))
     assert texts == ["A first document.", "A note on its own.", "x" * 300]
+
+
+def test_the_text_pipeline_translates_for_dataflow(monkeypatch):
+    translate_for_dataflow(text_corpus.run, "gs://vlcurate-test/text/", "gs://vlcurate-test/text-out", monkeypatch,
+                           ["ListInputs", "TextDocuments"])
+
+
+def test_the_filter_pipeline_translates_for_dataflow(tmp_path, monkeypatch):
+    """`vlcurate filter` reads a dataset's manifest before it starts: a local dataset, a gs:// output."""
+    dataset = tmp_path / "text"
+    (tmp_path / "docs.txt").write_text("One document for the filter's dry run.\n")
+    assert cli.main(["text", "--input", str(tmp_path / "docs.txt"), "--output", str(dataset)]) == 0
+    translate_for_dataflow(filter_dataset.run, str(dataset), "gs://vlcurate-test/filtered", monkeypatch,
+                           ["Shards"])
