@@ -4,7 +4,7 @@ Read with the safe, line-tracking YAML reader (transforms/io/yaml_lines.py) and 
 before anything runs: every problem is reported as ``RECIPE:LINE: message`` (unknown keys, a
 source's unknown option or bad value, input paths that do not exist, model files that are missing,
 a target mix naming no category). ``--set key.path=value`` overrides apply first; their values are
-YAML scalars (``--set stages.clip.keep-fraction=0.5``). The format is in README.md and
+YAML scalars (``--set stages.clip.keep-fraction=0.5``). The format is in docs/recipes.md and
 examples/recipes/demo.yaml.
 """
 

@@ -1,7 +1,7 @@
 """The use-case taxonomy as data: load a taxonomy YAML safely, validate it, and query the tree.
 
 The file format is described in the header of ``deepseek_vl.yaml`` (the bundled DeepSeek-VL
-taxonomy) and in the README. Loading never constructs anything but plain strings, numbers, lists
+taxonomy) and in docs/taxonomy.md. Loading never constructs anything but plain strings, numbers, lists
 and dicts: the YAML is composed by PyYAML's safe composer and turned into values here, node by
 node, so every value keeps its line for error messages and a repeated key is an error instead of
 YAML's silent "last one wins". All problems in a file are reported together, each as

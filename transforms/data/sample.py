@@ -2,7 +2,7 @@
 
 One sample is one training example. In a shard all of its members share a key:
 ``KEY.png``/``KEY.jpg`` (or ``KEY.0.png``, ``KEY.1.png``, ... for several images), ``KEY.txt``,
-``KEY.html`` and ``KEY.json`` (everything else, UTF-8, sorted keys). See ../shared/DESIGN.md.
+``KEY.html`` and ``KEY.json`` (everything else, UTF-8, sorted keys). docs/dataset-format.md describes every field.
 """
 
 from __future__ import annotations
