@@ -170,6 +170,38 @@ def test_the_stage_labels_samples_and_writes_the_review_queue(tmp_path, toy_mode
     assert len(queue[0]["candidates"]) == 2
 
 
+_REJECTED: list = []
+
+
+def _keep_rejected(rows):
+    _REJECTED[:] = rows
+
+
+def test_a_labeler_failing_on_one_sample_costs_that_sample_only(tmp_path, toy_model, monkeypatch):
+    """Fault injection (a labeler bug cannot be provoked with real inputs): the prediction raises on
+    one text. That sample becomes an internal_error row of stage label; the others are labelled."""
+    from vlcurate.taxonomy.labeler import Labeler
+
+    predict = Labeler.predict
+
+    def failing(self, text, *args, **kwargs):
+        if text == NONSENSE:
+            raise RuntimeError("the model broke")
+        return predict(self, text, *args, **kwargs)
+
+    monkeypatch.setattr(Labeler, "predict", failing)
+    texts = [HELD_OUT[0][0], NONSENSE, HELD_OUT[5][0]]
+    config = LabelConfig(labeler=toy_model, min_confidence=0.5, top_k=2)
+    with TestPipeline(options=PipelineOptions(["--runner=FnApiRunner"])) as p:
+        outputs = {"samples": p | beam.Create([sample(t) for t in texts]),
+                   "rejects": p | "NoRejects" >> beam.Create([])} | Label(config, str(tmp_path), "t")
+        outputs["samples"] | beam.combiners.ToList() | beam.Map(_keep_labelled)
+        outputs["rejects"] | "Rejects" >> beam.combiners.ToList() | beam.Map(_keep_rejected)
+    assert sorted(s.text for s in _LABELLED) == sorted([HELD_OUT[0][0], HELD_OUT[5][0]])
+    assert [(r.stage, r.reason, r.locator) for r in _REJECTED] == [("label", "internal_error", NONSENSE)]
+    assert "RuntimeError: the model broke" in _REJECTED[0].detail
+
+
 def test_cli_trains_and_predicts(tmp_path, capsys):
     examples = tmp_path / "examples.jsonl"
     examples.write_text("".join(json.dumps({"text": e.text, "label": e.label}) + "\n" for e in TRAIN))

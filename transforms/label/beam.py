@@ -13,12 +13,11 @@ import dataclasses
 import json
 import os
 import tempfile
-import time
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
-from vlcurate.transforms.runtime import progress
+from vlcurate.transforms.runtime.stage import REJECTS, StageDoFn
 from vlcurate.transforms.io.files import atomic_write, open_for_reading
 from vlcurate.transforms.data.review import REVIEW_STATUS as REVIEW, review_queue_path
 from vlcurate.transforms.data.sample import dumps_json
@@ -74,8 +73,11 @@ def _download(uri: str, path: str) -> None:
             out.write(block)
 
 
-class LabelSamples(beam.DoFn):
-    """Sample in, the sample with ``language`` (and ``taxonomy``) out; review rows on ``review``."""
+class LabelSamples(StageDoFn):
+    """Sample in, the sample with ``language`` (and ``taxonomy``) out; review rows on ``review``.
+    A labeler that fails on a sample costs that sample (an ``internal_error`` row), not the run."""
+
+    stage = "label"
 
     def __init__(self, config: LabelConfig):
         self._config = config
@@ -93,13 +95,10 @@ class LabelSamples(beam.DoFn):
             self._taxonomy = load_taxonomy(self._config.taxonomy)
             self._labeler = Labeler(local_copy(self._config.labeler), self._taxonomy)
 
-    def process(self, sample):
-        started = time.time()
-        for output in self._label(sample):
-            yield output
-        progress.record("label", started, 1, None)  # progress lines and the manifest's throughput
+    def ref(self, sample) -> tuple[str, str]:
+        return sample.uri, sample.locator
 
-    def _label(self, sample):
+    def run(self, sample):
         text = label_text(sample)
         meta = {**sample.meta, "language": self._lid.predict(text).describe()}
         if self._labeler is None:
@@ -147,8 +146,11 @@ class Label(beam.PTransform):
 
     def expand(self, outputs):
         labelled = outputs["samples"] | "Label" >> beam.ParDo(LabelSamples(self._config)).with_outputs(
-            REVIEW, main="samples")
-        result = {**outputs, "samples": labelled.samples}
+            REVIEW, REJECTS, main="samples")
+        rejects = labelled[REJECTS]
+        if "rejects" in outputs:
+            rejects = (outputs["rejects"], rejects) | "LabelRejects" >> beam.Flatten()
+        result = {**outputs, "samples": labelled.samples, "rejects": rejects}
         if self._config.labeler:
             (labelled[REVIEW]
              | "CollectReview" >> beam.combiners.ToList()

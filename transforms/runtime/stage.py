@@ -50,8 +50,10 @@ class StageDoFn(beam.DoFn):
             _LOG.exception("%s: unexpected error on %s", self.stage, self.ref(element))
             progress.record(self.stage, started, 0, "internal_error")
             return [self._reject(element, "internal_error", f"{type(error).__name__}: {error}")]
-        Metrics.counter(self.stage, "outputs").inc(len(outputs))
-        progress.record(self.stage, started, len(outputs), None)
+        # Outputs are the main output's elements; a tagged side row (a review-queue row) is not one.
+        produced = sum(not isinstance(output, beam.pvalue.TaggedOutput) for output in outputs)
+        Metrics.counter(self.stage, "outputs").inc(produced)
+        progress.record(self.stage, started, produced, None)
         return outputs
 
     def _reject(self, element, reason: str, detail: str):
