@@ -7,6 +7,7 @@ Every input that does not become a sample becomes one reject row with a reason c
 from __future__ import annotations
 
 import dataclasses
+import re
 
 # The documented reason codes. A stage raising a code that is not here is a bug, caught at once.
 REASONS = {
@@ -54,10 +55,11 @@ REASONS = {
     "text_empty": "a text document is empty, or shorter than --min-chars",
     # quality and duplicates (vlcurate filter, --clip-*, --dedup)
     "clip_below_threshold": "the image-text pair's CLIP score is under --clip-min-score, or under the run's "
-    "--clip-keep-fraction quantile; detail has the score",
+    "--clip-keep-fraction quantile; the row's score and threshold columns hold both",
     "duplicate_exact": "another sample has the same image bytes; the one with the smallest key was kept (named in detail)",
     "duplicate_near": "another sample's image is a near copy (perceptual hash, or CLIP embedding); the smallest key "
-    "of the pair was kept (named in detail)",
+    "of the pair was kept (named in detail; score and threshold: the pHash distance and the most allowed, or the "
+    "cosine and the least)",
     # isolation of native code
     "timeout": "the stage took longer than its time limit on this input",
     "worker_crashed": "the isolated worker process died on this input (native crash, out of memory)",
@@ -88,9 +90,38 @@ class Reject(Exception):
         self.detail = detail
 
 
-@dataclasses.dataclass(frozen=True, order=True)
+# A reject row's ``kind``: a valid input dropped by policy, or an input that was bad or failed.
+FILTERED, REJECTED = "filtered", "rejected"
+
+
+def reject_kind(reason: str) -> str:
+    """``filtered`` for the ``FILTER_REASONS``, else ``rejected``: the rule the manifest's totals use."""
+    return FILTERED if reason in FILTER_REASONS else REJECTED
+
+
+def is_filtered(reason: str) -> bool:
+    return reject_kind(reason) == FILTERED
+
+
+_LINE_LOCATOR = re.compile(r"line ([0-9]+)")
+
+
+def locator_line(locator: str) -> int | None:
+    """The input line of a list input's locator ("line N", 1-based, as JSON-lines inputs name their
+    records), else None."""
+    match = _LINE_LOCATOR.fullmatch(locator or "")
+    return int(match.group(1)) if match else None
+
+
+@dataclasses.dataclass(frozen=True)
 class RejectRecord:
-    """One row of rejects/*.parquet: which input, which stage, why."""
+    """One row of rejects/*.parquet: which input, which stage, why.
+
+    ``source`` is the recipe source the input came from, or the command's pipeline (the sink fills
+    it in for rows that name none); ``score`` and ``threshold`` are the numbers a scored filter judged
+    by; ``line`` is the input line of a list input (taken from a "line N" locator when not given).
+    ``kind`` follows from the reason. Records sort by every field, an unset one first.
+    """
 
     stage: str
     reason: str
@@ -98,7 +129,38 @@ class RejectRecord:
     locator: str = ""
     detail: str = ""
     key: str = ""
+    source: str | None = None
+    score: float | None = None
+    threshold: float | None = None
+    line: int | None = None
+
+    def __post_init__(self):
+        if self.line is None:
+            object.__setattr__(self, "line", locator_line(self.locator))
+
+    @property
+    def kind(self) -> str:
+        return reject_kind(self.reason)
+
+    def _order(self) -> tuple:
+        return tuple((value is not None, value) for value in (getattr(self, f.name) for f in dataclasses.fields(self)))
+
+    def __lt__(self, other: RejectRecord) -> bool:
+        if not isinstance(other, RejectRecord):
+            return NotImplemented
+        return self._order() < other._order()
+
+    def with_source(self, source: str | None) -> RejectRecord:
+        """This row, naming ``source`` unless it names one already."""
+        return self if self.source or not source else dataclasses.replace(self, source=source)
 
 
-def is_filtered(reason: str) -> bool:
-    return reason in FILTER_REASONS
+def sample_reject(sample, stage: str, reason: str, detail: str = "", score: float | None = None,
+                  threshold: float | None = None) -> RejectRecord:
+    """The reject row of a sample a filter dropped: its uri, locator and key, and the recipe source
+    it came from (``provenance.recipe_source``; None outside a recipe run, where the sink names the
+    pipeline)."""
+    return RejectRecord(stage=stage, reason=reason, uri=sample.uri, locator=sample.locator, detail=detail,
+                        key=sample.key, source=sample.provenance.get("recipe_source"),
+                        score=None if score is None else float(score),
+                        threshold=None if threshold is None else float(threshold))

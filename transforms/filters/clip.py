@@ -22,7 +22,7 @@ import apache_beam as beam
 from apache_beam.ml.inference.base import ModelHandler, RunInference
 
 from vlcurate.transforms.filters.clip_config import ClipConfig, register_config
-from vlcurate.transforms.data.rejects import RejectRecord
+from vlcurate.transforms.data.rejects import RejectRecord, sample_reject
 from vlcurate.transforms.data.sample import Sample
 
 # Keep-fraction thresholds come from this many quantiles: exact order statistics up to 1000
@@ -188,15 +188,16 @@ class _Judge(beam.DoFn):
             floor = self._config.min_score
             cut = thresholds.get(self._group(sample))
             if floor is not None and score < floor:
-                yield beam.pvalue.TaggedOutput("rejects", _reject(sample, f"clip={score:.6f} below --clip-min-score {floor}"))
+                detail = f"clip={score:.6f} below --clip-min-score {floor}"
+                yield beam.pvalue.TaggedOutput("rejects", _reject(sample, detail, score, floor))
                 return
             if cut is not None and score < cut:
                 detail = f"clip={score:.6f} below {cut:.6f}, the run's top {self._config.keep_fraction:g}"
-                yield beam.pvalue.TaggedOutput("rejects", _reject(sample, detail))
+                yield beam.pvalue.TaggedOutput("rejects", _reject(sample, detail, score, cut))
                 return
         yield pair
 
 
-def _reject(sample: Sample, detail: str) -> RejectRecord:
-    return RejectRecord(stage="clip", reason="clip_below_threshold", uri=sample.uri, locator=sample.locator,
-                        detail=detail, key=sample.key)
+def _reject(sample: Sample, detail: str, score: float, threshold: float) -> RejectRecord:
+    """The row of a pair under the threshold: the score and the threshold it missed, as numbers."""
+    return sample_reject(sample, "clip", "clip_below_threshold", detail, score, threshold)

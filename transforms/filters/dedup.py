@@ -28,7 +28,7 @@ from apache_beam.metrics import Metrics
 from PIL import Image as PILImage
 
 from vlcurate.transforms.data.images import open_image
-from vlcurate.transforms.data.rejects import Reject, RejectRecord
+from vlcurate.transforms.data.rejects import Reject, sample_reject
 from vlcurate.transforms.data.sample import Sample
 from vlcurate.transforms.runtime.stage import REJECTS
 
@@ -189,7 +189,7 @@ def _exact_drops(group):
     keys = set(keys)
     kept = min(keys)
     for key in sorted(keys - {kept}):
-        yield key, f"same image as {kept}"
+        yield key, _Drop(f"same image as {kept}")
 
 
 # --- near duplicates ---------------------------------------------------------------------------------
@@ -216,13 +216,32 @@ class _Embedded(NamedTuple):
     vector: np.ndarray
 
 
+class _Evidence(NamedTuple):
+    """Why a pair is near: the measure as the detail words it, its value and the bound it met (the
+    pHash distance and the most allowed, or the cosine and the least)."""
+
+    text: str
+    score: float
+    threshold: float
+
+
+class _Drop(NamedTuple):
+    """What a dropped sample's reject row says: the detail, and the numbers where a measure decided."""
+
+    detail: str
+    score: float | None = None
+    threshold: float | None = None
+
+
 class NearDuplicates(beam.PTransform):
     """Near copies among ``(Sample, embedding or None)`` pairs; see the module doc for the keep rule.
 
     A pair of samples is a near copy when their images are within ``max_distance`` bits of pHash
     (``phash_distance``), or when both have embeddings (L2-normalised CLIP image embeddings, any
     dimension) at cosine ``embedding_min_cosine`` or more. The dropped sample becomes a
-    ``duplicate_near`` reject: "near copy of KEY (phash distance N)" or "(cosine 0.973)". Images are
+    ``duplicate_near`` reject: "near copy of KEY (phash distance N)" or "(cosine 0.973)", with the
+    distance and ``max_distance`` (or the cosine and ``embedding_min_cosine``) as its score and
+    threshold. Images are
     decoded with ``open_image`` under ``max_pixels``; a sample whose image does not decode is never
     a duplicate (kept, counted as dedup/undecodable). Plain samples: ``beam.Map(without_embedding)``.
 
@@ -262,7 +281,8 @@ class NearDuplicates(beam.PTransform):
             | "GroupBands" >> beam.GroupByKey()
             | "Compare" >> beam.ParDo(compare)
             | "Smallest" >> beam.CombinePerKey(min)
-            | "Describe" >> beam.MapTuple(lambda key, found: (key, f"near copy of {found[0]} ({found[1]})"))
+            | "Describe" >> beam.MapTuple(lambda key, found: (key, _Drop(
+                f"near copy of {found[0]} ({found[1].text})", found[1].score, found[1].threshold)))
         )
         return _settle(samples, drops, "duplicate_near")
 
@@ -343,22 +363,24 @@ class _CompareBucket(beam.DoFn):
     def _close_vectors(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return np.einsum("ij,ij->i", a, b) >= self._min_cosine
 
-    def _confirm_phash(self, a: _Hashed, b: _Hashed) -> str | None:
+    def _confirm_phash(self, a: _Hashed, b: _Hashed) -> _Evidence | None:
         distance = phash_distance(a.images, b.images)
         if distance is None or distance > self._max_distance:
             return None
-        return f"phash distance {distance}"
+        return _Evidence(f"phash distance {distance}", float(distance), float(self._max_distance))
 
-    def _confirm_embedding(self, a: _Embedded, b: _Embedded) -> str | None:
+    def _confirm_embedding(self, a: _Embedded, b: _Embedded) -> _Evidence | None:
         cosine = float(np.dot(a.vector.astype(np.float64), b.vector.astype(np.float64)))
-        return f"cosine {cosine:.3f}" if cosine >= self._min_cosine else None
+        if cosine < self._min_cosine:
+            return None
+        return _Evidence(f"cosine {cosine:.3f}", round(cosine, 6), float(self._min_cosine))
 
 
 # --- both --------------------------------------------------------------------------------------------
 
 
 def _settle(samples, drops, reason: str) -> dict:
-    """Samples whose key has a drop (key, detail) become ``reason`` rejects; the others pass unchanged."""
+    """Samples whose key has a drop (key, _Drop) become ``reason`` rejects; the others pass unchanged."""
     keyed = samples | "ByKey" >> beam.Map(lambda sample: (sample.key, sample))
     settled = (
         {"sample": keyed, "drop": drops}
@@ -380,7 +402,6 @@ class _Settle(beam.DoFn):
                 yield sample
                 continue
             Metrics.counter(STAGE, self._reason).inc()
-            yield beam.pvalue.TaggedOutput(REJECTS, RejectRecord(
-                stage=STAGE, reason=self._reason, uri=sample.uri, locator=sample.locator, detail=drops[0],
-                key=sample.key,
-            ))
+            drop = drops[0]
+            yield beam.pvalue.TaggedOutput(REJECTS, sample_reject(
+                sample, STAGE, self._reason, drop.detail, drop.score, drop.threshold))

@@ -9,7 +9,9 @@ from __future__ import annotations
 import json
 
 from vlcurate.transforms.report import plots as plots
-from vlcurate.transforms.report.build import REVIEW, TOP_LEAVES, escape, excerpt, kind_of, median, svg_uri, thumbnail
+from vlcurate.transforms.data.rejects import REJECTED, reject_kind
+from vlcurate.transforms.data.review import REVIEW_LABEL as REVIEW
+from vlcurate.transforms.report.build import TOP_LEAVES, escape, excerpt, median, svg_uri, thumbnail
 
 NOT_RECORDED = "not recorded"
 # No scripts, no fetches: images only from data: URIs, styles only from the page itself.
@@ -109,13 +111,13 @@ def funnel(manifest: dict) -> str:
     totals = manifest.get("totals") or {}
     inputs = totals.get("inputs") or 0
     by_stage = (manifest.get("rejects") or {}).get("by_stage") or {}
-    rows = [[stage, reason, kind_of(reason), count, share(count, inputs)]
+    rows = [[stage, reason, reject_kind(reason), count, share(count, inputs)]
             for stage, reasons in by_stage.items() for reason, count in sorted(reasons.items())]
     parts = [table(["stage", "reason", "kind", "count", "of inputs"], rows, {3, 4}, anchor="funnel-reasons")
              if rows else "<p>No input was rejected or filtered.</p>"]
     labels = ["inputs"] + [f"{r[0]}: {r[1]}" for r in rows] + ["samples"]
     values = [inputs] + [r[3] for r in rows] + [totals.get("samples") or 0]
-    colours = ([plots.COLOURS[0]] + [plots.COLOURS[3] if r[2] == "rejected" else plots.COLOURS[1] for r in rows]
+    colours = ([plots.COLOURS[0]] + [plots.COLOURS[3] if r[2] == REJECTED else plots.COLOURS[1] for r in rows]
                + [plots.COLOURS[2]])
     parts.append(figure("fig-funnel", plots.bar_chart(labels, values, "inputs, drops by stage and reason, samples",
                                                       "count", colours),

@@ -22,7 +22,7 @@ from PIL import Image as PILImage
 from fixtures import dedup as fixtures
 from vlcurate.pipelines import cli
 from vlcurate.transforms.filters.dedup import (
-    DEFAULT_MAX_DISTANCE, DEFAULT_MAX_PIXELS, STAGE, ExactDuplicates, NearDuplicates, bands, crop_hashes, hamming,
+    DEFAULT_MAX_DISTANCE, DEFAULT_MAX_PIXELS, DEFAULT_MIN_COSINE, STAGE, ExactDuplicates, NearDuplicates, bands, crop_hashes, hamming,
     phash, phash_distance, without_embedding,
 )
 from vlcurate.transforms.data.images import open_image
@@ -54,9 +54,10 @@ def signature(item: Sample) -> tuple:
     return tuple(crop_hashes(open_image(image.data, DEFAULT_MAX_PIXELS)[0]) for image in item.images)
 
 
-def near(item: Sample, kept: Sample, evidence: str) -> RejectRecord:
+def near(item: Sample, kept: Sample, evidence: str, score, threshold: float) -> RejectRecord:
+    """The row of a near copy: the evidence in words, and as numbers (distance or cosine, and its bound)."""
     return RejectRecord(stage="dedup", reason="duplicate_near", uri=item.uri, locator="",
-                        detail=f"near copy of {kept.key} ({evidence})", key=item.key)
+                        detail=f"near copy of {kept.key} ({evidence})", key=item.key, score=score, threshold=threshold)
 
 
 def reasons_are(expected: list[str]):
@@ -204,7 +205,7 @@ def copies():
             item = sample(key_after(original.key, name, kind), image)
             items.append(item)
             distance = phash_distance(signature(item), signature(original))
-            rejects.append(near(item, original, f"phash distance {distance}"))
+            rejects.append(near(item, original, f"phash distance {distance}", distance, DEFAULT_MAX_DISTANCE))
     return items, originals, rejects
 
 
@@ -249,7 +250,8 @@ def test_embeddings_join_pairs_that_phash_keeps_apart():
     earlier, later = sorted([close, close_too], key=lambda item: item.key)
     kept_copy, dropped_copy = sorted([plain, brighter], key=lambda item: item.key)
     distance = phash_distance(signature(plain), signature(brighter))
-    expected = [near(later, earlier, "cosine 0.990"), near(dropped_copy, kept_copy, f"phash distance {distance}")]
+    expected = [near(later, earlier, "cosine 0.990", pytest.approx(0.99, abs=1e-6), DEFAULT_MIN_COSINE),
+                near(dropped_copy, kept_copy, f"phash distance {distance}", distance, DEFAULT_MAX_DISTANCE)]
     kept = [earlier.key, far.key, far_too.key, kept_copy.key]
     run(NearDuplicates(), elements, equal_to(kept), equal_to(expected))
 
