@@ -1,10 +1,12 @@
 """The filter pipeline: an existing dataset in, a scored, filtered and deduplicated dataset out.
 
 --input is a dataset folder (local or gs://) written by any vlcurate pipeline: its shards are
-listed from its manifest. Every sample is read back (plain tarfile, members checked), goes
-through the quality stages the flags ask for, and is written again, resharded, with its own
-index, rejects and manifest, as DataComp's resharder does. The rejects name each dropped sample
-by key, with its score where CLIP dropped it, so that a later run can change its mind.
+listed from its manifest. Every sample is read back by the one shard reader (the tar's blocks,
+its members and the manifest's bytes and sha256 checked; a damaged shard keeps the samples
+before the damage and becomes one read_error row naming it), goes through the quality stages
+the flags ask for, and is written again, resharded, with its own index, rejects and manifest, as
+DataComp's resharder does. The rejects name each dropped sample by key, with its score where
+CLIP dropped it, so that a later run can change its mind.
 
     vlcurate filter --input DATASET --output DATASET [--clip-model M --clip-checkpoint PATH]
                     [--clip-min-score T | --clip-keep-fraction F [--clip-per-category]]
@@ -13,6 +15,7 @@ by key, with its score where CLIP dropped it, so that a later run can change its
 
 from __future__ import annotations
 
+import functools
 import hashlib
 
 import apache_beam as beam
@@ -23,7 +26,7 @@ from vlcurate.pipelines.launch import launch
 from vlcurate.pipelines.options import input_path, shard_config
 from vlcurate.transforms.io.files import read_capped
 from vlcurate.transforms.data.rejects import RejectRecord
-from vlcurate.transforms.io.shards import read_shard
+from vlcurate.transforms.io.shard_reader import ShardError, listed_shards, read_shard
 from vlcurate.transforms.runtime.stage import REJECTS
 from vlcurate.pipelines.registry import command
 
@@ -34,32 +37,41 @@ _MAX_MANIFEST_BYTES = 64 * 1024 * 1024
 
 
 class ReadShard(beam.DoFn):
-    """A shard path in, its samples out; a shard that cannot be read (missing, truncated, a
-    member that is not a small regular file or not a sample) ends in one read_error row, after
-    the samples read before the damage."""
+    """A (shard path, manifest record) in, its samples out, read by the one shard reader, which
+    checks the tar's structure, its members and the manifest's bytes and sha256. A shard that cannot
+    be read whole (missing, cut, corrupt) ends in one read_error row naming it and the problem, after
+    the samples read before the damage, so the totals still balance."""
 
-    def process(self, path):
+    def process(self, shard):
+        path, record = shard
+        read = 0
         try:
-            for sample in read_shard(path):
+            for sample in read_shard(path, expect=record):
+                read += 1
                 yield sample
-        except Exception as error:  # a damaged shard costs its rest, not the run
-            detail = f"{type(error).__name__}: {error}"[:2000]
+        except ShardError as error:  # a damaged shard costs its rest, not the run
+            detail = f"{error}; {read} of its {record.get('samples', '?')} samples read before it"
             yield beam.pvalue.TaggedOutput(REJECTS, RejectRecord(stage="read", reason="read_error", uri=path,
-                                                                 detail=detail))
+                                                                 locator=f"byte {error.offset}", detail=detail[:2000]))
 
 
-def shard_paths(dataset: str) -> tuple[list[str], str]:
-    """The shard paths a dataset's manifest lists, and the manifest's sha256."""
+def shard_paths(dataset: str) -> tuple[list[tuple[str, dict]], str]:
+    """(path, manifest record) of each shard the dataset's manifest lists, and the manifest's sha256."""
     data = read_capped(f"{dataset}/manifest.json", _MAX_MANIFEST_BYTES)
     manifest = read_manifest(dataset)
-    return [f"{dataset}/{shard['name']}" for shard in manifest["shards"]], hashlib.sha256(data).hexdigest()
+    if "shards" not in manifest:
+        raise ValueError("its manifest lists no shards")
+    return listed_shards(dataset, manifest), hashlib.sha256(data).hexdigest()
 
 
-def build(pipeline: beam.Pipeline, source: str, config: dict, processes: int = 1) -> dict:
-    """Read the dataset's shards back; returns the samples and read errors for the quality stages."""
+def build(pipeline: beam.Pipeline, source: str, config: dict, processes: int = 1,
+          records: dict | None = None) -> dict:
+    """Read the dataset's shards back; returns the samples and read errors for the quality stages.
+    ``records``: path -> the manifest's record of that shard, checked as it is read."""
+    records = records or {}
     read = (
         pipeline
-        | "Shards" >> beam.Create(config["shards"])
+        | "Shards" >> beam.Create([(path, records.get(path, {})) for path in config["shards"]])
         | "SpreadShards" >> beam.Reshuffle()
         | "Read" >> beam.ParDo(ReadShard()).with_outputs(REJECTS, main="samples")
     )
@@ -75,8 +87,9 @@ def run(argv=None) -> dict | None:
         shards, manifest_sha256 = shard_paths(source)
     except Exception as error:
         raise SystemExit(f"vlcurate filter: {source} is not a vlcurate dataset ({error})") from error
-    config = {"dataset": source, "manifest_sha256": manifest_sha256, "shards": shards}
+    config = {"dataset": source, "manifest_sha256": manifest_sha256, "shards": [path for path, _ in shards]}
     output = shard_config(options, COMMAND.prefix)
     if output.output.rstrip("/") == source:
         raise SystemExit("vlcurate filter: --output must be a new folder, not the input dataset")
-    return launch(options, COMMAND.pipeline, source, COMMAND.extensions, "filter", config, output, build)
+    return launch(options, COMMAND.pipeline, source, COMMAND.extensions, "filter", config, output,
+                  functools.partial(build, records=dict(shards)))

@@ -1,9 +1,10 @@
-"""Where the samples come from: shard lists (manifest, list, glob, URL) and a hardened tar reader.
+"""Where the samples come from: shard lists (manifest, list, glob, URL), read by the one shard reader.
 
 A shard is opened with ``webdataset.gopen`` (local paths and every URL scheme webdataset opens)
-and read as a stream with Python's ``tarfile``. Shards are untrusted: every problem is counted
-under a reason and skipped, never raised. A truncated tar keeps the samples read before the
-damage; members with pickle extensions are refused unread (nothing here ever unpickles).
+and read as a stream by transforms/io/shard_reader.py, as every command reads shards. Shards are
+untrusted: every problem is counted under a reason and skipped, never raised. A cut or corrupt
+tar keeps the samples read before the damage, and its name is logged; members with pickle-like
+suffixes are refused unread (nothing here ever unpickles).
 """
 
 from __future__ import annotations
@@ -12,17 +13,20 @@ import collections
 import dataclasses
 import glob
 import json
+import logging
 import os
-import tarfile
 
 import braceexpand
+from vlcurate.transforms.io import shard_reader
+from vlcurate.transforms.io.shard_reader import ShardError
+
+log = logging.getLogger(__name__)
 
 # Routes: a sample without images is language data ("text_only"); one with images goes by its
 # category. Mixing weights are per route.
 LANGUAGE = "text_only"
 TEXT_SUFFIXES = {"txt", "html", "json"}
 IMAGE_SUFFIXES = {"png", "jpg", "jpeg"}
-PICKLE_SUFFIXES = {"pyd", "pth", "pickle", "pkl", "pt", "npy", "npz"}
 MAX_MEMBER_BYTES = 64 * 1024 * 1024
 
 
@@ -125,99 +129,62 @@ def list_shards(specs) -> list[ShardInfo]:
     return out
 
 
-def _suffix_ok(suffix: str) -> str | None:
-    """None if a member suffix is one we read, else the reason it is refused."""
-    last = suffix.rsplit(".", 1)[-1].lower()
-    if last in PICKLE_SUFFIXES:
-        return "pickle_refused"
-    if last in TEXT_SUFFIXES or last in IMAGE_SUFFIXES:
-        return None
-    return "unknown_extension"
+def _unknown_suffix(members: dict) -> str | None:
+    """"unknown_extension" if a member's suffix is not one the trainer reads (pickle-like ones never
+    get here: the shard reader refuses them unread), else None."""
+    for suffix in members:
+        last = suffix.rsplit(".", 1)[-1].lower()
+        if last not in TEXT_SUFFIXES and last not in IMAGE_SUFFIXES:
+            return "unknown_extension"
+    return None
 
 
-class _Tail:
-    """A file wrapper that counts bytes and keeps the last few blocks read: ``tarfile`` takes a
-    header cut short for the end of the archive, so a shard cut at a member boundary would pass
-    for whole. A whole archive ends with at least two zero blocks after its last member."""
+def _open(url: str):
+    import webdataset
 
-    KEEP = 32 * 1024
+    return webdataset.gopen(url, "rb")
 
-    def __init__(self, raw):
-        self.raw, self.total, self.tail = raw, 0, b""
 
-    def read(self, size=-1):
-        data = self.raw.read(size)
-        self.total += len(data)
-        self.tail = (self.tail + data)[-self.KEEP:]
-        return data
+def _shard_count(error: ShardError) -> str:
+    """The skip count a bad shard goes under: unreadable (nothing of it is a tar: missing, junk),
+    truncated (cut short), or corrupt (a damaged header or member after good ones)."""
+    if error.reason == "unreadable" or error.offset == 0:
+        return "shard_unreadable"
+    return "truncated_shard" if error.reason == "truncated" else "corrupt_shard"
 
-    def ends_with_zeros(self, end_of_members: int) -> bool:
-        while self.read(1 << 16):  # the rest of the stream: the end blocks and any padding
-            pass
-        rest = self.total - end_of_members
-        return rest >= 2 * tarfile.BLOCKSIZE and not any(self.tail[-min(rest, self.KEEP):])
 
-    def close(self):
-        self.raw.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
+_LOGGED: set = set()  # the shards already named in the log, by this process: once each, not per epoch
 
 
 def read_groups(url: str, counts: collections.Counter, skip: int = 0, count_errors: bool = True,
                 max_member_bytes: int = MAX_MEMBER_BYTES, want=None):
-    """Yield (key, members, refused) for each sample of a shard, in tar order.
+    """Yield (key, members, refused) for each sample of a shard, in tar order, read by the project's
+    one shard reader (transforms/io/shard_reader.py).
 
     ``members`` is ``{suffix: bytes}``, or None for a sample skipped unread: one of the first
     ``skip`` (resuming) or one ``want(group_number)`` declines (another reader's share).
-    ``refused`` is the reason a member made the whole sample unusable (pickle, unknown extension,
-    too large, not a plain file), or None. Problems with the shard itself end it, counted.
+    ``refused`` is the reason a member made the whole sample unusable (pickle, too large, unknown
+    extension), or None. A shard that cannot be read whole ends after the samples before the damage;
+    it is counted (with ``count_errors``) as skipped and its name logged once.
     """
-    import webdataset
+    def wanted(number: int) -> bool:
+        return number >= skip and (want is None or want(number))
 
-    stream = None
     try:
-        stream = _Tail(webdataset.gopen(url, "rb"))
-        tar = tarfile.open(fileobj=stream, mode="r|")
-    except Exception:
-        if stream is not None:
-            stream.close()
+        for group in shard_reader.read_groups(url, max_member_bytes=max_member_bytes, want=wanted, lenient=True,
+                                              opener=_open):
+            if not wanted(group.number):
+                yield group.key, None, None
+            elif group.refused:
+                yield group.key, {}, group.refused
+            else:
+                yield group.key, group.members, _unknown_suffix(group.members)
+    except ShardError as error:
         if count_errors:
-            counts["shard_unreadable"] += 1
-        return
-    number, key, members, refused = 0, None, None, None
-    try:
-        with stream, tar:
-            for info in tar:
-                member_key, dot, suffix = info.name.partition(".")
-                if member_key != key:
-                    if key is not None:
-                        yield key, members, refused
-                        number += 1
-                    key, refused = member_key, None
-                    members = None if number < skip or (want is not None and not want(number)) else {}
-                if members is None or refused:
-                    continue  # not ours, or already refused: tarfile skips the data unread
-                if not info.isreg() or not dot or "/" in info.name:
-                    refused = "bad_member"
-                elif (reason := _suffix_ok(suffix)) is not None:
-                    refused = reason
-                elif info.size > max_member_bytes:
-                    refused = "member_too_large"
-                else:
-                    members[suffix] = tar.extractfile(info).read()
-            if key is not None and stream.ends_with_zeros(tar.offset):
-                yield key, members, refused
-            elif key is not None:
-                raise tarfile.ReadError("archive ends without its end-of-archive blocks")
-    except (tarfile.TarError, EOFError, OSError, ValueError):
-        # Truncated or corrupt: the samples before the damage were already yielded; the one being
-        # read when it happened is lost.
-        if count_errors:
-            counts["truncated_shard"] += 1
+            counts[_shard_count(error)] += 1
+            if url not in _LOGGED:
+                _LOGGED.add(url)
+                log.warning("skipping the rest of a bad shard: %s", error)
 
 
 def parse(key: str, members: dict) -> Record:

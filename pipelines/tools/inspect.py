@@ -1,6 +1,10 @@
 """`vlcurate inspect`: print a dataset's summary, or show one sample.
 
-    vlcurate inspect DATASET                  totals, categories, labels, shards, rejects by reason
+    vlcurate inspect DATASET                  totals, categories, labels, shards, rejects by reason;
+                                              a shard whose size is not the manifest's is named as
+                                              damaged and the exit status is 1
+    vlcurate inspect DATASET --verify         also read every shard whole (tar structure, members,
+                                              samples, sha256) through the shard reader
     vlcurate inspect DATASET --key KEY        one sample: its json, text excerpt and image facts
     vlcurate inspect SHARD.tar [--key KEY]    the shard's first sample (or KEY)
     ... --save-images DIR                     also write the sample's images to DIR
@@ -17,6 +21,7 @@ import sys
 
 from vlcurate.transforms.io.files import open_for_reading
 from vlcurate.pipelines.summary import summary
+from vlcurate.transforms.io.shard_reader import check_shard, listed_shards, read_shard
 from vlcurate.transforms.report.build import dataset_files, excerpt, join, load_manifest
 from vlcurate.transforms.data.sample import dumps_json
 
@@ -29,6 +34,8 @@ def run(argv: list[str]) -> int:
     parser.add_argument("--key", help="show this sample")
     parser.add_argument("--save-images", metavar="DIR", help="write the shown sample's images to DIR")
     parser.add_argument("--text-chars", type=int, default=1000, help="how much of the text to print")
+    parser.add_argument("--verify", action="store_true",
+                        help="read every shard of the dataset whole and check it against the manifest")
     args = parser.parse_args(argv)
     path = args.path.rstrip("/") if not args.path.endswith(".tar") else args.path
     try:
@@ -36,8 +43,9 @@ def run(argv: list[str]) -> int:
             sample = find_in_shard(path, args.key)
             where = path
         elif args.key is None:
-            print(summary(path, load_manifest(path)))
-            return 0
+            manifest = load_manifest(path)
+            print(summary(path, manifest))
+            return report_damage(path, manifest, args.verify)
         else:
             shard = shard_of(path, args.key)
             where = join(path, f"shards/{shard}.tar") if shard else None
@@ -71,10 +79,21 @@ def shard_of(dataset: str, key: str) -> str | None:
     return None
 
 
+def report_damage(dataset: str, manifest: dict, verify: bool) -> int:
+    """Name each damaged shard of the dataset on stderr; 1 if there is one, else 0. Without ``verify``
+    a shard is only sized (one stat each: any cut, a missing or an appended shard shows)."""
+    damaged = [error for path, record in listed_shards(dataset, manifest)
+               if (error := check_shard(path, record, read=verify)) is not None]
+    for error in damaged:
+        print(f"vlcurate inspect: damaged {error}", file=sys.stderr)
+    if damaged:
+        print(f"vlcurate inspect: {len(damaged)} of {len(manifest.get('shards') or [])} shards damaged; "
+              "`vlcurate filter` keeps the samples before the damage", file=sys.stderr)
+    return 1 if damaged else 0
+
+
 def find_in_shard(path: str, key: str | None):
     """The sample ``key`` of a shard (read up to it: a shard is sorted by key), or its first."""
-    from vlcurate.transforms.io.shards import read_shard
-
     for sample in read_shard(path):
         if key is None or sample.key == key:
             return sample

@@ -10,7 +10,7 @@ from fixtures.report import HOSTILE, LEAF, PER_CATEGORY, png_size, write_rich_da
 from vlcurate.pipelines import cli
 from vlcurate.pipelines.tools import inspect as inspect_cli
 from vlcurate.transforms.report.build import load_manifest
-from vlcurate.transforms.io.shards import read_shard
+from vlcurate.transforms.io.shard_reader import read_shard
 
 
 @pytest.fixture(scope="module")

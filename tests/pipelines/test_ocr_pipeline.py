@@ -19,7 +19,7 @@ from vlcurate.pipelines import cli
 from vlcurate.transforms.ocr.config import OcrConfig, engine_models
 from vlcurate.transforms.ocr.accuracy import character_error_rate
 from vlcurate.transforms.data.sample import make_key
-from vlcurate.transforms.io.shards import read_shard
+from vlcurate.transforms.io.shard_reader import read_shard
 from fixtures import EXAMPLES
 
 

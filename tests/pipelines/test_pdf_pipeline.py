@@ -23,7 +23,7 @@ from vlcurate.pipelines.inputs import list_inputs
 from vlcurate.transforms.sources.pdf.core import PdfConfig
 from vlcurate.transforms.sources.pdf.beam import PdfPages
 from vlcurate.transforms.data.sample import make_key
-from vlcurate.transforms.io.shards import read_shard
+from vlcurate.transforms.io.shard_reader import read_shard
 from vlcurate.transforms.runtime.stage import REJECTS, IsolatedStageDoFn
 from fixtures import EXAMPLES
 

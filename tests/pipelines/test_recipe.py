@@ -23,7 +23,7 @@ from vlcurate.pipelines import cli, recipe
 from vlcurate.pipelines.recipe_file import RecipeError, load_recipe
 from vlcurate.taxonomy.labeler import read_examples, train
 from vlcurate.taxonomy.tree import load_taxonomy
-from vlcurate.transforms.io.shards import read_shard
+from vlcurate.transforms.io.shard_reader import read_shard
 
 DOCS = 40
 

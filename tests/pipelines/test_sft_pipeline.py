@@ -10,7 +10,7 @@ from vlcurate.pipelines import cli, sft
 from vlcurate.taxonomy.labeler import read_examples, train
 from vlcurate.taxonomy.tree import load_taxonomy
 from vlcurate.transforms.label.beam import read_review_queue
-from vlcurate.transforms.io.shards import read_shard
+from vlcurate.transforms.io.shard_reader import read_shard
 from fixtures import EXAMPLES
 
 CONVERSATIONS = EXAMPLES / "sft" / "conversations"

@@ -16,7 +16,7 @@ import pytest
 
 from fixtures.dataflow import translate_for_dataflow
 from vlcurate.pipelines import cli
-from vlcurate.transforms.io.shards import read_shard
+from vlcurate.transforms.io.shard_reader import read_shard
 from fixtures.web_site import WebSite, write_html_folder
 from fixtures import EXAMPLES
 

@@ -1,4 +1,4 @@
-"""The deterministic WebDataset sink: tar shards, a parquet index per shard, and their reader.
+"""The deterministic WebDataset sink: tar shards and a parquet index per shard (read back by shard_reader.py).
 
 Determinism comes from the data, never from the runner: a sample's shard follows from the hash
 of its key and the run's totals; inside a bucket samples are sorted by key and cut into shards
@@ -14,27 +14,25 @@ import dataclasses
 import hashlib
 import math
 import tarfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 from apache_beam.pvalue import AsList, AsSingleton
 
-from vlcurate.transforms.io.files import WrittenFile, atomic_write, open_for_reading, write_bytes
+from vlcurate.transforms.io.files import WrittenFile, atomic_write, write_bytes
 from vlcurate.transforms.io.manifest import build_manifest, write_manifest
 from vlcurate.transforms.data.rejects import RejectRecord
-from vlcurate.transforms.data.review import REVIEW_LABEL, REVIEW_STATUS
-from vlcurate.transforms.data.sample import Sample, sample_from_members, split_member_name
+from vlcurate.transforms.data.review import REVIEW_LABEL
+from vlcurate.transforms.data.sample import Sample
 from vlcurate.transforms.runtime.stage import REJECTS
-from vlcurate.transforms.io.tables import index_table, parquet_bytes, rejects_table, run_source
+from vlcurate.transforms.io.tables import index_table, parquet_bytes, rejects_table
 
 TAR_BLOCK = 512
 TAR_END = 2 * TAR_BLOCK  # the two zero blocks that close an archive
 # Buckets are sized to fill this share of a shard's caps, so that the random spread of a hash
 # rarely pushes a bucket over a cap (which would cut it into a full shard and a tiny one).
 BUCKET_FILL = 0.9
-# Caps for reading shards we did not write (hostile until proven otherwise).
-MAX_MEMBER_BYTES = 256 * 1024 * 1024
 
 
 @dataclasses.dataclass(frozen=True)
@@ -91,7 +89,6 @@ def encode_sample(sample: Sample) -> EncodedSample:
     members = tuple(sample.members())
     first = sample.images[0] if sample.images else None
     taxonomy = sample.taxonomy or {}
-    language = sample.meta.get("language")  # {"id", "confidence"} once the labelling stage ran
     row = {
         "key": sample.key,
         "source": sample.source,
@@ -107,9 +104,6 @@ def encode_sample(sample: Sample) -> EncodedSample:
         "scores": sorted((name, float(value)) for name, value in sample.scores.items()),
         "taxonomy_id": taxonomy.get("id"),
         "taxonomy_confidence": taxonomy.get("confidence"),
-        "language": language.get("id") if isinstance(language, dict) else None,
-        # The rule of the manifest's label counts: a leaf id is labelled, no id is review.
-        "taxonomy_status": "unlabelled" if sample.taxonomy is None else "labelled" if taxonomy.get("id") else REVIEW_STATUS,
     }
     label = None if sample.taxonomy is None else (taxonomy.get("id") or REVIEW_LABEL)
     encoded = EncodedSample(sample.key, sample.uri, members, row, label)
@@ -216,26 +210,6 @@ def write_shard(samples: list[EncodedSample], number: int, config: ShardConfig) 
                        tuple(sorted(text_sources.items())), tuple(sorted(labels.items())))
 
 
-def read_shard(path: str, max_member_bytes: int = MAX_MEMBER_BYTES) -> Iterator[Sample]:
-    """Samples of one shard (a local path or a FileSystems URI), read with plain ``tarfile`` as a
-    stream; refuses anything but small regular files."""
-    with open_for_reading(path) as handle, tarfile.open(fileobj=handle, mode="r|") as tar:
-        key, members = None, {}
-        for info in tar:
-            if not info.isreg():
-                raise ValueError(f"{path}: member {info.name!r} is not a regular file")
-            if info.size > max_member_bytes or "/" in info.name:
-                raise ValueError(f"{path}: member {info.name!r} is too large or has a path")
-            member_key, suffix = split_member_name(info.name)
-            if member_key != key and members:
-                yield sample_from_members(members)
-                members = {}
-            key = member_key
-            members[suffix] = tar.extractfile(info).read()
-        if members:
-            yield sample_from_members(members)
-
-
 # --- the Beam sink ----------------------------------------------------------------------------
 
 
@@ -279,9 +253,9 @@ def _write_numbered(item, first_numbers: dict[int, int], config: ShardConfig) ->
     return write_shard(samples, first_numbers[bucket] + position, config)
 
 
-def _write_rejects(records, output: str, prefix: str, source: str | None = None):
+def _write_rejects(records, output: str, prefix: str):
     records = list(records)
-    written = write_bytes(f"{output}/rejects/{prefix}-rejects.parquet", parquet_bytes(rejects_table(records, source)))
+    written = write_bytes(f"{output}/rejects/{prefix}-rejects.parquet", parquet_bytes(rejects_table(records)))
     counts: dict[tuple[str, str], int] = {}
     for record in records:
         counts[(record.stage, record.reason)] = counts.get((record.stage, record.reason), 0) + 1
@@ -326,7 +300,7 @@ class WriteDataset(beam.PTransform):
         rejects_written = (
             all_rejects
             | "CollectRejects" >> beam.combiners.ToList()
-            | "WriteRejects" >> beam.Map(_write_rejects, config.output, config.prefix, run_source(self._run))
+            | "WriteRejects" >> beam.Map(_write_rejects, config.output, config.prefix)
         )
         counts = {
             name: AsSingleton(pcoll | f"Count{name.title()}" >> beam.combiners.Count.Globally())

@@ -19,10 +19,12 @@ import dataclasses
 import html
 import io
 import json
+import re
 import statistics
 from collections.abc import Iterable
 
 from vlcurate.transforms.io.files import atomic_write, open_for_reading
+from vlcurate.transforms.data.rejects import is_filtered
 
 REPORT_NAME = "report.html"
 SHEET_SAMPLES = 6  # contact-sheet samples per category: the smallest keys, so the same every run
@@ -32,6 +34,8 @@ TOP_LEAVES = 20
 MAX_THUMB_PIXELS = 64_000_000  # a sample image larger than this is not decoded for a thumbnail
 INDEX_COLUMNS = ("key", "shard", "category", "uri", "locator", "image_count", "image_width",
                  "image_height", "image_bytes", "scores")
+# "clip=-0.382550 below -0.345246, the run's top 0.8" or "clip=0.1 below --clip-min-score 0.2"
+_CLIP_DETAIL = re.compile(r"clip=([-+0-9.eE]+) below (?:--clip-min-score )?([-+0-9.eE]+)")
 
 
 @dataclasses.dataclass
@@ -139,29 +143,33 @@ def _pick(picks: dict, batch, per_category: int) -> None:
 
 
 def clip_rejects(paths: Iterable[str]) -> tuple[list[float], list[float]]:
-    """(scores, thresholds) of the clip_below_threshold reject rows, from their typed ``score`` and
-    ``threshold`` columns (rejects files written before those columns give none)."""
-    import pyarrow.compute as pc
+    """(scores, thresholds) parsed from the details of the clip_below_threshold reject rows."""
     import pyarrow.parquet as pq
 
     scores, thresholds = [], set()
     for path in paths:
         with open_for_reading(path) as handle:
             parquet = pq.ParquetFile(handle)
-            if not {"reason", "score", "threshold"} <= set(parquet.schema_arrow.names):
+            if not {"reason", "detail"} <= set(parquet.schema_arrow.names):
                 continue
-            for batch in parquet.iter_batches(batch_size=16384, columns=["reason", "score", "threshold"]):
-                clip = pc.equal(batch.column("reason"), "clip_below_threshold")
-                scores.extend(v for v in pc.filter(batch.column("score"), clip).to_pylist() if v is not None)
-                thresholds.update(round(v, 6) for v in pc.filter(batch.column("threshold"), clip).to_pylist()
-                                  if v is not None)
+            for batch in parquet.iter_batches(batch_size=16384, columns=["reason", "detail"]):
+                for reason, detail in zip(batch.column("reason").to_pylist(), batch.column("detail").to_pylist()):
+                    match = _CLIP_DETAIL.search(detail or "") if reason == "clip_below_threshold" else None
+                    if match:
+                        try:
+                            score, threshold = float(match.group(1)), float(match.group(2))
+                        except ValueError:
+                            continue
+                        scores.append(score)
+                        thresholds.add(round(threshold, 6))
     return scores, sorted(thresholds)
 
 
-def sheet_samples(dataset: str, picks: dict) -> dict:
+def sheet_samples(dataset: str, picks: dict, damaged: list | None = None) -> dict:
     """category -> the picked samples, read from their shards; a shard is read only up to the
-    last picked key in it (a shard is sorted by key)."""
-    from vlcurate.transforms.io.shards import read_shard
+    last picked key in it (a shard is sorted by key). A damaged shard gives the picks before the
+    damage; its ShardError is appended to ``damaged``."""
+    from vlcurate.transforms.io import shard_reader
 
     wanted: dict[str, set] = {}
     for chosen in picks.values():
@@ -170,11 +178,15 @@ def sheet_samples(dataset: str, picks: dict) -> dict:
     found = {}
     for shard, keys in sorted(wanted.items()):
         last = max(keys)
-        for sample in read_shard(join(dataset, f"shards/{shard}.tar")):
-            if sample.key in keys:
-                found[sample.key] = sample
-            if sample.key >= last:
-                break
+        try:
+            for sample in shard_reader.read_shard(join(dataset, f"shards/{shard}.tar")):
+                if sample.key in keys:
+                    found[sample.key] = sample
+                if sample.key >= last:
+                    break
+        except shard_reader.ShardError as error:
+            if damaged is not None:
+                damaged.append(error)
     return {category: [found[key] for key, _ in chosen if key in found] for category, chosen in sorted(picks.items())}
 
 
@@ -218,10 +230,10 @@ def build_report(dataset: str, target_mix: dict | None = None, per_category: int
     shards = manifest.get("shards") or []
     facts = scan_index(dataset_files(dataset, [(s.get("index") or {}).get("name") for s in shards], "index"),
                        per_category)
-    rejects = manifest.get("rejects") or {}
-    rejects_names = [(entry or {}).get("name") for entry in rejects.get("files") or [rejects.get("file")]]
-    rejected_clip, thresholds = clip_rejects(dataset_files(dataset, rejects_names, "rejects"))
-    sheet = sheet_samples(dataset, facts.picks) if per_category else {}
+    rejects_name = ((manifest.get("rejects") or {}).get("file") or {}).get("name")
+    rejected_clip, thresholds = clip_rejects(dataset_files(dataset, [rejects_name], "rejects"))
+    damaged: list = []
+    sheet = sheet_samples(dataset, facts.picks, damaged) if per_category else {}
     sections = [
         page.summary(dataset, manifest),
         page.funnel(manifest),
@@ -233,20 +245,26 @@ def build_report(dataset: str, target_mix: dict | None = None, per_category: int
         page.throughput(manifest),
         page.contact_sheet(sheet, per_category),
     ]
+    if damaged:  # the sheet shows what was read before the damage; say which shards it cut short
+        rows = [[error.path, error.reason, error.offset, error.detail] for error in damaged]
+        sections.append(page.section("damaged", "Damaged shards",
+                                     "<p>These shards could not be read whole (vlcurate inspect DATASET --verify "
+                                     "checks them all); the samples above come from before the damage.</p>",
+                                     page.table(["shard", "problem", "byte", "detail"], rows, {2})))
     return page.document(f"vlcurate report: {dataset}", sections)
 
 
-def _clip_lines(manifest: dict, applied: list[float]) -> list[tuple[float, str]]:
-    """The thresholds to draw: those the rejects' ``threshold`` column holds (the ones applied),
-    else the run's recorded one(s), else the config's --clip-min-score."""
-    if applied:
-        return [(value, f"threshold {value:.4g}") for value in applied[:6]]
+def _clip_lines(manifest: dict, parsed: list[float]) -> list[tuple[float, str]]:
+    """The thresholds to draw: the run's recorded one(s), else those parsed from the rejects,
+    else the config's --clip-min-score."""
     recorded = (manifest.get("quality") or {}).get("clip_threshold")
     if isinstance(recorded, (int, float)):
         return [(float(recorded), f"threshold {recorded:.4g}")]
     if isinstance(recorded, dict):
         numbers = {k: v for k, v in sorted(recorded.items()) if isinstance(v, (int, float))}
         return [(float(v), f"threshold {k} {v:.4g}") for k, v in numbers.items()]
+    if parsed:
+        return [(value, f"threshold {value:.4g}") for value in parsed[:6]]
     floor = (((manifest.get("config") or {}).get("quality") or {}).get("clip") or {}).get("min_score")
     return [(float(floor), f"min score {floor:.4g}")] if isinstance(floor, (int, float)) else []
 
@@ -264,3 +282,7 @@ def median(values) -> str:
 
 def escape(value) -> str:
     return html.escape(str(value), quote=True)
+
+
+def kind_of(reason: str) -> str:
+    return "filtered" if is_filtered(reason) else "rejected"

@@ -22,7 +22,8 @@ from vlcurate.transforms.data.sample import (
     sample_from_members,
     split_member_name,
 )
-from vlcurate.transforms.io.shards import encode_sample, read_shard, write_tar
+from vlcurate.transforms.io.shard_reader import read_shard
+from vlcurate.transforms.io.shards import encode_sample, write_tar
 
 NON_ASCII = "Größe — 数学 ∑ naïve café 🙂"
 

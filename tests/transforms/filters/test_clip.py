@@ -23,7 +23,7 @@ from vlcurate.pipelines import cli
 from vlcurate.transforms.filters.clip import FilterClip, ScoreClip, load_model
 from vlcurate.transforms.filters.clip_config import ClipConfig, resolve
 from vlcurate.transforms.data.sample import Sample, encode_image, make_key
-from vlcurate.transforms.io.shards import read_shard
+from vlcurate.transforms.io.shard_reader import read_shard
 
 sys.path.insert(0, str(EXAMPLES))
 import make_tiny_clip  # noqa: E402

@@ -1,5 +1,5 @@
-"""The deterministic WebDataset sink: sizes, tar headers, cutting, dedupe, buckets, the reader's
-refusals, and WriteDataset end to end in a real Beam pipeline (FnApiRunner)."""
+"""The deterministic WebDataset sink: sizes, tar headers, cutting, dedupe, buckets, and WriteDataset
+end to end in a real Beam pipeline (FnApiRunner). The reader's refusals: test_shard_reader.py."""
 
 from __future__ import annotations
 
@@ -32,9 +32,9 @@ from vlcurate.transforms.io.shards import (
     cut_into_shards,
     dedupe,
     encode_sample,
-    read_shard,
     write_tar,
 )
+from vlcurate.transforms.io.shard_reader import read_shard
 from vlcurate.transforms.io.tables import reject_records
 
 
@@ -285,64 +285,6 @@ def test_bucket_of_is_deterministic_and_spreads():
     spread = Counter(first)
     assert set(spread) == set(range(8))
     assert all(150 <= count <= 350 for count in spread.values()), spread
-
-
-# --- read_shard refusals ----------------------------------------------------------------------
-
-
-def _hostile_tar(path, bad: tarfile.TarInfo | None, data: bytes = b""):
-    good = page_sample(1)
-    with tarfile.open(path, "w", format=tarfile.GNU_FORMAT) as tar:
-        for name, member in good.members():
-            info = tarfile.TarInfo(name)
-            info.size = len(member)
-            tar.addfile(info, io.BytesIO(member))
-        if bad is not None:
-            bad.size = len(data) if bad.type == tarfile.REGTYPE else 0
-            tar.addfile(bad, io.BytesIO(data) if bad.type == tarfile.REGTYPE else None)
-    return good
-
-
-def _member(name: str, type_: bytes, linkname: str = "") -> tarfile.TarInfo:
-    info = tarfile.TarInfo(name)
-    info.type = type_
-    info.linkname = linkname
-    return info
-
-
-@pytest.mark.parametrize(
-    "bad",
-    [
-        _member("pdf-evil.json", tarfile.SYMTYPE, "/etc/passwd"),
-        _member("pdf-evil.json", tarfile.LNKTYPE, "pdf-other.json"),
-        _member("pdf-evil", tarfile.DIRTYPE),
-        _member("pdf-evil.json", tarfile.FIFOTYPE),
-        _member("pdf-evil.json", tarfile.CHRTYPE),
-    ],
-    ids=["symlink", "hardlink", "directory", "fifo", "chardev"],
-)
-def test_read_shard_refuses_non_regular_members(tmp_path, bad):
-    path = tmp_path / "hostile.tar"
-    _hostile_tar(path, bad)
-    with pytest.raises(ValueError, match="not a regular file"):
-        list(read_shard(str(path)))
-
-
-@pytest.mark.parametrize("name", ["sub/pdf-evil.json", "../pdf-evil.json", "/tmp/pdf-evil.json"])
-def test_read_shard_refuses_member_with_a_path(tmp_path, name):
-    path = tmp_path / "hostile.tar"
-    _hostile_tar(path, _member(name, tarfile.REGTYPE), b"{}")
-    with pytest.raises(ValueError, match="path"):
-        list(read_shard(str(path)))
-
-
-def test_read_shard_refuses_oversized_member_and_reads_clean_tar(tmp_path):
-    path = tmp_path / "clean.tar"
-    good = _hostile_tar(path, None)
-    assert list(read_shard(str(path))) == [good]  # the control: the same tar without a bad member
-    biggest = max(len(data) for _, data in good.members())
-    with pytest.raises(ValueError, match="too large"):
-        list(read_shard(str(path), max_member_bytes=biggest - 1))
 
 
 # --- WriteDataset end to end ------------------------------------------------------------------

@@ -122,17 +122,17 @@ def test_excerpt_is_the_text_or_the_first_user_turn():
 
 
 def test_only_the_needed_shards_are_read_and_only_up_to_the_picks(rich, monkeypatch):
-    from vlcurate.transforms.io import shards
+    from vlcurate.transforms.io import shard_reader
 
     read = []
-    real = shards.read_shard
+    real = shard_reader.read_shard
 
     def counting(path, *args, **kwargs):
         for sample in real(path, *args, **kwargs):
             read.append(sample.key)
             yield sample
 
-    monkeypatch.setattr(shards, "read_shard", counting)
+    monkeypatch.setattr(shard_reader, "read_shard", counting)
     manifest = load_manifest(rich)
     facts = scan_index(dataset_files(rich, [s["index"]["name"] for s in manifest["shards"]], "index"), per_category=1)
     sheet = report.sheet_samples(rich, facts.picks)

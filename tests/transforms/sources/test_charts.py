@@ -22,7 +22,7 @@ from vlcurate.transforms.sources.pdf.figures import figure_samples
 from vlcurate.transforms.sources.pdf.core import inspect_document, open_pdf
 from vlcurate.transforms.sources.pdf.config import FigureConfig, PdfConfig
 from vlcurate.transforms.data.rejects import Reject
-from vlcurate.transforms.io.shards import read_shard
+from vlcurate.transforms.io.shard_reader import read_shard
 from fixtures import EXAMPLES
 
 PDFS = EXAMPLES / "pdfs"

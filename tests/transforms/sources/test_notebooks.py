@@ -26,7 +26,7 @@ from vlcurate.transforms.sources.notebooks.core import (
 )
 from vlcurate.transforms.data.rejects import Reject, RejectRecord
 from vlcurate.transforms.data.sample import make_key
-from vlcurate.transforms.io.shards import read_shard
+from vlcurate.transforms.io.shard_reader import read_shard
 from fixtures import EXAMPLES
 
 CONFIG = NotebookConfig()

@@ -9,7 +9,7 @@ import pytest
 from fixtures.dataflow import translate_for_dataflow
 from vlcurate.pipelines import cli, filter_dataset, text_corpus
 from vlcurate.transforms.data.rejects import Reject
-from vlcurate.transforms.io.shards import read_shard
+from vlcurate.transforms.io.shard_reader import read_shard
 from vlcurate.transforms.sources.text import TextConfig, read_text_records, text_sample
 
 LINES = [
