@@ -23,10 +23,10 @@ from apache_beam.pvalue import AsList, AsSingleton
 from vlcurate.transforms.io.files import WrittenFile, atomic_write, write_bytes
 from vlcurate.transforms.io.manifest import build_manifest, write_manifest
 from vlcurate.transforms.data.rejects import RejectRecord
-from vlcurate.transforms.data.review import REVIEW_LABEL
+from vlcurate.transforms.data.review import REVIEW_LABEL, REVIEW_STATUS
 from vlcurate.transforms.data.sample import Sample
 from vlcurate.transforms.runtime.stage import REJECTS
-from vlcurate.transforms.io.tables import index_table, parquet_bytes, rejects_table
+from vlcurate.transforms.io.tables import index_table, parquet_bytes, rejects_table, run_source
 
 TAR_BLOCK = 512
 TAR_END = 2 * TAR_BLOCK  # the two zero blocks that close an archive
@@ -89,6 +89,7 @@ def encode_sample(sample: Sample) -> EncodedSample:
     members = tuple(sample.members())
     first = sample.images[0] if sample.images else None
     taxonomy = sample.taxonomy or {}
+    language = sample.meta.get("language")  # {"id", "confidence"} once the labelling stage ran
     row = {
         "key": sample.key,
         "source": sample.source,
@@ -104,6 +105,9 @@ def encode_sample(sample: Sample) -> EncodedSample:
         "scores": sorted((name, float(value)) for name, value in sample.scores.items()),
         "taxonomy_id": taxonomy.get("id"),
         "taxonomy_confidence": taxonomy.get("confidence"),
+        "language": language.get("id") if isinstance(language, dict) else None,
+        # The rule of the manifest's label counts: a leaf id is labelled, no id is review.
+        "taxonomy_status": "unlabelled" if sample.taxonomy is None else "labelled" if taxonomy.get("id") else REVIEW_STATUS,
     }
     label = None if sample.taxonomy is None else (taxonomy.get("id") or REVIEW_LABEL)
     encoded = EncodedSample(sample.key, sample.uri, members, row, label)
@@ -253,9 +257,9 @@ def _write_numbered(item, first_numbers: dict[int, int], config: ShardConfig) ->
     return write_shard(samples, first_numbers[bucket] + position, config)
 
 
-def _write_rejects(records, output: str, prefix: str):
+def _write_rejects(records, output: str, prefix: str, source: str | None = None):
     records = list(records)
-    written = write_bytes(f"{output}/rejects/{prefix}-rejects.parquet", parquet_bytes(rejects_table(records)))
+    written = write_bytes(f"{output}/rejects/{prefix}-rejects.parquet", parquet_bytes(rejects_table(records, source)))
     counts: dict[tuple[str, str], int] = {}
     for record in records:
         counts[(record.stage, record.reason)] = counts.get((record.stage, record.reason), 0) + 1
@@ -300,7 +304,7 @@ class WriteDataset(beam.PTransform):
         rejects_written = (
             all_rejects
             | "CollectRejects" >> beam.combiners.ToList()
-            | "WriteRejects" >> beam.Map(_write_rejects, config.output, config.prefix)
+            | "WriteRejects" >> beam.Map(_write_rejects, config.output, config.prefix, run_source(self._run))
         )
         counts = {
             name: AsSingleton(pcoll | f"Count{name.title()}" >> beam.combiners.Count.Globally())

@@ -19,12 +19,10 @@ import dataclasses
 import html
 import io
 import json
-import re
 import statistics
 from collections.abc import Iterable
 
 from vlcurate.transforms.io.files import atomic_write, open_for_reading
-from vlcurate.transforms.data.rejects import is_filtered
 
 REPORT_NAME = "report.html"
 SHEET_SAMPLES = 6  # contact-sheet samples per category: the smallest keys, so the same every run
@@ -34,8 +32,6 @@ TOP_LEAVES = 20
 MAX_THUMB_PIXELS = 64_000_000  # a sample image larger than this is not decoded for a thumbnail
 INDEX_COLUMNS = ("key", "shard", "category", "uri", "locator", "image_count", "image_width",
                  "image_height", "image_bytes", "scores")
-# "clip=-0.382550 below -0.345246, the run's top 0.8" or "clip=0.1 below --clip-min-score 0.2"
-_CLIP_DETAIL = re.compile(r"clip=([-+0-9.eE]+) below (?:--clip-min-score )?([-+0-9.eE]+)")
 
 
 @dataclasses.dataclass
@@ -143,25 +139,22 @@ def _pick(picks: dict, batch, per_category: int) -> None:
 
 
 def clip_rejects(paths: Iterable[str]) -> tuple[list[float], list[float]]:
-    """(scores, thresholds) parsed from the details of the clip_below_threshold reject rows."""
+    """(scores, thresholds) of the clip_below_threshold reject rows, from their typed ``score`` and
+    ``threshold`` columns (rejects files written before those columns give none)."""
+    import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
     scores, thresholds = [], set()
     for path in paths:
         with open_for_reading(path) as handle:
             parquet = pq.ParquetFile(handle)
-            if not {"reason", "detail"} <= set(parquet.schema_arrow.names):
+            if not {"reason", "score", "threshold"} <= set(parquet.schema_arrow.names):
                 continue
-            for batch in parquet.iter_batches(batch_size=16384, columns=["reason", "detail"]):
-                for reason, detail in zip(batch.column("reason").to_pylist(), batch.column("detail").to_pylist()):
-                    match = _CLIP_DETAIL.search(detail or "") if reason == "clip_below_threshold" else None
-                    if match:
-                        try:
-                            score, threshold = float(match.group(1)), float(match.group(2))
-                        except ValueError:
-                            continue
-                        scores.append(score)
-                        thresholds.add(round(threshold, 6))
+            for batch in parquet.iter_batches(batch_size=16384, columns=["reason", "score", "threshold"]):
+                clip = pc.equal(batch.column("reason"), "clip_below_threshold")
+                scores.extend(v for v in pc.filter(batch.column("score"), clip).to_pylist() if v is not None)
+                thresholds.update(round(v, 6) for v in pc.filter(batch.column("threshold"), clip).to_pylist()
+                                  if v is not None)
     return scores, sorted(thresholds)
 
 
@@ -230,8 +223,9 @@ def build_report(dataset: str, target_mix: dict | None = None, per_category: int
     shards = manifest.get("shards") or []
     facts = scan_index(dataset_files(dataset, [(s.get("index") or {}).get("name") for s in shards], "index"),
                        per_category)
-    rejects_name = ((manifest.get("rejects") or {}).get("file") or {}).get("name")
-    rejected_clip, thresholds = clip_rejects(dataset_files(dataset, [rejects_name], "rejects"))
+    rejects = manifest.get("rejects") or {}
+    rejects_names = [(entry or {}).get("name") for entry in rejects.get("files") or [rejects.get("file")]]
+    rejected_clip, thresholds = clip_rejects(dataset_files(dataset, rejects_names, "rejects"))
     damaged: list = []
     sheet = sheet_samples(dataset, facts.picks, damaged) if per_category else {}
     sections = [
@@ -254,17 +248,17 @@ def build_report(dataset: str, target_mix: dict | None = None, per_category: int
     return page.document(f"vlcurate report: {dataset}", sections)
 
 
-def _clip_lines(manifest: dict, parsed: list[float]) -> list[tuple[float, str]]:
-    """The thresholds to draw: the run's recorded one(s), else those parsed from the rejects,
-    else the config's --clip-min-score."""
+def _clip_lines(manifest: dict, applied: list[float]) -> list[tuple[float, str]]:
+    """The thresholds to draw: those the rejects' ``threshold`` column holds (the ones applied),
+    else the run's recorded one(s), else the config's --clip-min-score."""
+    if applied:
+        return [(value, f"threshold {value:.4g}") for value in applied[:6]]
     recorded = (manifest.get("quality") or {}).get("clip_threshold")
     if isinstance(recorded, (int, float)):
         return [(float(recorded), f"threshold {recorded:.4g}")]
     if isinstance(recorded, dict):
         numbers = {k: v for k, v in sorted(recorded.items()) if isinstance(v, (int, float))}
         return [(float(v), f"threshold {k} {v:.4g}") for k, v in numbers.items()]
-    if parsed:
-        return [(value, f"threshold {value:.4g}") for value in parsed[:6]]
     floor = (((manifest.get("config") or {}).get("quality") or {}).get("clip") or {}).get("min_score")
     return [(float(floor), f"min score {floor:.4g}")] if isinstance(floor, (int, float)) else []
 
@@ -282,7 +276,3 @@ def median(values) -> str:
 
 def escape(value) -> str:
     return html.escape(str(value), quote=True)
-
-
-def kind_of(reason: str) -> str:
-    return "filtered" if is_filtered(reason) else "rejected"
