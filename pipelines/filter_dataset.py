@@ -65,9 +65,10 @@ def shard_paths(dataset: str) -> tuple[list[tuple[str, dict]], str]:
 
 
 def build(pipeline: beam.Pipeline, source: str, config: dict, processes: int = 1,
-          records: dict | None = None) -> dict:
+          records: dict | None = None, staging=None) -> dict:
     """Read the dataset's shards back; returns the samples and read errors for the quality stages.
-    ``records``: path -> the manifest's record of that shard, checked as it is read."""
+    ``records``: path -> the manifest's record of that shard, checked as it is read. Nothing is
+    staged early (``staging`` unused): shards are cheap to read again on resume."""
     records = records or {}
     read = (
         pipeline

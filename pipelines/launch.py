@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import logging
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
-from vlcurate.pipelines.dry_run import describe
 from vlcurate.pipelines.inputs import has_extension, input_pattern
 from vlcurate.pipelines.summary import summary
 from vlcurate.pipelines.options import DatasetOptions, quality_stage, render_processes, run_options
 from vlcurate.transforms.io.manifest import read_manifest, write_manifest
-from vlcurate.transforms.io.shards import ShardConfig, WriteDataset
+from vlcurate.transforms.io.shards import ShardConfig
 
 
 # Files a dataset holds (runs/ and report.html from `vlcurate run`); an existing output holding any
@@ -26,7 +27,7 @@ def is_dry_run(options: PipelineOptions) -> bool:
     return bool(options.get_all_options().get("dry_run"))
 
 
-def prepare(options: PipelineOptions, source: str, extensions: str | tuple[str, ...], config: ShardConfig) -> None:
+def prepare(options: PipelineOptions, source: str, extensions: str | tuple[str, ...]) -> None:
     """Checks made before launching a real run (a dry run touches no files)."""
     standard = options.view_as(StandardOptions)
     if standard.runner is None:
@@ -41,11 +42,6 @@ def prepare(options: PipelineOptions, source: str, extensions: str | tuple[str, 
     if not matched:
         wanted = ", ".join(f"*.{e}" for e in ((extensions,) if isinstance(extensions, str) else extensions))
         raise SystemExit(f"no input files match {pattern}" + (f" ({wanted})" if by_extension else ""))
-    existing = dataset_files(config.output)
-    if existing and not options.view_as(DatasetOptions).overwrite:
-        raise SystemExit(f"{config.output} already holds a dataset ({len(existing)} files); pass --overwrite")
-    if existing:
-        FileSystems.delete(existing)
 
 
 def dataset_files(output: str) -> list[str]:
@@ -62,38 +58,56 @@ def _match(pattern: str):
 
 def launch(options: PipelineOptions, name: str, source: str, extensions, stage: str, config,
            shards: ShardConfig, build, models: dict | None = None):
-    """Run ``build(pipeline, source, config, processes) -> outputs`` as pipeline ``name``, then
-    the quality stages the flags ask for (CLIP, dedup) and the sink, and print where the dataset
-    went; returns the manifest (None for a dry run, which writes nothing).
+    """Run ``build(pipeline, source, config, processes, staging) -> outputs`` as pipeline ``name``,
+    then the quality stages the flags ask for (CLIP, dedup) and the sink, as a run of the dataset in
+    ``--mode`` (pipelines/runs.py), holding the output's lock; print the dataset's summary and
+    return its manifest (None for a dry run, which writes nothing).
 
     ``extensions`` is what a folder input is filtered by; ``stage`` names the stage config in the
     manifest's ``config`` (e.g. "pdf"); ``models`` the model files the run uses, by sha256.
     """
+    from vlcurate.pipelines.runs import carry_out, make_plan, recorded_cut
+    from vlcurate.transforms.io.lock import OutputLocked, locked
+    from vlcurate.transforms.io.runs import manifest_name
+    from vlcurate.transforms.io.staging import Staging
+
     quality, quality_config, quality_models = quality_stage(options)
-    prepare(options, source, extensions, shards)
+    prepare(options, source, extensions)
     processes = render_processes(options)
-    run = {
-        "models": {**(models or {}), **quality_models},
-        "pipeline": name,
-        "config": {
-            "input": source,
-            stage: config_dict(config),
-            "shards": dataclasses.asdict(shards),
-            "beam": run_options(options),
-            "render_processes": processes,
-            **({"quality": quality_config} if quality_config else {}),
-        },
+    flags = options.view_as(DatasetOptions)
+    settings = {
+        "input": source,
+        stage: config_dict(config),
+        "shards": dataclasses.asdict(shards),
+        **({"quality": quality_config} if quality_config else {}),
     }
-    pipeline = beam.Pipeline(options=options)
-    outputs = build(pipeline, source, config, processes)
-    if quality is not None:
-        outputs = outputs | "Quality" >> quality
-    outputs | "WriteDataset" >> WriteDataset(shards, run)
-    result = run_to_end(pipeline)
+    digest = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode("utf-8")).hexdigest()
+
+    def prefix_of(number: int) -> str:  # a command's first run keeps the plain prefix
+        return shards.prefix if number == 1 else f"{shards.prefix}-r{number}"
+
+    def run(plan):
+        run_shards = dataclasses.replace(shards, prefix=plan.prefix, manifest=manifest_name(plan.number),
+                                         resume=flags.mode == "resume")
+        staging = Staging.of(shards.output, plan.prefix)
+        info = {"models": {**(models or {}), **quality_models}, "pipeline": name,
+                "config": {**settings, "shards": dataclasses.asdict(run_shards), "beam": run_options(options),
+                           "render_processes": processes, "run": plan.number, "mode": plan.mode}}
+        judged = quality.extending(recorded_cut(shards.output, plan)) if quality and plan.previous_runs else quality
+        return carry_out(plan, shards.output, options,
+                         lambda pipeline: build(pipeline, source, config, processes, staging=staging),
+                         run_shards, info, judged, flags.retry_rejects)
+
     if is_dry_run(options):
-        print(describe(result, options))
-        return None
-    manifest = add_timing(shards.output, result)
+        from vlcurate.pipelines.runs import Plan
+
+        return run(Plan(1, flags.mode, prefix_of(1), digest, settings, [], ()))
+    try:
+        with locked(shards.output):
+            plan = make_plan(shards.output, flags.mode, flags.overwrite, prefix_of, digest, settings, [])
+            manifest = run(plan)
+    except OutputLocked as error:
+        raise SystemExit(f"vlcurate: {error}") from None
     print(summary(shards.output, manifest))
     return manifest
 

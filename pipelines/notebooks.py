@@ -42,8 +42,10 @@ def notebooks_config(options: PipelineOptions) -> NotebookConfig:
         raise SystemExit(f"vlcurate: {error}") from error
 
 
-def build(pipeline: beam.Pipeline, source: str, config: NotebookConfig, processes: int = 1) -> dict:
-    """Wire the notebook stages onto ``pipeline``; returns their outputs for the sink."""
+def build(pipeline: beam.Pipeline, source: str, config: NotebookConfig, processes: int = 1,
+          staging=None) -> dict:
+    """Wire the notebook stages onto ``pipeline``; returns their outputs for the sink. Nothing is
+    staged early (``staging`` unused): pairing a plot with its code is cheap to do again on resume."""
     files = list_inputs(pipeline, source, "ipynb")
     plots = files | "NotebookPlots" >> NotebookPlots(config)
     return {**plots, "files": files}

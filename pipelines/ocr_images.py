@@ -22,6 +22,7 @@ from vlcurate.pipelines.options import (
 from vlcurate.transforms.ocr.config import OcrConfig
 from vlcurate.transforms.ocr.beam import OcrImages
 from vlcurate.pipelines.registry import command
+from vlcurate.transforms.io.staging import Staging
 
 COMMAND = command("ocr")
 
@@ -50,10 +51,11 @@ def images_config(options: PipelineOptions) -> OcrConfig:
     )
 
 
-def build(pipeline: beam.Pipeline, source: str, config: OcrConfig, processes: int = 1) -> dict:
+def build(pipeline: beam.Pipeline, source: str, config: OcrConfig, processes: int = 1,
+          staging: Staging | None = None) -> dict:
     """Wire the OCR stage onto ``pipeline``; returns its outputs for the sink."""
     files = list_inputs(pipeline, source, COMMAND.extensions)
-    return files | "OcrImages" >> OcrImages(config, processes)
+    return files | "OcrImages" >> OcrImages(config, processes, staging=staging)
 
 
 def configure(options: PipelineOptions) -> tuple[OcrConfig, dict]:

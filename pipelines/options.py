@@ -42,7 +42,12 @@ class DatasetOptions(PipelineOptions):
         add_flag(parser, "shard-prefix", default=None, help="shard file prefix (default: the pipeline's source)")
         add_flag(parser, "max-samples-per-shard", type=int, default=1000)
         add_flag(parser, "max-shard-bytes", type=int, default=512 * 1024 * 1024)
-        add_flag(parser, "overwrite", action="store_true", help="replace a dataset already in --output")
+        add_flag(parser, "overwrite", action="store_true", help="--mode new: replace a dataset already in --output")
+        add_flag(parser, "mode", choices=("new", "extend", "resume"), default="new",
+                 help="new: a new dataset; extend: add a run to the dataset in --output (inputs it has seen add "
+                      "nothing); resume: finish an interrupted run, replaying what it had done")
+        add_flag(parser, "retry-rejects", action="store_true",
+                 help="--mode extend: judge again the inputs an earlier run rejected or filtered")
         add_flag(parser, "max-file-bytes", type=int, default=None,
                  help="larger input files are rejected unread (default: pdf 256 MiB, ocr and notebooks 64 MiB)")
         add_flag(parser, "max-image-pixels", type=int, default=None,

@@ -20,16 +20,17 @@ from vlcurate.pipelines.options import input_path, shard_config
 from vlcurate.pipelines.pdf_pages import FigureOptions, PdfPagesOptions, pdf_config
 from vlcurate.transforms.sources.pdf.beam import PdfPages
 from vlcurate.pipelines.registry import command
+from vlcurate.transforms.io.staging import Staging
 
 COMMAND = command("charts")
 
 OPTIONS = (FigureOptions, PdfPagesOptions)  # what `vlcurate charts --help` lists besides DatasetOptions
 
 
-def build(pipeline: beam.Pipeline, source: str, config, processes: int = 1) -> dict:
+def build(pipeline: beam.Pipeline, source: str, config, processes: int = 1, staging: Staging | None = None) -> dict:
     """Wire the figure stages onto ``pipeline``; returns their outputs for the sink."""
     files = list_inputs(pipeline, source, "pdf")
-    figures = files | "PdfFigures" >> PdfPages(config, processes, pages=False)
+    figures = files | "PdfFigures" >> PdfPages(config, processes, pages=False, staging=staging)
     return {**figures, "files": files}
 
 

@@ -23,6 +23,7 @@ from vlcurate.pipelines.options import (
 from vlcurate.transforms.sources.pdf.config import FigureConfig, PdfConfig
 from vlcurate.transforms.sources.pdf.beam import PdfPages
 from vlcurate.pipelines.registry import command
+from vlcurate.transforms.io.staging import Staging
 
 COMMAND = command("pdf")
 
@@ -82,10 +83,11 @@ def pdf_config(options: PipelineOptions, figures: bool | None = None) -> PdfConf
     )
 
 
-def build(pipeline: beam.Pipeline, source: str, config: PdfConfig, processes: int = 1) -> dict:
+def build(pipeline: beam.Pipeline, source: str, config: PdfConfig, processes: int = 1,
+          staging: Staging | None = None) -> dict:
     """Wire the PDF stages onto ``pipeline``; returns their outputs for the sink."""
     files = list_inputs(pipeline, source, "pdf")
-    pages = files | "PdfPages" >> PdfPages(config, processes)
+    pages = files | "PdfPages" >> PdfPages(config, processes, staging=staging)
     return {**pages, "files": files}
 
 

@@ -10,13 +10,9 @@ a run of ``--mode extend`` drops the keys the dataset already has; language id a
 on the sources that ask for them; exact dedup, CLIP scoring and filtering (on the sources that ask
 for it), near dedup; the sink. A run is recorded under runs/ (its plan before it starts, its
 manifest when it ends); manifest.json is the merge of the finished runs, and report.html is
-written beside it.
+written beside it. Run N's shards are PREFIX-rN-NNNNNN.tar.
 
-- ``--mode new`` (default): the output must be empty (or ``--overwrite``).
-- ``--mode extend``: adds a run to an existing dataset: samples whose keys are already there are
-  filtered (``already_in_dataset``), new shards get the run's own prefix (PREFIX-rN).
-- ``--mode resume``: runs an interrupted run again with its plan; its finished shards are left
-  untouched (a shard is rewritten only if missing, and a finished one with other bytes stops the run).
+The modes (new, extend, resume, and --retry-rejects) are every command's: see pipelines/runs.py.
 """
 
 from __future__ import annotations
@@ -32,8 +28,7 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from vlcurate.pipelines.recipe_file import KINDS, Recipe, RecipeError, Source, load_recipe
-
-MODES = ("new", "extend", "resume")
+from vlcurate.pipelines.runs import MODES, Plan
 
 
 def parse_args(argv):
@@ -44,26 +39,12 @@ def parse_args(argv):
                         help="override a recipe value (a YAML scalar), e.g. --set stages.clip.keep-fraction=0.5")
     parser.add_argument("--mode", choices=MODES, default="new")
     parser.add_argument("--overwrite", action="store_true", help="--mode new: replace a dataset already there")
+    parser.add_argument("--retry-rejects", action="store_true",
+                        help="--mode extend: judge again the inputs an earlier run rejected or filtered")
     parser.add_argument("--progress-interval", type=float, default=10.0,
                         help="seconds between progress lines on the console (0: none)")
     parser.add_argument("--no-report", action="store_true", help="don't write report.html")
     return parser.parse_known_args(argv)
-
-
-@dataclasses.dataclass(frozen=True)
-class Plan:
-    """What a run will do: written to runs/run-NNNN.plan.json before it starts."""
-
-    number: int
-    mode: str
-    prefix: str
-    recipe_sha256: str
-    document: dict
-    beam: list[str]
-    previous_runs: tuple[int, ...]  # the finished runs whose keys an extending run skips
-
-    def describe(self) -> dict:
-        return dataclasses.asdict(self)
 
 
 def run(argv=None) -> int:
@@ -75,12 +56,25 @@ def run(argv=None) -> int:
         print(f"vlcurate run: the recipe has problems:\n{error}", file=sys.stderr)
         return 1
     beam_argv = _with_runner(beam_argv)
-    plan = make_plan(recipe, args, beam_argv, dry_run)
     if args.progress_interval > 0:
         from vlcurate.transforms.runtime.progress import ENV
 
         os.environ[ENV] = str(args.progress_interval)  # worker processes inherit it
-    return execute(recipe, plan, beam_argv, dry_run, resuming=args.mode == "resume", report=not args.no_report)
+    digest = hashlib.sha256(json.dumps(recipe.document, sort_keys=True).encode("utf-8")).hexdigest()
+    if dry_run:
+        return execute(recipe, Plan(1, args.mode, f"{recipe.prefix}-r1", digest, recipe.document, beam_argv, ()),
+                       beam_argv, report=False)
+    from vlcurate.pipelines.runs import make_plan
+    from vlcurate.transforms.io.lock import OutputLocked, locked
+
+    try:
+        with locked(recipe.output):
+            plan = make_plan(recipe.output, args.mode, args.overwrite, lambda number: f"{recipe.prefix}-r{number}",
+                             digest, recipe.document, beam_argv, what="the recipe (with its --set values)")
+            return execute(recipe, plan, beam_argv, resuming=args.mode == "resume", report=not args.no_report,
+                           retry_rejects=args.retry_rejects)
+    except OutputLocked as error:
+        raise SystemExit(f"vlcurate run: {error}") from None
 
 
 def _with_runner(beam_argv: list[str]) -> list[str]:
@@ -88,44 +82,6 @@ def _with_runner(beam_argv: list[str]) -> list[str]:
         return beam_argv
     # Plain DirectRunner first tries to download the Prism binary; FnApiRunner runs here.
     return ["--runner=FnApiRunner", *beam_argv]
-
-
-def make_plan(recipe: Recipe, args, beam_argv, dry_run: bool) -> Plan:
-    from vlcurate.transforms.io.runs import read_json, run_state
-
-    digest = hashlib.sha256(json.dumps(recipe.document, sort_keys=True).encode("utf-8")).hexdigest()
-    if dry_run:
-        return Plan(1, args.mode, f"{recipe.prefix}-r1", digest, recipe.document, beam_argv, ())
-    state = run_state(recipe.output)
-    from vlcurate.pipelines.launch import dataset_files
-
-    existing = dataset_files(recipe.output)
-    if args.mode == "new":
-        if existing and not args.overwrite:
-            raise SystemExit(f"{recipe.output} already holds a dataset ({len(existing)} files): pass --overwrite, "
-                             "or --mode extend to add to it")
-        if existing:
-            from apache_beam.io.filesystems import FileSystems
-
-            FileSystems.delete(existing)
-        return Plan(1, "new", f"{recipe.prefix}-r1", digest, recipe.document, beam_argv, ())
-    if args.mode == "extend":
-        if state.interrupted is not None:
-            raise SystemExit(f"run {state.interrupted} of {recipe.output} was interrupted: --mode resume first")
-        if not state.finished:
-            raise SystemExit(f"{recipe.output} has no finished run to extend (use --mode new)")
-        number = state.next
-        return Plan(number, "extend", f"{recipe.prefix}-r{number}", digest, recipe.document, beam_argv, state.finished)
-    if state.interrupted is None:
-        raise SystemExit(f"{recipe.output} has no interrupted run to resume")
-    from vlcurate.transforms.io.runs import plan_name
-
-    old = read_json(f"{recipe.output}/{plan_name(state.interrupted)}")
-    if old["recipe_sha256"] != digest:
-        raise SystemExit(f"the recipe (with its --set values) differs from the one run {state.interrupted} started "
-                         "with; resume needs the same recipe")
-    return Plan(old["number"], old["mode"], old["prefix"], digest, recipe.document, beam_argv,
-                tuple(old["previous_runs"]))
 
 
 # --- sources --------------------------------------------------------------------------------------------
@@ -157,15 +113,18 @@ def prepare_source(source: Source, recipe: Recipe, plan: Plan, beam_argv: list[s
 class _Source(beam.PTransform):
     """One source's stages under its own name; its samples carry it as ``provenance.recipe_source``."""
 
-    def __init__(self, prepared: Prepared):
+    def __init__(self, prepared: Prepared, staging):
         super().__init__()
         self._prepared = prepared
+        self._staging = staging
 
     def expand(self, pbegin):
         prepared = self._prepared
-        outputs = prepared.module.build(pbegin.pipeline, prepared.source.input, prepared.config, prepared.processes)
+        outputs = prepared.module.build(pbegin.pipeline, prepared.source.input, prepared.config, prepared.processes,
+                                        staging=self._staging)
         name = prepared.source.name
-        return {**outputs, "samples": outputs["samples"] | "Tag" >> beam.Map(_tagged, name)}
+        return {**outputs, "samples": outputs["samples"] | "Tag" >> beam.Map(_tagged, name),
+                "rejects": outputs["rejects"] | "TagRejects" >> beam.Map(lambda record: record.with_source(name))}
 
 
 def _tagged(sample, name: str):
@@ -175,14 +134,19 @@ def _tagged(sample, name: str):
 # --- the pipeline ---------------------------------------------------------------------------------------
 
 
-def execute(recipe: Recipe, plan: Plan, beam_argv: list[str], dry_run: bool, resuming: bool = False,
-            report: bool = True) -> int:
-    from vlcurate.pipelines.launch import add_timing, config_dict, run_to_end
-    from vlcurate.transforms.io.runs import manifest_name, write_merged, write_plan
-    from vlcurate.transforms.io.shards import ShardConfig, WriteDataset
+def execute(recipe: Recipe, plan: Plan, beam_argv: list[str], resuming: bool = False, report: bool = True,
+            retry_rejects: bool = False) -> int:
+    from vlcurate.pipelines.launch import config_dict
+    from vlcurate.pipelines.runs import carry_out, recorded_cut
+    from vlcurate.transforms.io.runs import manifest_name
+    from vlcurate.transforms.io.shards import ShardConfig
+    from vlcurate.transforms.io.staging import Staging
 
+    dry_run = any(flag.startswith("--dry_run") for flag in beam_argv)
     prepared = [prepare_source(source, recipe, plan, beam_argv) for source in recipe.sources]
     quality, quality_config, quality_models = _quality(recipe, beam_argv)
+    if quality is not None and plan.previous_runs:
+        quality = quality.extending(recorded_cut(recipe.output, plan))
     label, label_models = _label(recipe, dry_run)
     shards = ShardConfig(output=recipe.output, prefix=plan.prefix, manifest=manifest_name(plan.number),
                          resume=resuming, **_shard_sizes(recipe))
@@ -202,28 +166,16 @@ def execute(recipe: Recipe, plan: Plan, beam_argv: list[str], dry_run: bool, res
             "target_mix": recipe.target_mix,
         },
     }
-    if not dry_run:
-        write_plan(recipe.output, plan.number, plan.describe())
-    options = PipelineOptions(beam_argv)
-    pipeline = beam.Pipeline(options=options)
-    outputs = [pipeline | f"Source[{p.source.name}]" >> _Source(p) for p in prepared]
-    merged = _flatten(outputs)
-    if plan.previous_runs:
-        merged = _skip_existing(merged, recipe.output, plan.previous_runs)
-    merged = _labelled(merged, recipe, label, shards)
-    if quality is not None:
-        merged = merged | "Quality" >> quality
-    merged | "WriteDataset" >> WriteDataset(shards, run_info)
-    result = run_to_end(pipeline)
-    if dry_run:
-        from vlcurate.pipelines.dry_run import describe
+    staging = Staging.of(recipe.output, plan.prefix)
 
-        print(describe(result, options))
+    def build(pipeline):
+        outputs = [pipeline | f"Source[{p.source.name}]" >> _Source(p, staging) for p in prepared]
+        return _labelled(_flatten(outputs), recipe, label)
+
+    manifest = carry_out(plan, recipe.output, PipelineOptions(beam_argv), build, shards, run_info, quality,
+                         retry_rejects)
+    if manifest is None:  # a dry run
         return 0
-    add_timing(recipe.output, result, manifest_name(plan.number))
-    from vlcurate.transforms.io.runs import run_state
-
-    manifest = write_merged(recipe.output, run_state(recipe.output).finished)
     from vlcurate.pipelines.summary import summary
 
     print(summary(recipe.output, manifest))
@@ -248,17 +200,7 @@ def _flatten(outputs: list[dict]) -> dict:
     }
 
 
-def _skip_existing(outputs: dict, output: str, runs) -> dict:
-    from vlcurate.transforms.io.runs import SkipExisting, run_manifests
-
-    index_files = [f"{output}/{shard['index']['name']}" for manifest in run_manifests(output, runs)
-                   for shard in manifest["shards"]]
-    skipped = outputs["samples"] | "SkipExisting" >> SkipExisting(index_files)
-    rejects = (outputs["rejects"], skipped["rejects"]) | "WithExisting" >> beam.Flatten()
-    return {**outputs, "samples": skipped["samples"], "rejects": rejects}
-
-
-def _labelled(outputs: dict, recipe: Recipe, label, shards) -> dict:
+def _labelled(outputs: dict, recipe: Recipe, label) -> dict:
     """Language id (and labels) on the samples of the sources that ask for them."""
     from vlcurate.transforms.label.beam import Label, LabelConfig
 
@@ -275,12 +217,14 @@ def _labelled(outputs: dict, recipe: Recipe, label, shards) -> dict:
     done = [rest]
     result = dict(outputs)
     if labelled:
-        out = {"samples": to_label} | "Label" >> Label(label, shards.output, shards.prefix)
+        out = {"samples": to_label, "rejects": result["rejects"]} | "Label" >> Label(label)
         done.append(out["samples"])
-        result["review"] = out["review"]
+        result.update(review=out["review"], rejects=out["rejects"])
     if language:
         lid_only = LabelConfig(lid_model=label.lid_model if label else None)
-        done.append(({"samples": to_identify} | "LanguageId" >> Label(lid_only, shards.output, shards.prefix))["samples"])
+        out = {"samples": to_identify, "rejects": result["rejects"]} | "LanguageId" >> Label(lid_only)
+        done.append(out["samples"])
+        result["rejects"] = out["rejects"]
     result["samples"] = tuple(done) | "Labelled" >> beam.Flatten()
     return result
 

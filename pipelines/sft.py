@@ -101,29 +101,27 @@ def label_models(config: LabelConfig, check: bool = True) -> dict:
 
 @dataclasses.dataclass(frozen=True)
 class SftRun:
-    """What the SFT stages need: record caps, labelling (None: none at all), and where the review
-    queue goes (the dataset's folder and shard prefix)."""
+    """What the SFT stages need: record caps and labelling (None: none at all)."""
 
     records: SftConfig
     label: LabelConfig | None
-    output: str = ""
-    prefix: str = "sft"
 
 
 def configure(options: PipelineOptions) -> tuple[SftRun, dict]:
     """The stage config and the model files it uses, from the flags (also for `vlcurate run`)."""
     records, label = sft_config(options)
-    shards = shard_config(options, COMMAND.prefix)
-    return SftRun(records, label, shards.output, shards.prefix), label_models(label, check=not is_dry_run(options))
+    return SftRun(records, label), label_models(label, check=not is_dry_run(options))
 
 
-def build(pipeline: beam.Pipeline, source: str, config: SftRun, processes: int = 1) -> dict:
-    """Wire the SFT stages (and labelling, if configured) onto ``pipeline``; returns their outputs."""
+def build(pipeline: beam.Pipeline, source: str, config: SftRun, processes: int = 1,
+          staging=None) -> dict:
+    """Wire the SFT stages (and labelling, if configured) onto ``pipeline``; returns their outputs.
+    Nothing is staged early (``staging`` unused): records are cheap to read again on resume."""
     files = list_inputs(pipeline, source, COMMAND.extensions)
     outputs = files | "SftRecords" >> FileRecords(read_records, sft_sample, config.records, "sft_file", "sft")
     if config.label is None:
         return outputs
-    return outputs | "Label" >> Label(config.label, config.output, config.prefix)
+    return outputs | "Label" >> Label(config.label)
 
 
 def target_mix(options: PipelineOptions, taxonomy_path: str | None) -> dict | None:

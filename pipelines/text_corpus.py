@@ -40,7 +40,10 @@ def configure(options: PipelineOptions) -> tuple[TextConfig, dict]:
                       min_chars=options.view_as(TextOptions).min_chars), {}
 
 
-def build(pipeline: beam.Pipeline, source: str, config: TextConfig, processes: int = 1) -> dict:
+def build(pipeline: beam.Pipeline, source: str, config: TextConfig, processes: int = 1,
+          staging=None) -> dict:
+    """Wire the text stages onto ``pipeline``. Nothing is staged early (``staging`` unused):
+    documents are cheap to read again on resume."""
     files = list_inputs(pipeline, source, COMMAND.extensions)
     return files | "TextDocuments" >> FileRecords(read_text_records, text_sample, config, "text_file", "text")
 

@@ -26,6 +26,7 @@ from vlcurate.transforms.runtime.stage import REJECTS
 from vlcurate.transforms.sources.web.config import WebConfig, parse_viewport
 from vlcurate.transforms.sources.web.beam import HtmlFileToTasks, UrlRecordToTasks, WebPages
 from vlcurate.pipelines.registry import command
+from vlcurate.transforms.io.staging import Staging
 
 COMMAND = command("web")
 
@@ -93,7 +94,7 @@ def read_records(pipeline, path: str):
     )
 
 
-def build(pipeline, source: str, config: WebConfig, processes: int = 1) -> dict:
+def build(pipeline, source: str, config: WebConfig, processes: int = 1, staging: Staging | None = None) -> dict:
     """Wire the web stages onto ``pipeline``; returns their outputs for the sink."""
     if source.lower().endswith(_URL_LISTS):
         records = read_records(pipeline, source)
@@ -102,7 +103,7 @@ def build(pipeline, source: str, config: WebConfig, processes: int = 1) -> dict:
         folder = source.rstrip("/")
         files = list_inputs(pipeline, folder, "html")
         tasks = files | "ToTasks" >> beam.ParDo(HtmlFileToTasks(folder, config)).with_outputs(REJECTS, main="tasks")
-    pages = tasks.tasks | "WebPages" >> WebPages(config, processes)
+    pages = tasks.tasks | "WebPages" >> WebPages(config, processes, staging=staging)
     rejects = (tasks[REJECTS], pages["rejects"]) | "WebRejects" >> beam.Flatten()
     inputs = (tasks.tasks, tasks[REJECTS]) | "InputUnits" >> beam.Flatten()
     return {"samples": pages["samples"], "rejects": rejects, "inputs": inputs}

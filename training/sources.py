@@ -18,6 +18,7 @@ import os
 
 import braceexpand
 from vlcurate.transforms.io import shard_reader
+from vlcurate.transforms.io.manifest import read_manifest
 from vlcurate.transforms.io.shard_reader import ShardError
 
 log = logging.getLogger(__name__)
@@ -84,8 +85,7 @@ def _index_routes(path: str) -> frozenset | None:
 
 
 def _from_manifest(folder: str) -> list[ShardInfo]:
-    with open(os.path.join(folder, "manifest.json"), encoding="utf-8") as handle:
-        manifest = json.load(handle)
+    manifest = read_manifest(folder)
     out = []
     for shard in manifest.get("shards", []):
         index = shard.get("index", {}).get("name")

@@ -21,8 +21,9 @@ import sys
 
 from vlcurate.transforms.io.files import open_for_reading
 from vlcurate.pipelines.summary import summary
+from vlcurate.transforms.io.manifest import read_manifest
 from vlcurate.transforms.io.shard_reader import check_shard, listed_shards, read_shard
-from vlcurate.transforms.report.build import dataset_files, excerpt, join, load_manifest
+from vlcurate.transforms.report.build import dataset_files, excerpt, join
 from vlcurate.transforms.data.sample import dumps_json
 
 
@@ -43,7 +44,7 @@ def run(argv: list[str]) -> int:
             sample = find_in_shard(path, args.key)
             where = path
         elif args.key is None:
-            manifest = load_manifest(path)
+            manifest = read_manifest(path)
             print(summary(path, manifest))
             return report_damage(path, manifest, args.verify)
         else:
@@ -68,7 +69,7 @@ def shard_of(dataset: str, key: str) -> str | None:
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
-    manifest = load_manifest(dataset)
+    manifest = read_manifest(dataset)
     listed = [(s.get("index") or {}).get("name") for s in manifest.get("shards") or []]
     for path in dataset_files(dataset, listed, "index"):
         with open_for_reading(path) as handle:

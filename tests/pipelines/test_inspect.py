@@ -9,7 +9,7 @@ import pytest
 from fixtures.report import HOSTILE, LEAF, PER_CATEGORY, png_size, write_rich_dataset
 from vlcurate.pipelines import cli
 from vlcurate.pipelines.tools import inspect as inspect_cli
-from vlcurate.transforms.report.build import load_manifest
+from vlcurate.transforms.io.manifest import read_manifest
 from vlcurate.transforms.io.shard_reader import read_shard
 
 
@@ -28,7 +28,7 @@ def test_summary_lists_totals_categories_shards_and_rejects(rich, capsys):
     status, out, _ = inspect(capsys, rich)
     assert status == 0
     lines = out.splitlines()
-    manifest = load_manifest(rich)
+    manifest = read_manifest(rich)
     assert "totals        inputs 16 = samples 13 + rejected 1 + filtered 2 (balanced)" in lines
     assert "categories    document_ocr 8, scene_ocr 3, text_only 2" in lines
     assert "labels        2 labelled (recognition 2), 1 for review" in lines
@@ -43,7 +43,7 @@ def test_summary_lists_totals_categories_shards_and_rejects(rich, capsys):
 
 
 def test_sample_by_key_shows_json_text_and_images_and_saves_them(rich, capsys, tmp_path):
-    last_shard = f"{rich}/{load_manifest(rich)['shards'][-1]['name']}"
+    last_shard = f"{rich}/{read_manifest(rich)['shards'][-1]['name']}"
     wanted = [s for s in read_shard(last_shard) if s.images][-1]  # the last of a later shard: a lookup
     status, out, _ = inspect(capsys, rich, "--key", wanted.key, "--save-images", str(tmp_path / "images"),
                              "--text-chars", "40")
@@ -62,7 +62,7 @@ def test_sample_by_key_shows_json_text_and_images_and_saves_them(rich, capsys, t
 
 
 def test_shard_path_shows_its_first_sample(rich, capsys):
-    shard = f"{rich}/{load_manifest(rich)['shards'][0]['name']}"
+    shard = f"{rich}/{read_manifest(rich)['shards'][0]['name']}"
     first = next(read_shard(shard))
     status, out, _ = inspect(capsys, shard)
     assert status == 0 and out.startswith(f"sample {first.key} in {shard}\n")
@@ -73,7 +73,7 @@ def test_shard_path_shows_its_first_sample(rich, capsys):
 
 
 def test_text_only_sample_and_hostile_text(rich, capsys):
-    manifest = load_manifest(rich)
+    manifest = read_manifest(rich)
     samples = [s for shard in manifest["shards"] for s in read_shard(f"{rich}/{shard['name']}")]
     assert len(samples) == sum(PER_CATEGORY.values())
     text_only = next(s for s in samples if s.category == "text_only")

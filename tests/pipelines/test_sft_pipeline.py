@@ -9,7 +9,7 @@ from fixtures.dataflow import translate_for_dataflow
 from vlcurate.pipelines import cli, sft
 from vlcurate.taxonomy.labeler import read_examples, train
 from vlcurate.taxonomy.tree import load_taxonomy
-from vlcurate.transforms.label.beam import read_review_queue
+from vlcurate.transforms.label.queue import dataset_queue, queue_files, read_review_queue
 from vlcurate.transforms.io.shard_reader import read_shard
 from fixtures import EXAMPLES
 
@@ -64,9 +64,13 @@ def test_samples_carry_conversation_language_and_label(dataset):
 
 def test_unsure_samples_are_queued_for_review(dataset):
     output, manifest = dataset
-    queue = read_review_queue(f"{output}/review/sft-review.jsonl")
-    assert len(queue) == manifest["counts"]["review"]
-    assert [row["key"] for row in queue] == sorted(row["key"] for row in queue)
+    queue = dataset_queue(str(output))  # one file per shard that holds samples to review, rows by key
+    assert len(queue) == manifest["counts"]["review"] == len({row["key"] for row in queue})
+    shards = {shard["name"].removeprefix("shards/").removesuffix(".tar") for shard in manifest["shards"]}
+    for path in queue_files(str(output)):
+        rows = read_review_queue(path)
+        assert path.rsplit("/", 1)[-1].removesuffix("-review.jsonl") in shards
+        assert rows and [row["key"] for row in rows] == sorted(row["key"] for row in rows)
     assert all(row["label"] is None and row["text"] and len(row["candidates"]) == 3 for row in queue)
 
 
@@ -74,7 +78,8 @@ def test_the_same_input_gives_the_same_shards(tmp_path, dataset, labeler):
     output, manifest = dataset
     again = run_sft(tmp_path, labeler)
     assert [s["sha256"] for s in again["shards"]] == [s["sha256"] for s in manifest["shards"]]
-    assert (tmp_path / "review" / "sft-review.jsonl").read_bytes() == (output / "review" / "sft-review.jsonl").read_bytes()
+    assert [open(path, "rb").read() for path in queue_files(str(tmp_path))] == [
+        open(path, "rb").read() for path in queue_files(str(output))]
 
 
 def test_without_a_labeler_only_the_language_is_added(tmp_path):

@@ -61,7 +61,7 @@ def test_filter_keeps_the_samples_before_the_cut_and_books_the_loss(damaged, tmp
                                   "balanced": True}
     assert manifest["rejects"]["by_reason"] == {"read_error": 1}
     assert manifest["rejects"]["by_stage"] == {"read": {"read_error": 1}}
-    [row] = pq.read_table(str(output / manifest["rejects"]["file"]["name"])).to_pylist()
+    [row] = pq.read_table(str(output / manifest["rejects"]["files"][0]["name"])).to_pylist()
     assert row["reason"] == "read_error" and row["stage"] == "read"
     assert row["uri"] == f"{dataset}/{victim['name']}"
     assert victim["name"] in row["detail"] and "truncated" in row["detail"]

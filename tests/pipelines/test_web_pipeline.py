@@ -75,7 +75,7 @@ def crawl(site, tmp_path_factory):
         "--page-timeout", "6", "--max-page-bytes", "1000000", "--settle", "1",
     ])
     samples = {s.uri: s for s in read_shard(str(output / manifest["shards"][0]["name"]))}
-    rejects = pq.read_table(output / "rejects" / "web-rejects.parquet").to_pylist()
+    rejects = pq.read_table(output / "rejects" / "web-rejects-000000.parquet").to_pylist()
     return manifest, samples, rejects, output
 
 

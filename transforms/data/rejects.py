@@ -67,6 +67,7 @@ REASONS = {
     "already_in_dataset": "an earlier run of the dataset already wrote a sample with this key",
     # the sink
     "duplicate_key": "another input gave a sample with the same key; the one with the smallest uri was kept",
+    "staging_lost": "the sample's staged bytes were missing or changed when its shard was written",
     # anything else
     "internal_error": "an unexpected error in a stage (a bug to report); detail names the exception",
 }

@@ -140,29 +140,46 @@ class ScoreClip(beam.PTransform):
 
 
 class FilterClip(beam.PTransform):
-    """(sample, embedding) pairs -> {"samples": the kept pairs, "rejects": clip_below_threshold rows}.
+    """Scored samples (staged records, or (sample, embedding) pairs) -> {"samples": those kept,
+    "rejects": clip_below_threshold rows, and with a keep fraction "clip_cut": {group: cut}}.
 
-    ``min_score`` drops pairs under a fixed score; ``keep_fraction`` keeps the top fraction of
-    the run (per category when asked), from quantiles computed over the run. Unscored samples
-    (no text or no image) pass: there is nothing to judge them by.
+    ``min_score`` drops samples under a fixed score; ``keep_fraction`` keeps the top fraction of
+    the run (per category when asked), from quantiles computed over the run, unless ``cut`` gives
+    the cut an earlier run of the dataset set: an extending run is judged by the same bar. Unscored
+    samples (no text or no image) pass: there is nothing to judge them by.
     """
 
-    def __init__(self, config: ClipConfig):
+    def __init__(self, config: ClipConfig, cut: dict[str, float] | None = None):
         super().__init__()
         self._config = config
+        self._cut = cut
 
-    def expand(self, pairs):
+    def expand(self, items):
         config = self._config
-        thresholds = beam.pvalue.AsSingleton(pairs.pipeline | "NoThresholds" >> beam.Create([{}]))
-        if config.keep_fraction is not None:
+        result = {}
+        if config.keep_fraction is None:
+            cut = items.pipeline | "NoThresholds" >> beam.Create([{}])
+        elif self._cut is not None:
+            cut = items.pipeline | "RecordedCut" >> beam.Create([dict(self._cut)])
+            result["clip_cut"] = cut
+        else:
             group = _group_of(config.per_category)
-            scored = pairs | "Scores" >> beam.FlatMap(
-                lambda pair: [(group(pair[0]), pair[0].scores["clip"])] if "clip" in pair[0].scores else [])
+            scored = items | "Scores" >> beam.FlatMap(
+                lambda item: [(group(_sample(item)), _sample(item).scores["clip"])]
+                if "clip" in _sample(item).scores else [])
             quantiles = scored | "Quantiles" >> beam.ApproximateQuantiles.PerKey(_QUANTILES)
-            thresholds = beam.pvalue.AsDict(
-                quantiles | "Threshold" >> beam.Map(lambda kv: (kv[0], _threshold(kv[1], config.keep_fraction))))
-        judged = pairs | "Judge" >> beam.ParDo(_Judge(config), thresholds).with_outputs("rejects", main="samples")
-        return {"samples": judged.samples, "rejects": judged.rejects}
+            cut = (quantiles
+                   | "Threshold" >> beam.Map(lambda kv: (kv[0], _threshold(kv[1], config.keep_fraction)))
+                   | "Cut" >> beam.combiners.ToDict())
+            result["clip_cut"] = cut
+        judged = items | "Judge" >> beam.ParDo(_Judge(config), beam.pvalue.AsSingleton(cut)).with_outputs(
+            "rejects", main="samples")
+        return {**result, "samples": judged.samples, "rejects": judged.rejects}
+
+
+def _sample(item):
+    """The sample (or staged record) of a ``(sample, embedding)`` pair, or the item itself."""
+    return item[0] if isinstance(item, tuple) else item
 
 
 def _group_of(per_category: bool):
@@ -181,8 +198,8 @@ class _Judge(beam.DoFn):
         self._config = config
         self._group = _group_of(config.per_category)
 
-    def process(self, pair, thresholds):
-        sample, _ = pair
+    def process(self, item, thresholds):
+        sample = _sample(item)
         score = sample.scores.get("clip")
         if score is not None:
             floor = self._config.min_score
@@ -195,7 +212,7 @@ class _Judge(beam.DoFn):
                 detail = f"clip={score:.6f} below {cut:.6f}, the run's top {self._config.keep_fraction:g}"
                 yield beam.pvalue.TaggedOutput("rejects", _reject(sample, detail, score, cut))
                 return
-        yield pair
+        yield item
 
 
 def _reject(sample: Sample, detail: str, score: float, threshold: float) -> RejectRecord:

@@ -1,7 +1,9 @@
 """Deduplication as Beam transforms: exact (same image bytes) and near (perceptual hash, CLIP embedding).
 
-Both transforms take samples and give ``{"samples": kept, "rejects": RejectRecords}``; every input
-sample comes out exactly once, kept or as one reject row (stage ``dedup``).
+Both transforms take samples (or staged records: io/staging.py) and give ``{"samples": kept,
+"rejects": RejectRecords}``; every input comes out exactly once, kept or as one reject row (stage
+``dedup``). What they compare is one function's output, ``evidence``: computed from a sample's
+pixels, or read from the ``extras`` of a record that the quality stages staged with it.
 
 Keep rule: a sample is dropped when it has a duplicate partner with a smaller key, and its reject
 names the smallest such partner. The rule looks at pairs only, so it needs no clustering and no
@@ -156,6 +158,43 @@ def without_embedding(sample: Sample) -> tuple[Sample, None]:
     return sample, None
 
 
+def evidence(sample: Sample, embedding=None, near: "NearDuplicates | None" = None) -> dict:
+    """What deduplication compares of a sample, small enough to travel in its record: ``images``
+    (the images' sha256s) for exact copies; with ``near``, ``crops`` (pHash of each image's crops,
+    pictures only; None when an image does not decode) and ``embedding`` (the unit CLIP vector)."""
+    if not comparable(sample):
+        return {}
+    found = {"images": "+".join(image.sha256 for image in sample.images)}
+    if near is not None:
+        if sample.category in near.phash_categories:
+            try:
+                found["crops"] = tuple(crop_hashes(open_image(image.data, near.max_pixels)[0])
+                                       for image in sample.images)
+            except Reject:
+                Metrics.counter(STAGE, "undecodable").inc()
+                found["crops"] = None
+        vector = None if embedding is None else _unit(embedding)
+        if vector is not None:
+            found["embedding"] = vector
+    return found
+
+
+def _item(element):
+    """The sample (or record) of a ``(sample, embedding)`` pair, or the element itself."""
+    return element[0] if isinstance(element, tuple) else element
+
+
+def _view(element, near: "NearDuplicates | None" = None) -> tuple[object, dict]:
+    """(the sample or record, its evidence) of what a dedup transform was given: a staged record,
+    a ``(sample, embedding)`` pair, or a sample."""
+    from vlcurate.transforms.io.staging import StagedSample
+
+    if isinstance(element, StagedSample):
+        return element, element.extras
+    sample, embedding = element if isinstance(element, tuple) else (element, None)
+    return sample, evidence(sample, embedding, near)
+
+
 # --- exact duplicates --------------------------------------------------------------------------------
 
 
@@ -164,6 +203,7 @@ class ExactDuplicates(beam.PTransform):
     kept, the others become ``duplicate_exact`` rejects naming it."""
 
     def expand(self, samples):
+        samples = samples | "Items" >> beam.Map(_item)
         drops = (
             samples
             | "Fingerprint" >> beam.FlatMap(_fingerprint)
@@ -179,9 +219,10 @@ def comparable(sample: Sample) -> bool:
     return bool(sample.images) and sample.conversation is None
 
 
-def _fingerprint(sample: Sample):
-    if comparable(sample):
-        yield "+".join(image.sha256 for image in sample.images), sample.key
+def _fingerprint(element):
+    item, found = _view(element)
+    if "images" in found:
+        yield found["images"], item.key
 
 
 def _exact_drops(group):
@@ -272,12 +313,20 @@ class NearDuplicates(beam.PTransform):
         self._neighbours = neighbours
         self._phash_categories = frozenset(phash_categories)
 
+    @property
+    def phash_categories(self) -> frozenset[str]:
+        return self._phash_categories
+
+    @property
+    def max_pixels(self) -> int:
+        return self._max_pixels
+
     def expand(self, pairs):
-        samples = pairs | "Samples" >> beam.Map(lambda pair: pair[0])
+        samples = pairs | "Samples" >> beam.Map(_item)
         compare = _CompareBucket(self._max_distance, self._min_cosine, self._max_group, self._neighbours)
         drops = (
             pairs
-            | "Hash" >> beam.ParDo(_BandEntries(self._max_distance + 1, self._max_pixels, self._phash_categories))
+            | "Hash" >> beam.ParDo(_BandEntries(self._max_distance + 1, self))
             | "GroupBands" >> beam.GroupByKey()
             | "Compare" >> beam.ParDo(compare)
             | "Smallest" >> beam.CombinePerKey(min)
@@ -291,32 +340,22 @@ class _BandEntries(beam.DoFn):
     """(bucket, entry) for every band of every crop hash of a sample's first image (categories of
     pictures only), and of its embedding."""
 
-    def __init__(self, phash_bands: int, max_pixels: int, phash_categories: frozenset[str]):
+    def __init__(self, phash_bands: int, near: "NearDuplicates"):
         self._phash_bands = phash_bands
-        self._max_pixels = max_pixels
-        self._phash_categories = phash_categories
+        self._near = near
 
-    def process(self, pair):
-        sample, embedding = pair
-        if not comparable(sample):
-            return
-        if sample.category in self._phash_categories:
-            yield from self._phash_entries(sample)
-        vector = None if embedding is None else _unit(embedding)
+    def process(self, element):
+        item, found = _view(element, self._near)
+        images = found.get("crops")
+        if images:
+            for value in sorted(set(images[0])):
+                for index, band in enumerate(bands(value, self._phash_bands)):
+                    yield ("phash", index, band), _Hashed(item.key, value, images)
+        vector = found.get("embedding")
         if vector is not None:
             value = embedding_hash(vector)
             for index, band in enumerate(bands(value, EMBEDDING_BANDS, EMBEDDING_BITS)):
-                yield ("embedding", index, band), _Embedded(sample.key, value, vector)
-
-    def _phash_entries(self, sample: Sample):
-        try:
-            images = tuple(crop_hashes(open_image(image.data, self._max_pixels)[0]) for image in sample.images)
-        except Reject:
-            Metrics.counter(STAGE, "undecodable").inc()
-            return
-        for value in sorted(set(images[0])):
-            for index, band in enumerate(bands(value, self._phash_bands)):
-                yield ("phash", index, band), _Hashed(sample.key, value, images)
+                yield ("embedding", index, band), _Embedded(item.key, value, vector)
 
 
 class _CompareBucket(beam.DoFn):

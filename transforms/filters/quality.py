@@ -1,9 +1,11 @@
-"""The quality stages every pipeline can end with: CLIP scoring and filtering, then deduplication.
+"""The quality stages every pipeline can end with: CLIP scoring and filtering, and deduplication.
 
-``Quality`` takes a pipeline's outputs ({"samples", "rejects", "inputs", ...}) and gives them back
-with the samples deduplicated exactly, scored and filtered, then deduplicated by near copies; the
-dropped ones join the rejects as filtered rows (duplicate_exact, clip_below_threshold,
-duplicate_near), so the totals still balance.
+They come in two halves around the staging of samples (io/staging.py). ``annotate`` runs while a
+sample's pixels are at hand: CLIP scores it (and keeps its image embedding), and dedup computes
+what it compares (image hashes, pHash of picture crops). The sample is then staged, and ``judge``
+decides on the small records alone: exact copies first, then CLIP's threshold or keep fraction,
+then near copies. The dropped ones join the rejects as filtered rows (duplicate_exact,
+clip_below_threshold, duplicate_near), so the totals still balance.
 """
 
 from __future__ import annotations
@@ -15,50 +17,96 @@ from vlcurate.transforms.filters.clip_config import ClipConfig
 DEDUP_KINDS = ("exact", "near")
 
 
-class Quality(beam.PTransform):
+class Quality:
     def __init__(self, clip: ClipConfig, dedup: tuple[str, ...] = (), max_image_pixels: int = 40_000_000,
-                 clip_sources: frozenset[str] | None = None):
+                 clip_sources: frozenset[str] | None = None, clip_cut: dict[str, float] | None = None):
         """``clip_sources``: only samples of these recipe sources (provenance ``recipe_source``)
-        are scored; None scores every sample."""
-        super().__init__()
+        are scored; None scores every sample. ``clip_cut``: the keep fraction's cut an earlier run
+        of the dataset recorded (per group): an extending run judges by it, never lowering the bar."""
         unknown = sorted(set(dedup) - set(DEDUP_KINDS))
         if unknown:
             raise ValueError(f"--dedup takes {', '.join(DEDUP_KINDS)}, not {', '.join(unknown)}")
-        self._clip = clip
-        self._dedup = tuple(kind for kind in DEDUP_KINDS if kind in dedup)
+        self.clip = clip
+        self.dedup = tuple(kind for kind in DEDUP_KINDS if kind in dedup)
         self._max_image_pixels = max_image_pixels
         self._clip_sources = clip_sources
+        self._clip_cut = clip_cut
 
-    def expand(self, outputs):
-        # Exact copies go first: each costs a CLIP pass otherwise.
-        samples, rejects = outputs["samples"], [outputs["rejects"]]
-        if "exact" in self._dedup:
-            from vlcurate.transforms.filters.dedup import ExactDuplicates
+    def extending(self, clip_cut: dict[str, float] | None) -> "Quality":
+        """This quality, judging CLIP by the cut an earlier run of the dataset recorded (if any)."""
+        self._clip_cut = clip_cut
+        return self
 
-            exact = samples | "ExactDuplicates" >> ExactDuplicates()
-            samples = exact["samples"]
-            rejects.append(exact["rejects"])
-        if self._clip.enabled:
-            from vlcurate.transforms.filters.clip import FilterClip, ScoreClip  # Beam's RunInference: slow to import
+    def annotate(self) -> beam.PTransform:
+        """samples -> (sample, extras) pairs: scores in the samples, dedup's evidence in extras."""
+        return _Annotate(self)
+
+    def judge(self) -> beam.PTransform:
+        """outputs with staged records -> the kept records, the dropped ones as rejects (and the
+        CLIP cut a keep fraction set, as the fact ``clip_cut``)."""
+        return _Judge(self)
+
+    def near(self):
+        from vlcurate.transforms.filters.dedup import NearDuplicates
+
+        return NearDuplicates(max_pixels=self._max_image_pixels)
+
+
+class _Annotate(beam.PTransform):
+    def __init__(self, quality: Quality):
+        super().__init__()
+        self._quality = quality
+
+    def expand(self, samples):
+        quality = self._quality
+        if quality.clip.enabled:
+            from vlcurate.transforms.filters.clip import ScoreClip  # Beam's RunInference: slow to import
 
             unscored = None
-            if self._clip_sources is not None:
-                chosen = self._clip_sources
+            if quality._clip_sources is not None:
+                chosen = quality._clip_sources
                 samples, unscored = samples | "ClipOrNot" >> beam.Partition(
                     lambda sample, _: 0 if sample.provenance.get("recipe_source") in chosen else 1, 2)
-            kept = samples | "ScoreClip" >> ScoreClip(self._clip) | "FilterClip" >> FilterClip(self._clip)
-            pairs = kept["samples"]
-            rejects.append(kept["rejects"])
+            pairs = samples | "ScoreClip" >> ScoreClip(quality.clip)
             if unscored is not None:
-                pairs = (pairs, unscored | "NotScored" >> beam.Map(lambda sample: (sample, None))) | "WithUnscored" >> beam.Flatten()
+                pairs = (pairs, unscored | "NotScored" >> beam.Map(lambda sample: (sample, None))) \
+                    | "WithUnscored" >> beam.Flatten()
         else:
             pairs = samples | "NoEmbeddings" >> beam.Map(lambda sample: (sample, None))
-        if "near" in self._dedup:
-            from vlcurate.transforms.filters.dedup import NearDuplicates
+        if not quality.dedup:
+            return pairs | "NoEvidence" >> beam.Map(lambda pair: (pair[0], {}))
+        from vlcurate.transforms.filters.dedup import evidence
 
-            near = pairs | "NearDuplicates" >> NearDuplicates(max_pixels=self._max_image_pixels)
-            samples = near["samples"]
+        near = quality.near() if "near" in quality.dedup else None
+        return pairs | "DedupEvidence" >> beam.Map(lambda pair: (pair[0], evidence(pair[0], pair[1], near)))
+
+
+class _Judge(beam.PTransform):
+    def __init__(self, quality: Quality):
+        super().__init__()
+        self._quality = quality
+
+    def expand(self, outputs):
+        quality = self._quality
+        records, rejects = outputs["records"], [outputs["rejects"]]
+        facts = {}
+        if "exact" in quality.dedup:
+            from vlcurate.transforms.filters.dedup import ExactDuplicates
+
+            exact = records | "ExactDuplicates" >> ExactDuplicates()
+            records = exact["samples"]
+            rejects.append(exact["rejects"])
+        if quality.clip.enabled:
+            from vlcurate.transforms.filters.clip import FilterClip
+
+            kept = records | "FilterClip" >> FilterClip(quality.clip, quality._clip_cut)
+            records = kept["samples"]
+            rejects.append(kept["rejects"])
+            if "clip_cut" in kept:
+                facts["clip_cut"] = kept["clip_cut"]
+        if "near" in quality.dedup:
+            near = records | "NearDuplicates" >> quality.near()
+            records = near["samples"]
             rejects.append(near["rejects"])
-        else:
-            samples = pairs | "Unpair" >> beam.Map(lambda pair: pair[0])
-        return {**outputs, "samples": samples, "rejects": tuple(rejects) | "QualityRejects" >> beam.Flatten()}
+        return {**outputs, **facts, "records": records,
+                "rejects": tuple(rejects) | "QualityRejects" >> beam.Flatten()}

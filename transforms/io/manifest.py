@@ -29,12 +29,15 @@ def library_versions() -> dict[str, str]:
     return versions
 
 
-def build_manifest(run: dict, counts: dict[str, int], shards, rejects_file: WrittenFile, reject_counts) -> dict:
+def build_manifest(run: dict, counts: dict[str, int], shards, rejects_files: list[WrittenFile], reject_counts,
+                   facts: dict | None = None) -> dict:
     """The manifest document.
 
     ``run`` holds the pipeline name, its config and model pins; ``counts`` the pipeline's own
     counters, of which ``inputs`` is the number of input units (documents that failed as a whole,
-    plus pages); ``reject_counts`` is ((stage, reason), count) pairs.
+    plus pages); ``rejects_files`` the rejects parquet files (one per bucket of rows, written in
+    parallel); ``reject_counts`` is ((stage, reason), count) pairs; ``facts`` what the run's
+    stages decided that a later run must know (the CLIP cut of a keep fraction).
     """
     shards = sorted(shards, key=lambda record: record.name)
     samples = sum(record.samples for record in shards)
@@ -76,8 +79,9 @@ def build_manifest(run: dict, counts: dict[str, int], shards, rejects_file: Writ
         "rejects": {
             "by_reason": dict(sorted(by_reason.items())),
             "by_stage": by_stage,
-            "file": _file_entry("rejects", rejects_file),
+            "files": [_file_entry("rejects", written) for written in sorted(rejects_files, key=lambda w: w.path)],
         },
+        **({"facts": facts} if facts else {}),
         "shards": [
             {
                 "name": f"shards/{record.name}.tar",

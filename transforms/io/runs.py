@@ -16,7 +16,7 @@ import apache_beam as beam
 
 from vlcurate.transforms.io.files import open_for_reading, write_bytes
 from vlcurate.transforms.io.manifest import balance, write_manifest
-from vlcurate.transforms.data.rejects import RejectRecord
+from vlcurate.transforms.data.rejects import sample_reject
 
 RUNS = "runs"
 
@@ -91,7 +91,7 @@ def merge(runs: list[tuple[int, dict, dict]]) -> dict:
             for reason, count in reasons.items():
                 by_stage.setdefault(stage, {})[reason] = by_stage.get(stage, {}).get(reason, 0) + count
         shards.extend(manifest["shards"])
-        reject_files.append(manifest["rejects"]["file"])
+        reject_files.extend(manifest["rejects"]["files"])
         listed.append({
             "run": number,
             "mode": plan.get("mode"),
@@ -106,7 +106,7 @@ def merge(runs: list[tuple[int, dict, dict]]) -> dict:
         totals=balance(totals["inputs"], totals["samples"], totals["rejected"], totals["filtered"],
                        all(manifest["totals"]["balanced"] for _, _, manifest in runs)),
         rejects={"by_reason": dict(sorted(by_reason.items())), "by_stage": by_stage,
-                 "file": reject_files[-1], "files": reject_files},
+                 "files": reject_files},
         shards=shards,
         runs=listed,
     )
@@ -123,30 +123,34 @@ def write_merged(output: str, numbers) -> dict:
     return manifest
 
 
-def _index_keys(index_file: str):
+def _keys(parquet_file: str):
+    """(key, what the dataset did with it) for each keyed row of an index or rejects file."""
     import io
 
     import pyarrow.parquet as pq
 
-    with open_for_reading(index_file) as handle:
-        table = pq.read_table(io.BytesIO(handle.read()), columns=["key"])
-    return table.column("key").to_pylist()
+    with open_for_reading(parquet_file) as handle:
+        table = pq.read_table(io.BytesIO(handle.read()))
+    keys = table.column("key").to_pylist()
+    reasons = table.column("reason").to_pylist() if "reason" in table.column_names else [None] * len(keys)
+    return [(key, f"an earlier run of this dataset dropped this key ({reason})" if reason else
+             "an earlier run of this dataset wrote this key") for key, reason in zip(keys, reasons) if key]
 
 
 class SkipExisting(beam.PTransform):
-    """Samples whose key a finished run already wrote leave as ``already_in_dataset`` rows
-    (filtered: the dataset has them), the rest go on. Keys are read from the runs' index files."""
+    """Samples (or staged records) whose key a finished run already wrote (its index files), or
+    rejected or filtered (its rejects files, where given), leave as ``already_in_dataset`` rows
+    (filtered: the dataset has judged them); the rest go on."""
 
-    def __init__(self, index_files: list[str]):
+    def __init__(self, index_files: list[str], rejects_files: list[str] = ()):
         super().__init__()
-        self._index_files = list(index_files)
+        self._files = [*index_files, *rejects_files]
 
     def expand(self, samples):
         existing = (
             samples.pipeline
-            | "IndexFiles" >> beam.Create(self._index_files)
-            | "ExistingKeys" >> beam.FlatMap(_index_keys)
-            | "MarkExisting" >> beam.Map(lambda key: (key, True))
+            | "KeyFiles" >> beam.Create(self._files)
+            | "ExistingKeys" >> beam.FlatMap(_keys)
         )
         keyed = samples | "ByKey" >> beam.Map(lambda sample: (sample.key, sample))
         return (
@@ -157,11 +161,10 @@ class SkipExisting(beam.PTransform):
 
 
 def _split(joined):
-    key, groups = joined
-    if groups["existing"]:
+    _, groups = joined
+    told = sorted(groups["existing"])
+    if told:
         for sample in groups["new"]:
-            yield beam.pvalue.TaggedOutput("rejects", RejectRecord(
-                stage="extend", reason="already_in_dataset", uri=sample.uri, locator=sample.locator,
-                detail="an earlier run of this dataset wrote this key", key=key))
+            yield beam.pvalue.TaggedOutput("rejects", sample_reject(sample, "extend", "already_in_dataset", told[-1]))
     else:
         yield from groups["new"]

@@ -1,10 +1,13 @@
-"""The deterministic WebDataset sink: tar shards and a parquet index per shard (read back by shard_reader.py).
+"""The deterministic WebDataset sink: tar shards, a parquet index per shard, the rejects files and
+the review queue (shards are read back by shard_reader.py).
 
-Determinism comes from the data, never from the runner: a sample's shard follows from the hash
-of its key and the run's totals; inside a bucket samples are sorted by key and cut into shards
-under both caps; shard numbers come from a plan over all buckets; tar headers are fixed. Two runs
-over the same inputs and config give byte-identical shards and index files, whatever the runner,
-the number of workers or the bundling.
+Bytes stay where they are made: each sample is staged once (io/staging.py) and only its small
+record crosses the shuffles, so a run's memory does not grow with the dataset. Determinism comes
+from the data, never from the runner: a sample's shard follows from the hash of its key and the
+run's totals; inside a bucket samples are sorted by key and cut into shards under both caps; shard
+numbers come from a plan over all buckets; tar headers are fixed. Two runs over the same inputs and
+config give byte-identical shards and index files, whatever the runner, the number of workers or
+the bundling.
 """
 
 from __future__ import annotations
@@ -13,26 +16,28 @@ import collections
 import dataclasses
 import hashlib
 import math
-import tarfile
 from collections.abc import Iterable
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 from apache_beam.pvalue import AsList, AsSingleton
 
+from vlcurate.transforms.data.rejects import RejectRecord
+from vlcurate.transforms.data.review import REVIEW_LABEL, review_queue_path
+from vlcurate.transforms.data.sample import Sample
 from vlcurate.transforms.io.files import WrittenFile, atomic_write, write_bytes
 from vlcurate.transforms.io.manifest import build_manifest, write_manifest
-from vlcurate.transforms.data.rejects import RejectRecord
-from vlcurate.transforms.data.review import REVIEW_LABEL, REVIEW_STATUS
-from vlcurate.transforms.data.sample import Sample
-from vlcurate.transforms.runtime.stage import REJECTS
+from vlcurate.transforms.io.staging import Staging, StagedSample, StagingLost
 from vlcurate.transforms.io.tables import index_table, parquet_bytes, rejects_table, run_source
+from vlcurate.transforms.runtime.stage import REJECTS
 
 TAR_BLOCK = 512
 TAR_END = 2 * TAR_BLOCK  # the two zero blocks that close an archive
 # Buckets are sized to fill this share of a shard's caps, so that the random spread of a hash
 # rarely pushes a bucket over a cap (which would cut it into a full shard and a tiny one).
 BUCKET_FILL = 0.9
+# Reject rows per rejects file (files are written in parallel, one per bucket of rows).
+REJECTS_PER_FILE = 100_000
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,22 +62,6 @@ class ShardConfig:
 
 
 @dataclasses.dataclass(frozen=True)
-class EncodedSample:
-    """A sample as tar members, with its index row; what travels from the stages to the writer."""
-
-    key: str
-    uri: str
-    members: tuple[tuple[str, bytes], ...]
-    row: dict
-    label: str | None = None  # the taxonomy leaf, "(review)" when the labeler was unsure, None: not labelled
-
-    @property
-    def size(self) -> int:
-        """Bytes this sample takes in a tar: a header block per member plus padded data."""
-        return sum(TAR_BLOCK + math.ceil(len(data) / TAR_BLOCK) * TAR_BLOCK for _, data in self.members)
-
-
-@dataclasses.dataclass(frozen=True)
 class ShardRecord:
     """What the manifest says of one written shard."""
 
@@ -85,36 +74,6 @@ class ShardRecord:
     labels: tuple[tuple[str, int], ...] = ()  # taxonomy leaf -> samples, of the labelled samples
 
 
-def encode_sample(sample: Sample) -> EncodedSample:
-    members = tuple(sample.members())
-    first = sample.images[0] if sample.images else None
-    taxonomy = sample.taxonomy or {}
-    language = sample.meta.get("language")  # {"id", "confidence"} once the labelling stage ran
-    row = {
-        "key": sample.key,
-        "source": sample.source,
-        "category": sample.category,
-        "uri": sample.uri,
-        "locator": sample.locator,
-        "image_count": len(sample.images),
-        "image_width": first.width if first else None,
-        "image_height": first.height if first else None,
-        "image_bytes": sum(len(image.data) for image in sample.images),
-        "text_chars": len(sample.text or ""),
-        "text_source": sample.text_source,
-        "scores": sorted((name, float(value)) for name, value in sample.scores.items()),
-        "taxonomy_id": taxonomy.get("id"),
-        "taxonomy_confidence": taxonomy.get("confidence"),
-        "language": language.get("id") if isinstance(language, dict) else None,
-        # The rule of the manifest's label counts: a leaf id is labelled, no id is review.
-        "taxonomy_status": "unlabelled" if sample.taxonomy is None else "labelled" if taxonomy.get("id") else REVIEW_STATUS,
-    }
-    label = None if sample.taxonomy is None else (taxonomy.get("id") or REVIEW_LABEL)
-    encoded = EncodedSample(sample.key, sample.uri, members, row, label)
-    row["sample_bytes"] = encoded.size
-    return encoded
-
-
 def bucket_count(samples: int, total_bytes: int, config: ShardConfig) -> int:
     """How many key-hash buckets the run's samples are spread over."""
     need = max(samples / config.max_samples_per_shard, total_bytes / config.max_shard_bytes)
@@ -125,36 +84,36 @@ def bucket_of(key: str, buckets: int) -> int:
     return int(hashlib.sha256(key.encode("utf-8")).hexdigest()[:16], 16) % buckets
 
 
-def dedupe(samples: Iterable[EncodedSample]) -> tuple[list[EncodedSample], list[RejectRecord]]:
-    """Keep one sample per key (the smallest uri, then the smallest bytes), sorted by key.
+def dedupe(samples: Iterable[StagedSample]) -> tuple[list[StagedSample], list[RejectRecord]]:
+    """Keep one sample per key (the smallest uri, then the smallest bytes' hash), sorted by key.
 
     The same key twice means the same identity twice (e.g. one PDF at two paths); which copy wins
     must not depend on arrival order.
     """
-    by_key: dict[str, list[EncodedSample]] = {}
+    by_key: dict[str, list[StagedSample]] = {}
     for sample in samples:
         by_key.setdefault(sample.key, []).append(sample)
     kept, rejects = [], []
     for key in sorted(by_key):
-        copies = sorted(by_key[key], key=lambda s: (s.uri, s.members))
+        copies = sorted(by_key[key], key=lambda s: (s.uri, s.sha256))
         kept.append(copies[0])
         for other in copies[1:]:
             rejects.append(
                 RejectRecord(
                     stage="sink", reason="duplicate_key", uri=other.uri, locator=other.row["locator"],
-                    detail=f"kept {copies[0].uri}", key=key,
+                    detail=f"kept {copies[0].uri}", key=key, source=other.source,
                 )
             )
     return kept, rejects
 
 
-def cut_into_shards(samples: list[EncodedSample], config: ShardConfig) -> list[list[EncodedSample]]:
+def cut_into_shards(samples: list[StagedSample], config: ShardConfig) -> list[list[StagedSample]]:
     """Consecutive runs of the (key-sorted) samples under both caps.
 
     A single sample over the byte cap gets a shard of its own rather than being dropped.
     """
-    shards: list[list[EncodedSample]] = []
-    current: list[EncodedSample] = []
+    shards: list[list[StagedSample]] = []
+    current: list[StagedSample] = []
     current_bytes = 0
     for sample in samples:
         size = sample.size
@@ -172,46 +131,55 @@ def cut_into_shards(samples: list[EncodedSample], config: ShardConfig) -> list[l
     return shards
 
 
-def _tar_info(name: str, size: int) -> tarfile.TarInfo:
-    # Fixed header fields: the same member always gets the same 512 header bytes.
-    info = tarfile.TarInfo(name)
-    info.size = size
-    info.mtime = 0
-    info.mode = 0o644
-    info.uid = info.gid = 0
-    info.uname = info.gname = ""
-    info.type = tarfile.REGTYPE
-    return info
-
-
-def write_tar(out, samples: Iterable[EncodedSample]) -> None:
-    """A USTAR archive of the samples' members, in the order given.
+def write_tar(out, blobs: Iterable[bytes]) -> None:
+    """A USTAR archive of staged samples (each its members, block-exact), in the order given.
 
     Written block by block rather than through ``tarfile.open(mode="w")``, which pads the
     archive to a 10 KiB record: here the file ends right after the two zero end blocks, so its
     size is exactly the samples' sizes plus ``TAR_END`` and a shard stays under its byte cap.
     """
-    for sample in samples:
-        for name, data in sample.members:
-            out.write(_tar_info(name, len(data)).tobuf(format=tarfile.USTAR_FORMAT))
-            out.write(data)
-            padding = -len(data) % TAR_BLOCK
-            if padding:
-                out.write(bytes(padding))
+    for blob in blobs:
+        out.write(blob)
     out.write(bytes(TAR_END))
 
 
-def write_shard(samples: list[EncodedSample], number: int, config: ShardConfig) -> ShardRecord:
-    """Write one shard and its index file, each atomically; returns what the manifest needs."""
+def write_shard(samples: list[StagedSample], number: int, config: ShardConfig, staging: Staging
+                ) -> tuple[ShardRecord, list[RejectRecord]]:
+    """Write one shard from its staged samples, its index file and (where its samples await review)
+    its review rows, each atomically; returns what the manifest needs and a reject row for each
+    staged file that went missing or changed. Memory: one sample's bytes at a time."""
     name = config.shard_name(number)
-    tar = atomic_write(f"{config.output}/shards/{name}.tar", lambda out: write_tar(out, samples), config.resume)
-    index = write_bytes(f"{config.output}/index/{name}.parquet", parquet_bytes(index_table(samples, name)),
+    lost: list[RejectRecord] = []
+    written: list[StagedSample] = []
+    review: list[Sample] = []
+
+    def blobs():
+        for sample in samples:
+            try:
+                blob = staging.load(sample)
+            except StagingLost as error:
+                lost.append(RejectRecord(stage="sink", reason="staging_lost", uri=sample.uri,
+                                         locator=sample.row["locator"], detail=str(error), key=sample.key,
+                                         source=sample.source))
+                continue
+            written.append(sample)
+            if sample.label == REVIEW_LABEL:
+                review.append(staging.sample(sample))
+            yield blob
+
+    tar = atomic_write(f"{config.output}/shards/{name}.tar", lambda out: write_tar(out, blobs()), config.resume)
+    index = write_bytes(f"{config.output}/index/{name}.parquet", parquet_bytes(index_table(written, name)),
                         config.resume)
-    categories = collections.Counter(sample.row["category"] for sample in samples)
-    text_sources = collections.Counter(sample.row["text_source"] or "" for sample in samples)
-    labels = collections.Counter(sample.label for sample in samples if sample.label is not None)
-    return ShardRecord(name, len(samples), tar, index, tuple(sorted(categories.items())),
-                       tuple(sorted(text_sources.items())), tuple(sorted(labels.items())))
+    if review:
+        from vlcurate.transforms.label.queue import queue_bytes
+
+        write_bytes(review_queue_path(config.output, name), queue_bytes(review), config.resume)
+    categories = collections.Counter(sample.row["category"] for sample in written)
+    text_sources = collections.Counter(sample.row["text_source"] or "" for sample in written)
+    labels = collections.Counter(sample.label for sample in written if sample.label is not None)
+    record = ShardRecord(name, len(written), tar, index, tuple(sorted(categories.items())),
+                         tuple(sorted(text_sources.items())), tuple(sorted(labels.items())))
+    return record, lost
 
 
 # --- the Beam sink ----------------------------------------------------------------------------
@@ -252,26 +220,61 @@ def _shard_numbers(plan: Iterable[tuple[int, int]]) -> dict[int, int]:
     return numbers
 
 
-def _write_numbered(item, first_numbers: dict[int, int], config: ShardConfig) -> ShardRecord:
+def _write_numbered(item, first_numbers: dict[int, int], config: ShardConfig, staging: Staging):
     (bucket, position), samples = item
-    return write_shard(samples, first_numbers[bucket] + position, config)
+    record, lost = write_shard(samples, first_numbers[bucket] + position, config, staging)
+    for reject in lost:
+        Metrics.counter("sink", reject.reason).inc()
+        yield beam.pvalue.TaggedOutput(REJECTS, reject)
+    yield record
 
 
-def _write_rejects(records, output: str, prefix: str, source: str | None = None):
+def _reject_identity(record: RejectRecord) -> str:
+    """What spreads reject rows over files: the key where there is one, else the input."""
+    return record.key or "\x1f".join((record.stage, record.uri, record.locator))
+
+
+def _write_rejects(bucket_and_records, output: str, prefix: str, source: str | None = None):
+    """One rejects file of one bucket of rows (written in parallel with the others)."""
+    bucket, records = bucket_and_records
     records = list(records)
-    written = write_bytes(f"{output}/rejects/{prefix}-rejects.parquet", parquet_bytes(rejects_table(records, source)))
-    counts: dict[tuple[str, str], int] = {}
-    for record in records:
-        counts[(record.stage, record.reason)] = counts.get((record.stage, record.reason), 0) + 1
+    written = write_bytes(f"{output}/rejects/{prefix}-rejects-{bucket:06d}.parquet",
+                          parquet_bytes(rejects_table(records, source)))
+    counts = collections.Counter((record.stage, record.reason) for record in records)
     return written, sorted(counts.items())
+
+
+class StageSamples(beam.DoFn):
+    """Sample (or ``(sample, extras)``) in, its ``StagedSample`` out: the sample's members go to the
+    staging area here, once, and only the record goes on to the shuffles; a record passes as it is.
+    The sample's provenance names the pipeline that ran (a stage never hard-codes it)."""
+
+    def __init__(self, staging: Staging, pipeline: str):
+        self._staging = staging
+        self._pipeline = pipeline
+
+    def process(self, element):
+        if isinstance(element, StagedSample):
+            yield element
+            return
+        sample, extras = element if isinstance(element, tuple) else (element, None)
+        sample = dataclasses.replace(sample, provenance={**sample.provenance, "pipeline": self._pipeline})
+        Metrics.counter("sink", "staged").inc()
+        yield self._staging.stage(sample, extras)
 
 
 class WriteDataset(beam.PTransform):
     """Write ``{"samples", "rejects", and counters}`` as a dataset folder; yields the manifest.
 
-    Every PCollection in the input dict other than samples and rejects is counted into the
-    manifest's ``counts`` under its name; ``inputs`` (the input units) must be among them.
+    Samples are staged as they arrive (``StageSamples``); the buckets, the shard plan and the
+    rejects travel as small records; each shard is then written from its staged samples. Every
+    PCollection in the input dict other than samples, rejects and ``FACTS`` is counted into the
+    manifest's ``counts`` under its name; ``inputs`` (the input units) must be among them. A fact
+    (one element) is recorded in the manifest's ``facts``. The staging area is removed once the
+    manifest is written.
     """
+
+    FACTS = ("clip_cut",)
 
     def __init__(self, config: ShardConfig, run: dict):
         super().__init__()
@@ -280,45 +283,63 @@ class WriteDataset(beam.PTransform):
 
     def expand(self, pcolls):
         config = self._config
+        staging = Staging.of(config.output, config.prefix)
         samples, rejects = pcolls["samples"], pcolls["rejects"]
-        counters = {name: pcoll for name, pcoll in pcolls.items() if name not in ("samples", "rejects")}
+        facts = {name: pcoll for name, pcoll in pcolls.items() if name in self.FACTS}
+        counters = {name: pcoll for name, pcoll in pcolls.items()
+                    if name not in ("samples", "rejects") and name not in facts}
         if "inputs" not in counters:
             raise ValueError("WriteDataset needs an 'inputs' PCollection to balance the totals")
 
-        encoded = samples | "Encode" >> beam.Map(encode_sample)
+        staged = samples | "Stage" >> beam.ParDo(StageSamples(staging, self._run.get("pipeline") or "unknown"))
         totals = (
-            encoded
+            staged
             | "Sizes" >> beam.Map(lambda sample: (1, sample.size))
             | "Total" >> beam.CombineGlobally(_add_pairs)
         )
         buckets = totals | "Buckets" >> beam.Map(lambda total: bucket_count(total[0], total[1], config))
         cut = (
-            encoded
+            staged
             | "ToBucket" >> beam.Map(lambda s, n: (bucket_of(s.key, n), s), n=AsSingleton(buckets))
             | "GroupBuckets" >> beam.GroupByKey()
             | "Cut" >> beam.ParDo(_CutBuckets(config)).with_outputs("plan", REJECTS, main="shards")
         )
         numbers = cut.plan | "Plan" >> beam.combiners.ToList() | "Number" >> beam.Map(_shard_numbers)
-        written = cut.shards | "WriteShards" >> beam.Map(_write_numbered, AsSingleton(numbers), config)
-        all_rejects = (rejects, cut[REJECTS]) | "AllRejects" >> beam.Flatten()
+        written = cut.shards | "WriteShards" >> beam.ParDo(
+            _write_numbered, AsSingleton(numbers), config, staging).with_outputs(REJECTS, main="shards")
+        all_rejects = (rejects, cut[REJECTS], written[REJECTS]) | "AllRejects" >> beam.Flatten()
+        files = (
+            all_rejects
+            | "CountRejects" >> beam.combiners.Count.Globally()
+            | "RejectFiles" >> beam.Map(lambda count: max(1, math.ceil(count / REJECTS_PER_FILE)))
+        )
         rejects_written = (
             all_rejects
-            | "CollectRejects" >> beam.combiners.ToList()
+            | "RejectBucket" >> beam.Map(lambda r, n: (bucket_of(_reject_identity(r), n), r), n=AsSingleton(files))
+            | "GroupRejects" >> beam.GroupByKey()
             | "WriteRejects" >> beam.Map(_write_rejects, config.output, config.prefix, run_source(self._run))
         )
         counts = {
             name: AsSingleton(pcoll | f"Count{name.title()}" >> beam.combiners.Count.Globally())
             for name, pcoll in sorted(counters.items())
         }
+        known = {name: AsList(pcoll) for name, pcoll in sorted(facts.items())}
         run = self._run
 
-        def finish(_, shards, rejected, **counted):
-            manifest = build_manifest(run, counted, shards, rejected[0], rejected[1])
+        def finish(_, shards, rejected, **side):
+            reject_counts = collections.Counter()
+            for _, pairs in rejected:
+                reject_counts.update(dict(pairs))
+            told = {name: side.pop(name) for name in known}
+            recorded = {name: values[0] for name, values in told.items() if values}
+            manifest = build_manifest(run, side, shards, [file for file, _ in rejected],
+                                      sorted(reject_counts.items()), recorded)
             write_manifest(config.output, manifest, config.manifest)
+            staging.remove()  # every shard is written: the staged bytes have served
             return manifest
 
         return (
             samples.pipeline
             | "Once" >> beam.Create([None])
-            | "WriteManifest" >> beam.Map(finish, AsList(written), AsSingleton(rejects_written), **counts)
+            | "WriteManifest" >> beam.Map(finish, AsList(written.shards), AsList(rejects_written), **counts, **known)
         )

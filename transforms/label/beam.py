@@ -3,14 +3,14 @@
 A sample's label is predicted from what the user asked (the User turns of an SFT conversation, or
 the sample's text otherwise). Every sample gets ``language`` in its json; with a labeler, it also
 gets ``taxonomy`` (the leaf, or status "review" with its candidates when the labeler is less sure
-than ``min_confidence``). Review rows also leave on the ``review`` output, for the queue file that
-editors work through; the sample itself stays in the dataset, unlabelled, so nothing is lost.
+than ``min_confidence``). Such samples stay in the dataset, unlabelled, so nothing is lost; their keys
+leave on the ``review`` output to be counted, and the shard writer files their rows in the review
+queue (label/queue.py).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import tempfile
 
@@ -18,10 +18,9 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 
 from vlcurate.transforms.runtime.stage import REJECTS, StageDoFn
-from vlcurate.transforms.io.files import atomic_write, open_for_reading
-from vlcurate.transforms.data.review import REVIEW_STATUS as REVIEW, review_queue_path
-from vlcurate.transforms.data.sample import dumps_json
-from vlcurate.transforms.sources.sft import user_text
+from vlcurate.transforms.io.files import open_for_reading
+from vlcurate.transforms.data.review import REVIEW_STATUS as REVIEW
+from vlcurate.transforms.label.queue import label_text
 
 
 
@@ -38,10 +37,6 @@ class LabelConfig:
             raise ValueError(f"min_confidence {self.min_confidence} must be within 0..1")
         if self.top_k < 1:
             raise ValueError(f"top_k {self.top_k} must be at least 1")
-
-
-def label_text(sample) -> str:
-    return user_text(sample.conversation) if sample.conversation else (sample.text or "")
 
 
 LABELER_FILES = ("labeler.json", "main.bin", "leaf.bin")
@@ -108,41 +103,17 @@ class LabelSamples(StageDoFn):
         taxonomy = prediction.describe(self._taxonomy, self._config.min_confidence, self._labeler.sha256)
         Metrics.counter("label", taxonomy["status"]).inc()
         if taxonomy["status"] == REVIEW:
-            yield beam.pvalue.TaggedOutput(REVIEW, review_row(sample, text, taxonomy))
+            yield beam.pvalue.TaggedOutput(REVIEW, sample.key)  # counted; the queue file is the writer's
         yield dataclasses.replace(sample, meta=meta, taxonomy=taxonomy)
 
 
-def review_row(sample, text: str, taxonomy: dict) -> dict:
-    """One line of the review queue. Its ``text`` and ``label`` fields make it a training example
-    as it stands: an editor fills in ``label`` and the file goes to `vlcurate taxonomy train`."""
-    return {
-        "key": sample.key,
-        "uri": sample.uri,
-        "locator": sample.locator,
-        "text": text,
-        "label": None,
-        "main": taxonomy["main"],
-        "confidence": taxonomy["confidence"],
-        "candidates": taxonomy["top"],
-        "version": taxonomy["version"],
-    }
-
-
-def write_review_queue(rows: list[dict], output: str, prefix: str) -> str:
-    """The queue as JSON lines sorted by key (the same run gives the same file); returns its path."""
-    path = review_queue_path(output, prefix)
-    lines = b"".join(dumps_json(row) + b"\n" for row in sorted(rows, key=lambda row: row["key"]))
-    atomic_write(path, lambda out: out.write(lines))
-    return path
-
-
 class Label(beam.PTransform):
-    """outputs {"samples", ...} -> the same with labelled samples, ``review`` rows counted, and
-    (with a labeler) the review queue written under ``output``/review/."""
+    """outputs {"samples", ...} -> the same with labelled samples, and (with a labeler) the keys
+    of those to review on ``review``."""
 
-    def __init__(self, config: LabelConfig, output: str, prefix: str):
+    def __init__(self, config: LabelConfig):
         super().__init__()
-        self._config, self._output, self._prefix = config, output, prefix
+        self._config = config
 
     def expand(self, outputs):
         labelled = outputs["samples"] | "Label" >> beam.ParDo(LabelSamples(self._config)).with_outputs(
@@ -152,13 +123,5 @@ class Label(beam.PTransform):
             rejects = (outputs["rejects"], rejects) | "LabelRejects" >> beam.Flatten()
         result = {**outputs, "samples": labelled.samples, "rejects": rejects}
         if self._config.labeler:
-            (labelled[REVIEW]
-             | "CollectReview" >> beam.combiners.ToList()
-             | "WriteReview" >> beam.Map(write_review_queue, self._output, self._prefix))
             result["review"] = labelled[REVIEW]
         return result
-
-
-def read_review_queue(path: str) -> list[dict]:
-    with open_for_reading(path) as handle:
-        return [json.loads(line) for line in handle.read().decode("utf-8").splitlines() if line.strip()]

@@ -6,6 +6,7 @@ import apache_beam as beam
 
 from vlcurate.transforms.ocr.config import ImageTask, OcrConfig
 from vlcurate.transforms.runtime.stage import REJECTS, IsolatedStageDoFn
+from vlcurate.transforms.io.staging import Staging
 
 # The child imports the OCR core (and the engine) by name; this process never does.
 _OCR = "vlcurate.transforms.ocr.core:"
@@ -33,14 +34,15 @@ class OcrImage(IsolatedStageDoFn):
 class OcrImages(beam.PTransform):
     """File metadata -> {"samples", "rejects", "inputs"}; each file is one input unit."""
 
-    def __init__(self, config: OcrConfig, processes: int = 1):
+    def __init__(self, config: OcrConfig, processes: int = 1, staging: Staging | None = None):
         super().__init__()
         self._config = config
         self._processes = processes
+        self._staging = staging  # read images are staged as they are made; a resumed run replays them
 
     def expand(self, files):
         # A listing arrives as one bundle; spread it so that every worker takes a share.
         spread = files | "SpreadFiles" >> beam.Reshuffle()
-        read = spread | "Read" >> beam.ParDo(OcrImage(self._config, self._processes)).with_outputs(
+        read = spread | "Read" >> beam.ParDo(OcrImage(self._config, self._processes).with_staging(self._staging)).with_outputs(
             REJECTS, main="samples")
         return {"samples": read.samples, "rejects": read[REJECTS], "inputs": files}

@@ -474,7 +474,7 @@ def ocr_image_uri(task: ImageTask, config: OcrConfig) -> Sample:
         text=text,
         text_source=text_source,
         scores=scores,
-        provenance={"pipeline": "ocr_images", "vlcurate": __version__, **ocr_provenance(config)},
+        provenance={"vlcurate": __version__, **ocr_provenance(config)},
         meta={**meta, "file": {"sha256": file_sha256, "format": source_format, "bytes": len(data)}},
     )
 

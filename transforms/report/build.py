@@ -18,11 +18,11 @@ import bisect
 import dataclasses
 import html
 import io
-import json
 import statistics
 from collections.abc import Iterable
 
 from vlcurate.transforms.io.files import atomic_write, open_for_reading
+from vlcurate.transforms.io.manifest import read_manifest
 
 REPORT_NAME = "report.html"
 SHEET_SAMPLES = 6  # contact-sheet samples per category: the smallest keys, so the same every run
@@ -62,11 +62,6 @@ def write_report(dataset: str, target_mix: dict[str, float] | None = None, outpu
 
 def join(folder: str, name: str) -> str:
     return folder.rstrip("/") + "/" + name
-
-
-def load_manifest(dataset: str) -> dict:
-    with open_for_reading(join(dataset, "manifest.json")) as handle:
-        return json.load(handle)
 
 
 def dataset_files(dataset: str, listed: Iterable[str], folder: str) -> list[str]:
@@ -219,7 +214,7 @@ def build_report(dataset: str, target_mix: dict | None = None, per_category: int
     """The report page of one dataset folder, as an HTML string."""
     from vlcurate.transforms.report import html as page
 
-    manifest = load_manifest(dataset)
+    manifest = read_manifest(dataset)
     shards = manifest.get("shards") or []
     facts = scan_index(dataset_files(dataset, [(s.get("index") or {}).get("name") for s in shards], "index"),
                        per_category)

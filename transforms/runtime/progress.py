@@ -98,11 +98,12 @@ def timing(metrics_result) -> tuple[dict, list]:
             names = spans[result.key.metric.namespace]
             name = result.key.metric.name
             names[name] = _Span.of(value) if name not in names else names[name].plus(_Span.of(value))
-    outputs = {}
+    outputs, replayed = {}, {}
     for result in metrics_result.get("counters", []):
-        if result.key.metric.name == "outputs":
+        found = {"outputs": outputs, "replayed": replayed}.get(result.key.metric.name)
+        if found is not None:
             value = result.committed if result.committed is not None else result.attempted
-            outputs[result.key.metric.namespace] = outputs.get(result.key.metric.namespace, 0) + (value or 0)
+            found[result.key.metric.namespace] = found.get(result.key.metric.namespace, 0) + (value or 0)
     throughput, funnel = {}, []
     for stage, values in sorted(spans.items()):
         if not {"start_us", "end_us", "latency_us"} <= set(values):
@@ -115,5 +116,7 @@ def timing(metrics_result) -> tuple[dict, list]:
             "per_second": round(elements / seconds, 2),
             "mean_element_s": round(values["latency_us"].sum / elements / 1e6, 6),
         }
-        funnel.append({"stage": stage, "in": elements, "out": outputs.get(stage, 0)})
+        funnel.append({"stage": stage, "in": elements, "out": outputs.get(stage, 0),
+                       # elements a resumed run took from its interrupted attempt instead of computing
+                       **({"replayed": replayed[stage]} if replayed.get(stage) else {})})
     return throughput, funnel

@@ -12,7 +12,9 @@ from apache_beam.transforms.window import GlobalWindows
 
 from vlcurate.transforms.runtime import progress
 from vlcurate.transforms.runtime.isolation import shared_pool
-from vlcurate.transforms.data.rejects import Reject, RejectRecord
+from vlcurate.transforms.data.rejects import Reject, RejectRecord, sample_reject
+from vlcurate.transforms.data.sample import Sample
+from vlcurate.transforms.io.staging import Staging, StagingLost
 
 REJECTS = "rejects"
 _LOG = logging.getLogger(__name__)
@@ -24,9 +26,19 @@ class StageDoFn(beam.DoFn):
     ``run`` raises ``Reject`` for expected bad input; any other exception is a bug, but it still
     costs only this element: it becomes an ``internal_error`` row naming the exception. An element
     gives either all of its outputs or one reject. Counters: ``<stage>/outputs``, ``<stage>/<reason>``.
+
+    A stage that makes samples from an input (a page, an image, a record) can be given the run's
+    ``Staging`` (``with_staging``): each settled element then stages its samples and records
+    what it became, and an element already settled by an interrupted attempt of the run is
+    replayed from the staging area instead of being computed again (``<stage>/replayed``).
     """
 
     stage = "stage"
+    staging: Staging | None = None
+
+    def with_staging(self, staging: Staging | None) -> "StageDoFn":
+        self.staging = staging
+        return self
 
     def run(self, element):
         raise NotImplementedError
@@ -35,7 +47,31 @@ class StageDoFn(beam.DoFn):
         raise NotImplementedError
 
     def process(self, element):
+        replayed = self.replay(element)
+        if replayed is not None:
+            yield from replayed
+            return
         yield from self.settle(element, lambda: self.run(element))
+
+    def replay(self, element) -> list | None:
+        """What an interrupted attempt of this run made of ``element``, or None: compute it."""
+        if self.staging is None:
+            return None
+        started = time.time()
+        done = self.staging.finished(self.stage, self.ref(element))
+        if done is None:
+            return None
+        records, rejects = done
+        try:
+            samples = [self.staging.sample(record) for record in records]
+        except StagingLost:  # a blob went missing since: make the input again
+            return None
+        Metrics.counter(self.stage, "replayed").inc()
+        Metrics.counter(self.stage, "outputs").inc(len(samples))
+        for reject in rejects:
+            Metrics.counter(self.stage, reject.reason).inc()
+        progress.record(self.stage, started, len(samples), rejects[0].reason if rejects else None)
+        return [*samples, *(beam.pvalue.TaggedOutput(REJECTS, reject) for reject in rejects)]
 
     def settle(self, element, compute, started: float | None = None) -> list:
         """``compute()``'s outputs, or the one reject row its failure becomes; counted and timed
@@ -45,21 +81,32 @@ class StageDoFn(beam.DoFn):
             outputs = list(compute())
         except Reject as reject:
             progress.record(self.stage, started, 0, reject.reason)
-            return [self._reject(element, reject.reason, reject.detail)]
+            return self._staged(element, [self._reject(element, reject.reason, reject.detail)])
         except Exception as error:
             _LOG.exception("%s: unexpected error on %s", self.stage, self.ref(element))
             progress.record(self.stage, started, 0, "internal_error")
-            return [self._reject(element, "internal_error", f"{type(error).__name__}: {error}")]
+            return self._staged(element, [self._reject(element, "internal_error", f"{type(error).__name__}: {error}")])
         # Outputs are the main output's elements; a tagged side row (a review-queue row) is not one.
         produced = sum(not isinstance(output, beam.pvalue.TaggedOutput) for output in outputs)
         Metrics.counter(self.stage, "outputs").inc(produced)
         progress.record(self.stage, started, produced, None)
+        return self._staged(element, outputs)
+
+    def _staged(self, element, outputs: list) -> list:
+        """With staging: the outputs' samples staged and the element recorded as done."""
+        if self.staging is not None:
+            records = [self.staging.stage(output) for output in outputs if isinstance(output, Sample)]
+            rejects = [output.value for output in outputs if isinstance(output, beam.pvalue.TaggedOutput)]
+            self.staging.finish(self.stage, self.ref(element), records, rejects)
         return outputs
 
     def _reject(self, element, reason: str, detail: str):
         Metrics.counter(self.stage, reason).inc()
-        uri, locator = self.ref(element)
-        record = RejectRecord(stage=self.stage, reason=reason, uri=uri, locator=locator, detail=detail[:2000])
+        if isinstance(element, Sample):  # a stage over samples (labels): the row keeps its key and source
+            record = sample_reject(element, self.stage, reason, detail[:2000])
+        else:
+            uri, locator = self.ref(element)
+            record = RejectRecord(stage=self.stage, reason=reason, uri=uri, locator=locator, detail=detail[:2000])
         return beam.pvalue.TaggedOutput(REJECTS, record)
 
 
@@ -93,6 +140,10 @@ class IsolatedStageDoFn(StageDoFn):
         self._pending = collections.deque()
 
     def process(self, element):
+        replayed = self.replay(element)
+        if replayed is not None:
+            yield from replayed
+            return
         function, args = self.call(element)
         self._pending.append((element, time.time(), self._pool.submit(self._timeout_s, function, *args)))
         while self._pending and (len(self._pending) >= 2 * self._processes or self._pending[0][2].done()):

@@ -326,7 +326,7 @@ def sft_sample(record: SftRecord, config: SftConfig) -> Sample:
         text=flattened(messages),
         text_source="sft",
         conversation=messages,
-        provenance={"pipeline": "sft", "vlcurate": __version__},
+        provenance={"vlcurate": __version__},
         meta={"sft": {"format": conversation.format, "turns": sum(m["role"] == "User" for m in messages)}},
     )
 

@@ -71,5 +71,5 @@ def text_sample(record: TextRecord, config: TextConfig) -> Sample:
         locator=record.locator,
         text=text,
         text_source="text",
-        provenance={"pipeline": "text", "vlcurate": __version__},
+        provenance={"vlcurate": __version__},
     )

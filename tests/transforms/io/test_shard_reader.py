@@ -27,7 +27,23 @@ from vlcurate.transforms.io.shard_reader import (
     read_shard,
     webdataset_stage,
 )
-from vlcurate.transforms.io.shards import encode_sample, write_tar
+from vlcurate.transforms.io.shards import write_tar
+from vlcurate.transforms.io.staging import tar_members
+
+
+@dataclasses.dataclass(frozen=True)
+class Encoded:
+    """A sample's tar members, as the writer lays them out (a test may rearrange them)."""
+
+    members: tuple
+
+    @property
+    def size(self) -> int:
+        return len(tar_members(self.members))
+
+
+def encode_sample(s: Sample) -> Encoded:
+    return Encoded(tuple(s.members()))
 
 
 def sample(n: int) -> Sample:
@@ -44,7 +60,7 @@ SAMPLES = sorted((sample(n) for n in range(3)), key=lambda s: s.key)
 
 def write(path, encoded) -> bytes:
     with open(path, "wb") as handle:
-        write_tar(handle, encoded)
+        write_tar(handle, [tar_members(e.members) for e in encoded])
     return path.read_bytes()
 
 

@@ -3,6 +3,7 @@ end to end in a real Beam pipeline (FnApiRunner). The reader's refusals: test_sh
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import json
@@ -24,16 +25,15 @@ from vlcurate.transforms.data.rejects import RejectRecord
 from vlcurate.transforms.data.sample import Sample, encode_image, make_key, split_member_name
 from vlcurate.transforms.io.shards import (
     TAR_BLOCK,
-    EncodedSample,
     ShardConfig,
     WriteDataset,
     bucket_count,
     bucket_of,
     cut_into_shards,
     dedupe,
-    encode_sample,
     write_tar,
 )
+from vlcurate.transforms.io.staging import StagedSample, encode, tar_members
 from vlcurate.transforms.io.shard_reader import read_shard
 from vlcurate.transforms.io.tables import reject_records
 
@@ -65,17 +65,34 @@ def page_sample(n: int, *, doc: str | None = None, page: int | None = None, uri:
     )
 
 
-def fake(key: str, size: int, uri: str = "u") -> EncodedSample:
+@dataclasses.dataclass(frozen=True)
+class Encoded:
+    """A sample's record with its bytes at hand: what the pure functions read (key, uri, size, row,
+    ...) is the record's, and ``tar_bytes`` writes ``data`` as the writer copies a staged blob."""
+
+    record: StagedSample
+    data: bytes
+
+    def __getattr__(self, name):
+        return getattr(self.record, name)
+
+
+def encode_sample(sample: Sample) -> Encoded:
+    return Encoded(*encode(sample))
+
+
+def fake(key: str, size: int, uri: str = "u") -> Encoded:
     """An encoded sample of an exact tar size (one member), for the pure cutting functions."""
     data_bytes = size - TAR_BLOCK
     assert data_bytes >= 0 and data_bytes % TAR_BLOCK == 0
-    members = ((f"{key}.txt", b"x" * data_bytes),)
-    return EncodedSample(key, uri, members, {"locator": "", "category": "text_only"})
+    data = tar_members(((f"{key}.txt", b"x" * data_bytes),))
+    record = StagedSample(key, uri, "", hashlib.sha256(data).hexdigest(), len(data), {"locator": "", "category": "text_only"})
+    return Encoded(record, data)
 
 
 def tar_bytes(samples) -> bytes:
     buffer = io.BytesIO()
-    write_tar(buffer, samples)
+    write_tar(buffer, [sample.data for sample in samples])
     return buffer.getvalue()
 
 
@@ -380,7 +397,7 @@ def test_write_dataset_files_numbered_from_zero(datasets):
     assert len(tars) >= math.ceil(44 / MAX_PER_SHARD)
     assert tars == [f"t-{n:06d}.tar" for n in range(len(tars))]
     assert indexes == [f"t-{n:06d}.parquet" for n in range(len(tars))]
-    assert sorted(os.listdir(first / "rejects")) == ["t-rejects.parquet"]
+    assert sorted(os.listdir(first / "rejects")) == ["t-rejects-000000.parquet"]
     assert sorted(os.listdir(first)) == ["index", "manifest.json", "rejects", "shards"]  # no temporary files
 
 
@@ -429,7 +446,7 @@ def test_write_dataset_index_matches_shards(datasets):
 def test_write_dataset_rejects_file(datasets):
     first, _ = datasets
     _, _, duplicate_rows = expected_outcome()
-    rows = reject_records(pq.read_table(first / "rejects" / "t-rejects.parquet"))
+    rows = reject_records(pq.read_table(first / "rejects" / "t-rejects-000000.parquet"))
     # the sink names the run's pipeline as the source of rows that name none
     assert rows == sorted(row.with_source("test") for row in GIVEN_REJECTS + duplicate_rows)
     assert len(rows) == 10
@@ -450,9 +467,9 @@ def test_write_dataset_manifest(datasets):
     assert manifest["rejects"]["by_stage"] == {
         "pdf": {"page_too_large": 1, "pdf_corrupt": 2, "pdf_encrypted": 1}, "sink": {"duplicate_key": 6},
     }
-    rejects_path = first / "rejects" / "t-rejects.parquet"
-    assert manifest["rejects"]["file"] == {
-        "name": "rejects/t-rejects.parquet", "bytes": rejects_path.stat().st_size, "sha256": sha256_file(rejects_path),
+    rejects_path = first / "rejects" / "t-rejects-000000.parquet"
+    assert manifest["rejects"]["files"][0] == {
+        "name": "rejects/t-rejects-000000.parquet", "bytes": rejects_path.stat().st_size, "sha256": sha256_file(rejects_path),
     }
     tars, _ = shard_files(first)
     assert [entry["name"] for entry in manifest["shards"]] == [f"shards/{name}" for name in tars]
@@ -472,7 +489,7 @@ def test_write_dataset_is_deterministic(datasets):
     first, second = datasets
     assert shard_files(first) == shard_files(second)
     tars, indexes = shard_files(first)
-    files = [f"shards/{n}" for n in tars] + [f"index/{n}" for n in indexes] + ["rejects/t-rejects.parquet"]
+    files = [f"shards/{n}" for n in tars] + [f"index/{n}" for n in indexes] + ["rejects/t-rejects-000000.parquet"]
     assert {f: sha256_file(first / f) for f in files} == {f: sha256_file(second / f) for f in files}
     one, two = (json.loads((folder / "manifest.json").read_text()) for folder in datasets)
     for part in ("totals", "categories", "rejects", "shards", "counts"):
@@ -491,5 +508,5 @@ def test_write_dataset_with_every_input_rejected(tmp_path):
             {"inputs": 3, "samples": 0, "rejected": 3, "filtered": 0, "balanced": True}, 0,
         )]))
     assert not (tmp_path / "shards").exists() or os.listdir(tmp_path / "shards") == []
-    rows = reject_records(pq.read_table(tmp_path / "rejects" / "t-rejects.parquet"))
+    rows = reject_records(pq.read_table(tmp_path / "rejects" / "t-rejects-000000.parquet"))
     assert rows == sorted(row.with_source("test") for row in rejects)

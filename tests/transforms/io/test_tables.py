@@ -20,7 +20,7 @@ from vlcurate.transforms.data.rejects import FILTER_REASONS, REASONS, RejectReco
 from vlcurate.transforms.data.sample import Sample, make_key
 from vlcurate.transforms.filters.clip import FilterClip
 from vlcurate.transforms.filters.clip_config import ClipConfig
-from vlcurate.transforms.io.shards import encode_sample
+from vlcurate.transforms.io.staging import encode
 from vlcurate.transforms.io.tables import (
     INDEX_SCHEMA,
     REJECT_SCHEMA,
@@ -94,12 +94,12 @@ def test_index_row_of_a_review_sample_has_its_status_and_language():
     labelled = text_sample(2, meta={"language": {"id": "en", "confidence": 0.99}},
                            taxonomy={"id": "recognition/ocr", "confidence": 0.8, "status": "labelled"})
     unlabelled = text_sample(3)  # no labelling stage ran: no language either
-    rows = read_back(index_table([encode_sample(s) for s in (review, labelled, unlabelled)], "t-000000")).to_pylist()
+    rows = read_back(index_table([encode(s)[0] for s in (review, labelled, unlabelled)], "t-000000")).to_pylist()
     assert [(r["taxonomy_status"], r["language"]) for r in rows] == [
         ("review", "de"), ("labelled", "en"), ("unlabelled", None)]
     assert rows[0]["taxonomy_id"] is None and rows[0]["taxonomy_confidence"] == 0.21
     # the index says what the manifest counts: review samples under "(review)"
-    assert [encode_sample(s).label for s in (review, labelled, unlabelled)] == ["(review)", "recognition/ocr", None]
+    assert [encode(s)[0].label for s in (review, labelled, unlabelled)] == ["(review)", "recognition/ocr", None]
 
 
 # --- the rejects: kind, source, score, threshold, line -----------------------------------------
@@ -217,7 +217,7 @@ def rich(tmp_path_factory):
 
 
 def test_the_report_clip_histogram_uses_the_typed_columns(rich):
-    misleading_rejects(f"{rich}/rejects/t-rejects.parquet")
+    misleading_rejects(f"{rich}/rejects/t-rejects-000000.parquet")
     page = build_report(rich, per_category=0)
     clip = page[page.index("<section id=\"clip\">"):]
     clip = clip[:clip.index("</section>")]

@@ -20,7 +20,7 @@ from vlcurate.transforms.report.build import (
     clip_rejects,
     dataset_files,
     excerpt,
-    load_manifest,
+    read_manifest,
     scan_index,
     target_of,
     write_report,
@@ -82,7 +82,7 @@ def image_facts(page) -> list[dict]:
 
 
 def test_scan_index_reads_scores_sizes_and_picks_the_smallest_keys(rich):
-    manifest = load_manifest(rich)
+    manifest = read_manifest(rich)
     paths = dataset_files(rich, [s["index"]["name"] for s in manifest["shards"]], "index")
     assert len(paths) == len(manifest["shards"]) >= 3  # shards of at most 4 samples
     facts = scan_index(paths, per_category=2, batch_rows=3)  # batches smaller than a file: picks carry over
@@ -101,7 +101,7 @@ def test_scan_index_reads_scores_sizes_and_picks_the_smallest_keys(rich):
 
 
 def test_clip_rejects_parse_score_and_threshold(rich):
-    scores, thresholds = clip_rejects(dataset_files(rich, ["rejects/t-rejects.parquet"], "rejects"))
+    scores, thresholds = clip_rejects(dataset_files(rich, ["rejects/t-rejects-000000.parquet"], "rejects"))
     assert sorted(scores) == [-0.4, -0.35]
     assert thresholds == [CLIP_THRESHOLD]
 
@@ -133,7 +133,7 @@ def test_only_the_needed_shards_are_read_and_only_up_to_the_picks(rich, monkeypa
             yield sample
 
     monkeypatch.setattr(shard_reader, "read_shard", counting)
-    manifest = load_manifest(rich)
+    manifest = read_manifest(rich)
     facts = scan_index(dataset_files(rich, [s["index"]["name"] for s in manifest["shards"]], "index"), per_category=1)
     sheet = report.sheet_samples(rich, facts.picks)
     assert {c: len(s) for c, s in sheet.items()} == {"document_ocr": 1, "scene_ocr": 1, "text_only": 1}
@@ -206,7 +206,7 @@ def test_rich_report_in_chromium(rich, browser):
 
 def test_sft_report_says_what_was_not_recorded(sft_dataset, browser, capsys):
     manifest_path = f"{sft_dataset}/manifest.json"
-    manifest = load_manifest(sft_dataset)
+    manifest = read_manifest(sft_dataset)
     for recent in ("throughput", "funnel", "quality"):  # as a dataset written before runs recorded them
         manifest.pop(recent, None)
     with open(manifest_path, "w", encoding="utf-8") as handle:

@@ -87,7 +87,7 @@ def test_a_plot_is_paired_with_its_cell_and_the_cells_it_uses():
         "file_sha256": sha, "cell": 4, "execution_count": 4, "language": "python", "context_cells": [1, 2],
         "image_mime": "image/png",
     }}
-    assert sample.provenance == {"pipeline": "notebooks", "vlcurate": __version__, "nbformat": nbformat.__version__}
+    assert sample.provenance == {"vlcurate": __version__, "nbformat": nbformat.__version__}  # the sink names the pipeline
     [image] = sample.images
     assert (image.format, image.width, image.height) == ("png", 400, 300)
     assert png_size(image.data) == (400, 300)

@@ -348,7 +348,7 @@ def pair_plot(task: PlotTask, config: NotebookConfig) -> Sample:
         images=(encode_image(image, "png"),),
         text=task.code,
         text_source="notebook-code",
-        provenance={"pipeline": "notebooks", "vlcurate": __version__, "nbformat": nbformat.__version__},
+        provenance={"vlcurate": __version__, "nbformat": nbformat.__version__},
         meta={
             "notebook": {
                 "file_sha256": task.file_sha256,

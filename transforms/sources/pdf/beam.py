@@ -7,6 +7,7 @@ import apache_beam as beam
 
 from vlcurate.transforms.sources.pdf.config import PdfConfig
 from vlcurate.transforms.runtime.stage import REJECTS, IsolatedStageDoFn
+from vlcurate.transforms.io.staging import Staging
 
 
 # The child imports the PDF core (and PyMuPDF) by name; this process never does.
@@ -74,13 +75,14 @@ class PdfPages(beam.PTransform):
     PyMuPDF children each worker process runs at once.
     """
 
-    def __init__(self, config: PdfConfig, processes: int = 1, pages: bool = True):
+    def __init__(self, config: PdfConfig, processes: int = 1, pages: bool = True, staging: Staging | None = None):
         super().__init__()
         if not pages and config.figures is None:
             raise ValueError("PdfPages needs pages, figures or both")
         self._config = config
         self._processes = processes
         self._pages = pages
+        self._staging = staging  # pages and figures are staged as they are made; a resumed run replays them
 
     def expand(self, files):
         inspect = InspectPdf(self._config, self._processes)
@@ -89,13 +91,13 @@ class PdfPages(beam.PTransform):
         tasks = documents.tasks | "SpreadPages" >> beam.Reshuffle()
         samples, rejects, inputs = [], [documents[REJECTS]], [documents[REJECTS]]
         if self._pages:
-            render = RenderPdfPage(self._config, self._processes)
+            render = RenderPdfPage(self._config, self._processes).with_staging(self._staging)
             rendered = tasks | "Render" >> beam.ParDo(render).with_outputs(REJECTS, main="samples")
             samples.append(rendered.samples)
             rejects.append(rendered[REJECTS])
             inputs.append(tasks)
         if self._config.figures is not None:
-            extract = ExtractFigures(self._config, self._processes)
+            extract = ExtractFigures(self._config, self._processes).with_staging(self._staging)
             figures = tasks | "Figures" >> beam.ParDo(extract).with_outputs(REJECTS, main="samples")
             samples.append(figures.samples)
             rejects.append(figures[REJECTS])

@@ -117,7 +117,7 @@ def render_page(document: pymupdf.Document, task: PageTask, config: PdfConfig) -
         images=(image,),
         text=text,
         text_source=None if needs_ocr else "pdf-text-layer",
-        provenance={"pipeline": "pdf_pages", "vlcurate": __version__, "pymupdf": pymupdf.VersionBind},
+        provenance={"vlcurate": __version__, "pymupdf": pymupdf.VersionBind},
         meta={
             "needs_ocr": needs_ocr,
             "text_blocks": text_blocks,

@@ -230,7 +230,7 @@ def figure_samples(document: pymupdf.Document, task: PageTask, config: PdfConfig
             images=(crop(page, figure.bbox, figures_config, config.max_page_pixels),),
             text=caption or "",
             text_source="pdf-caption" if caption else None,
-            provenance={"pipeline": "pdf_charts", "vlcurate": __version__, "pymupdf": pymupdf.VersionBind,
+            provenance={"vlcurate": __version__, "pymupdf": pymupdf.VersionBind,
                         "layout": layout.version},
             meta={"chart": chart, "pdf": {"file_sha256": task.file_sha256, "page_number": task.page_index + 1,
                                           "page_count": task.page_count}},

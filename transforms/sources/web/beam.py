@@ -11,6 +11,7 @@ from vlcurate.transforms.data.rejects import Reject
 from vlcurate.transforms.runtime.stage import REJECTS, IsolatedStageDoFn, StageDoFn
 from vlcurate.transforms.sources.web.config import WebConfig, folder_tasks, url_tasks
 from vlcurate.transforms.sources.web.core import render_web_task
+from vlcurate.transforms.io.staging import Staging
 
 # Seconds a child may take beyond the page budget (a browser launch, a slow screenshot) before
 # it is killed as hung: the page's own budget is enforced inside, this is the backstop.
@@ -93,16 +94,17 @@ class RenderWebPage(IsolatedStageDoFn):
 class WebPages(beam.PTransform):
     """Tasks -> {"samples", "rejects"}: spread by a reshuffle, rendered in ``processes`` browsers."""
 
-    def __init__(self, config: WebConfig, processes: int = 1):
+    def __init__(self, config: WebConfig, processes: int = 1, staging: Staging | None = None):
         super().__init__()
         self._config = config
         self._processes = processes
+        self._staging = staging  # screenshots are staged as they are made; a resumed run replays them
 
     def expand(self, tasks):
         rendered = (
             tasks
             | "SpreadPages" >> beam.Reshuffle()
-            | "Render" >> beam.ParDo(RenderWebPage(self._config, self._processes)).with_outputs(
+            | "Render" >> beam.ParDo(RenderWebPage(self._config, self._processes).with_staging(self._staging)).with_outputs(
                 REJECTS, main="samples"
             )
         )

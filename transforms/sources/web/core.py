@@ -253,6 +253,6 @@ def _sample(page, response, session, asked: set, task: WebTask, config: WebConfi
         text=text,
         html=html,
         text_source="html",
-        provenance={"pipeline": "web_screenshots", "vlcurate": __version__, "browser": page.context.browser.version},
+        provenance={"vlcurate": __version__, "browser": page.context.browser.version},
         meta=meta,
     )

@@ -1,0 +1,223 @@
+"""The staging area: each sample's tar members written once, where the sample is made, and the
+small record that Beam carries in place of its bytes.
+
+A dataset's run stages under ``OUTPUT/.staging/PREFIX/`` (PREFIX is the run's shard prefix, so a
+resumed run finds what its interrupted self staged, and runs into one output never share it):
+
+- ``samples/KK/KEY-DIGEST.tar``: one sample's tar members exactly as a shard holds them (each a
+  header block and its padded data). A shard is then these blobs in key order and two zero blocks:
+  the writer copies bytes, it never re-encodes, and its memory is one blob whatever the dataset.
+- ``done/STAGE/KK/REF.json``: what one input of a source stage became (its samples' records and
+  its reject rows), written after its samples are staged. A resumed run replays these instead of
+  rendering the input again.
+
+Names start with a dot so that dataset globs (shards/*, ...) never see them; the folder is removed
+after a run succeeds. Everything goes through io/files, so a gs:// output stages on gs://.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import json
+import math
+import os
+import tarfile
+
+from vlcurate.transforms.data.rejects import RejectRecord
+from vlcurate.transforms.data.review import REVIEW_LABEL, REVIEW_STATUS
+from vlcurate.transforms.data.sample import Sample, sample_from_members, split_member_name
+from vlcurate.transforms.io.files import atomic_write, open_for_reading, read_capped
+
+STAGING = ".staging"
+TAR_BLOCK = 512
+# A staged blob is our own bytes, but it is read back after a crash or from a bucket others can
+# write: it is capped like any input (a sample over this could not be written to a shard anyway).
+MAX_BLOB_BYTES = 1 << 31
+
+
+class StagingLost(Exception):
+    """A staged blob that is missing or not the bytes its record names."""
+
+
+def tar_header(name: str, size: int) -> bytes:
+    """A USTAR header with fixed fields: the same member always gets the same 512 bytes."""
+    info = tarfile.TarInfo(name)
+    info.size = size
+    info.mtime = 0
+    info.mode = 0o644
+    info.uid = info.gid = 0
+    info.uname = info.gname = ""
+    info.type = tarfile.REGTYPE
+    return info.tobuf(format=tarfile.USTAR_FORMAT)
+
+
+def tar_members(members) -> bytes:
+    """``(name, data)`` pairs as tar members, block-exact (no end blocks)."""
+    out = bytearray()
+    for name, data in members:
+        out += tar_header(name, len(data))
+        out += data
+        out += bytes(-len(data) % TAR_BLOCK)
+    return bytes(out)
+
+
+def members_of(blob: bytes) -> dict[str, bytes]:
+    """A staged blob's members by suffix ("png", "json", ...); the blob's hash was checked first."""
+    members, offset = {}, 0
+    while offset < len(blob):
+        info = tarfile.TarInfo.frombuf(blob[offset:offset + TAR_BLOCK], "utf-8", "surrogateescape")
+        start = offset + TAR_BLOCK
+        members[split_member_name(info.name)[1]] = blob[start:start + info.size]
+        offset = start + math.ceil(info.size / TAR_BLOCK) * TAR_BLOCK
+    return members
+
+
+@dataclasses.dataclass(frozen=True)
+class StagedSample:
+    """What crosses Beam's shuffles for one sample: its identity, its index row and where its bytes
+    are. Everything the filters, the shard plan and the manifest need, and nothing of the pixels."""
+
+    key: str
+    uri: str
+    blob: str  # the staged members' path
+    sha256: str  # of the blob: a staged file that changed or went missing is caught at write time
+    size: int  # bytes in a tar: the blob's length
+    row: dict  # the index row (scores, taxonomy, sizes, ...)
+    label: str | None = None  # the taxonomy leaf, REVIEW_LABEL when unsure, None: not labelled
+    source: str | None = None  # the recipe source it came from, for the reject rows that name it
+    extras: dict = dataclasses.field(default_factory=dict)  # what dedup compares (hashes, an embedding)
+
+    # The metadata a filter reads, named as on a Sample: filters judge records and samples alike.
+    @property
+    def locator(self) -> str:
+        return self.row["locator"]
+
+    @property
+    def category(self) -> str:
+        return self.row["category"]
+
+    @property
+    def scores(self) -> dict:
+        return dict(self.row["scores"])
+
+    @property
+    def provenance(self) -> dict:
+        return {"recipe_source": self.source} if self.source else {}
+
+    def judged(self, **extras) -> "StagedSample":
+        return dataclasses.replace(self, extras={**self.extras, **extras})
+
+
+@dataclasses.dataclass(frozen=True)
+class Staging:
+    """Where one run stages: ``OUTPUT/.staging/PREFIX``."""
+
+    root: str
+
+    @classmethod
+    def of(cls, output: str, prefix: str) -> "Staging":
+        return cls(f"{output.rstrip('/')}/{STAGING}/{prefix}")
+
+    def blob_path(self, key: str, digest: str) -> str:
+        # The digest keeps two different samples under one key (one PDF at two paths) apart.
+        return f"{self.root}/samples/{key[-2:]}/{key}-{digest[:16]}.tar"
+
+    def done_path(self, stage: str, ref: tuple[str, str]) -> str:
+        digest = hashlib.sha256("\x1f".join((stage, *ref)).encode("utf-8")).hexdigest()
+        return f"{self.root}/done/{stage}/{digest[:2]}/{digest}.json"
+
+    # --- samples -------------------------------------------------------------------------------
+
+    def stage(self, sample: Sample, extras: dict | None = None) -> StagedSample:
+        """Write the sample's members once and return its record (with ``extras``: what dedup
+        compares, computed from the sample's pixels while they were at hand)."""
+        record, blob = encode(sample, extras)
+        path = self.blob_path(sample.key, record.sha256)
+        atomic_write(path, lambda out: out.write(blob))
+        return dataclasses.replace(record, blob=path)
+
+    def load(self, record: StagedSample) -> bytes:
+        """The blob's bytes, checked against the record; ``StagingLost`` names what went wrong."""
+        try:
+            data = read_capped(record.blob, MAX_BLOB_BYTES)
+        except Exception as error:  # missing, unreadable: the Reject of read_capped and the rest
+            raise StagingLost(f"staged file {record.blob} is unreadable: {error}") from error
+        if len(data) != record.size or hashlib.sha256(data).hexdigest() != record.sha256:
+            raise StagingLost(f"staged file {record.blob} is not the bytes staged ({len(data)} bytes)")
+        return data
+
+    def sample(self, record: StagedSample) -> Sample:
+        return sample_from_members(members_of(self.load(record)))
+
+    # --- finished inputs of source stages ------------------------------------------------------
+
+    def finish(self, stage: str, ref: tuple[str, str], staged: list[StagedSample],
+               rejects: list[RejectRecord]) -> None:
+        """Record that ``ref`` of ``stage`` is done: its samples' records and its reject rows."""
+        doc = {"samples": [dataclasses.asdict(record) for record in staged],
+               "rejects": [dataclasses.asdict(record) for record in rejects]}
+        data = json.dumps(doc, sort_keys=True, separators=(",", ":")).encode("utf-8")
+        atomic_write(self.done_path(stage, ref), lambda out: out.write(data))
+
+    def finished(self, stage: str, ref: tuple[str, str]) -> tuple[list[StagedSample], list[RejectRecord]] | None:
+        """What ``ref`` became in an earlier attempt of this run, or None when it must be done."""
+        try:
+            with open_for_reading(self.done_path(stage, ref)) as handle:
+                doc = json.loads(handle.read().decode("utf-8"))
+        except (OSError, ValueError):  # not there (or cut by the kill): do it again
+            return None
+        return ([StagedSample(**record) for record in doc["samples"]],
+                [RejectRecord(**record) for record in doc["rejects"]])
+
+    def remove(self) -> None:
+        """Delete the staging area (after a successful run), and the .staging folder once empty."""
+        from apache_beam.io.filesystems import FileSystems
+
+        if FileSystems.exists(self.root):
+            FileSystems.delete([self.root])
+        parent = self.root.rsplit("/", 1)[0]
+        if "://" not in parent:
+            with contextlib.suppress(OSError):  # another run's staging is still there
+                os.rmdir(parent)
+
+
+def encode(sample: Sample, extras: dict | None = None) -> tuple[StagedSample, bytes]:
+    """The sample's record (its blob not yet placed) and the bytes it takes in a shard."""
+    blob = tar_members(sample.members())
+    record = StagedSample(sample.key, sample.uri, "", hashlib.sha256(blob).hexdigest(), len(blob),
+                          index_row(sample, len(blob)), label_of(sample), sample.provenance.get("recipe_source"),
+                          dict(extras or {}))
+    return record, blob
+
+
+def index_row(sample: Sample, size: int) -> dict:
+    """The sample's row in the index parquet."""
+    first = sample.images[0] if sample.images else None
+    taxonomy = sample.taxonomy or {}
+    language = sample.meta.get("language")  # {"id", "confidence"} once the labelling stage ran
+    return {
+        "key": sample.key,
+        "source": sample.source,
+        "category": sample.category,
+        "uri": sample.uri,
+        "locator": sample.locator,
+        "image_count": len(sample.images),
+        "image_width": first.width if first else None,
+        "image_height": first.height if first else None,
+        "image_bytes": sum(len(image.data) for image in sample.images),
+        "text_chars": len(sample.text or ""),
+        "text_source": sample.text_source,
+        "scores": sorted((name, float(value)) for name, value in sample.scores.items()),
+        "taxonomy_id": taxonomy.get("id"),
+        "taxonomy_confidence": taxonomy.get("confidence"),
+        "language": language.get("id") if isinstance(language, dict) else None,
+        # The rule of the manifest's label counts: a leaf id is labelled, no id is review.
+        "taxonomy_status": "unlabelled" if sample.taxonomy is None else "labelled" if taxonomy.get("id") else REVIEW_STATUS,
+        "sample_bytes": size,
+    }
+
+
+def label_of(sample: Sample) -> str | None:
+    return None if sample.taxonomy is None else (sample.taxonomy.get("id") or REVIEW_LABEL)
