@@ -134,7 +134,14 @@ def carry_out(plan: Plan, output: str, options, build, shards, run: dict, qualit
         write_plan(output, plan.number, plan.describe())
     pipeline = beam.Pipeline(options=options)
     curate(build(pipeline), output, plan, shards, run, quality, retry_rejects)
-    result = run_to_end(pipeline)
+    try:
+        result = run_to_end(pipeline)
+    except Exception as error:
+        # Beam wraps a worker's OSError in its own exception: the words are what survive.
+        if "No space left on device" in str(error) or "ENOSPC" in str(error):
+            raise SystemExit(f"vlcurate: the disk under {output} is full; the shards finished so far are intact. "
+                             "Free some space and finish the run with --mode resume") from None
+        raise
     if dry_run:
         from vlcurate.pipelines.dry_run import describe
 
