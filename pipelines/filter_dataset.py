@@ -76,7 +76,9 @@ def build(pipeline: beam.Pipeline, source: str, config: dict, processes: int = 1
         | "SpreadShards" >> beam.Reshuffle()
         | "Read" >> beam.ParDo(ReadShard()).with_outputs(REJECTS, main="samples")
     )
-    inputs = (read.samples, read[REJECTS]) | "InputUnits" >> beam.Flatten()
+    # Counted only: each sample by its key (its bytes stay out of the flatten).
+    units = read.samples | "SampleUnits" >> beam.Map(lambda sample: sample.key)
+    inputs = (units, read[REJECTS]) | "InputUnits" >> beam.Flatten()
     return {"samples": read.samples, "rejects": read[REJECTS], "inputs": inputs}
 
 

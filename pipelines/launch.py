@@ -89,7 +89,7 @@ def launch(options: PipelineOptions, name: str, source: str, extensions, stage: 
     def run(plan):
         run_shards = dataclasses.replace(shards, prefix=plan.prefix, manifest=manifest_name(plan.number),
                                          resume=flags.mode == "resume")
-        staging = Staging.of(shards.output, plan.prefix)
+        staging = Staging.of(shards.output, plan.prefix, name)
         info = {"models": {**(models or {}), **quality_models}, "pipeline": name,
                 "config": {**settings, "shards": dataclasses.asdict(run_shards), "beam": run_options(options),
                            "render_processes": processes, "run": plan.number, "mode": plan.mode}}

@@ -111,24 +111,46 @@ def prepare_source(source: Source, recipe: Recipe, plan: Plan, beam_argv: list[s
 
 
 class _Source(beam.PTransform):
-    """One source's stages under its own name; its samples carry it as ``provenance.recipe_source``."""
+    """One source's stages under its own name, up to its staged records: its samples get language id
+    and labels if it asks, CLIP scores if it asks,
+    dedup's evidence, and are staged here (naming the source as ``provenance.recipe_source``), before
+    the sources meet: a Flatten of the sources' samples would hold every one of their bytes at once
+    on the local runner."""
 
-    def __init__(self, prepared: Prepared, staging):
+    def __init__(self, prepared: Prepared, staging, label, quality):
         super().__init__()
         self._prepared = prepared
         self._staging = staging
+        self._label = label  # a LabelConfig (labels or language id only), or None
+        self._quality = quality
 
     def expand(self, pbegin):
+        from vlcurate.pipelines.runs import staged
+
         prepared = self._prepared
-        outputs = prepared.module.build(pbegin.pipeline, prepared.source.input, prepared.config, prepared.processes,
-                                        staging=self._staging)
         name = prepared.source.name
-        return {**outputs, "samples": outputs["samples"] | "Tag" >> beam.Map(_tagged, name),
-                "rejects": outputs["rejects"] | "TagRejects" >> beam.Map(lambda record: record.with_source(name))}
+        staging = self._staging.naming(recipe_source=name)  # every sample carries its source's name
+        outputs = prepared.module.build(pbegin.pipeline, prepared.source.input, prepared.config, prepared.processes,
+                                        staging=staging)
+        rejects = outputs["rejects"]
+        samples = outputs["samples"]
+        branches = samples if isinstance(samples, tuple) else (samples,)
+        tagged, reviews = [], []
+        for number, branch in enumerate(branches):
+            if self._label is not None:
+                from vlcurate.transforms.label.beam import Label
 
-
-def _tagged(sample, name: str):
-    return dataclasses.replace(sample, provenance={**sample.provenance, "recipe_source": name})
+                labelled = {"samples": branch, "rejects": rejects} | f"Label{number}" >> Label(self._label)
+                branch, rejects = labelled["samples"], labelled["rejects"]
+                reviews += [labelled["review"]] if "review" in labelled else []
+            tagged.append(branch)
+        records = staged(tuple(tagged), staging, self._quality,
+                         self._quality is not None and self._quality.scores(name))
+        counters = {key: pcoll for key, pcoll in outputs.items() if key not in ("samples", "rejects")}
+        if reviews:
+            counters["review"] = reviews[0] if len(reviews) == 1 else tuple(reviews) | "Reviews" >> beam.Flatten()
+        return {**counters, "records": records,
+                "rejects": rejects | "TagRejects" >> beam.Map(lambda record: record.with_source(name))}
 
 
 # --- the pipeline ---------------------------------------------------------------------------------------
@@ -166,11 +188,11 @@ def execute(recipe: Recipe, plan: Plan, beam_argv: list[str], resuming: bool = F
             "target_mix": recipe.target_mix,
         },
     }
-    staging = Staging.of(recipe.output, plan.prefix)
+    staging = Staging.of(recipe.output, plan.prefix, "recipe")
 
     def build(pipeline):
-        outputs = [pipeline | f"Source[{p.source.name}]" >> _Source(p, staging) for p in prepared]
-        return _labelled(_flatten(outputs), recipe, label)
+        return _flatten([pipeline | f"Source[{p.source.name}]" >> _Source(p, staging, _label_of(p.source, label),
+                                                                          quality) for p in prepared])
 
     manifest = carry_out(plan, recipe.output, PipelineOptions(beam_argv), build, shards, run_info, quality,
                          retry_rejects)
@@ -200,33 +222,15 @@ def _flatten(outputs: list[dict]) -> dict:
     }
 
 
-def _labelled(outputs: dict, recipe: Recipe, label) -> dict:
-    """Language id (and labels) on the samples of the sources that ask for them."""
-    from vlcurate.transforms.label.beam import Label, LabelConfig
+def _label_of(source: Source, label):
+    """What the labelling stage does on ``source``: labels (and language id), language id only, or nothing."""
+    from vlcurate.transforms.label.beam import LabelConfig
 
-    labelled = frozenset(s.name for s in recipe.sources if s.label)
-    language = frozenset(s.name for s in recipe.sources if s.language and not s.label)
-    if not labelled and not language:
-        return outputs
-
-    def group(sample, _):
-        name = sample.provenance.get("recipe_source")
-        return 0 if name in labelled else 1 if name in language else 2
-
-    to_label, to_identify, rest = outputs["samples"] | "LabelOrNot" >> beam.Partition(group, 3)
-    done = [rest]
-    result = dict(outputs)
-    if labelled:
-        out = {"samples": to_label, "rejects": result["rejects"]} | "Label" >> Label(label)
-        done.append(out["samples"])
-        result.update(review=out["review"], rejects=out["rejects"])
-    if language:
-        lid_only = LabelConfig(lid_model=label.lid_model if label else None)
-        out = {"samples": to_identify, "rejects": result["rejects"]} | "LanguageId" >> Label(lid_only)
-        done.append(out["samples"])
-        result["rejects"] = out["rejects"]
-    result["samples"] = tuple(done) | "Labelled" >> beam.Flatten()
-    return result
+    if source.label:
+        return label
+    if source.language:
+        return LabelConfig(lid_model=label.lid_model if label else None)
+    return None
 
 
 def _quality(recipe: Recipe, beam_argv):

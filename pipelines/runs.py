@@ -89,18 +89,33 @@ def recorded_cut(output: str, plan: Plan) -> dict | None:
     return None
 
 
+def staged(samples, staging, quality=None, clip: bool = True):
+    """Samples -> their staged records, after quality's annotations (CLIP scores where ``clip``,
+    dedup's evidence), which need the pixels. ``samples`` may be a tuple of branches (pages and
+    figures): each is staged on its own and only the records are flattened, because a Flatten of
+    samples would hold all their bytes at once on the local runner."""
+    from vlcurate.transforms.io.shards import StageSamples
+
+    branches = samples if isinstance(samples, tuple) else (samples,)
+    records = []
+    for number, branch in enumerate(branches):
+        name = "" if len(branches) == 1 else str(number)
+        if quality is not None:
+            branch = branch | f"Annotate{name}" >> quality.annotate(clip)
+        records.append(branch | f"Stage{name}" >> beam.ParDo(StageSamples(staging)))
+    return records[0] if len(records) == 1 else tuple(records) | "Staged" >> beam.Flatten()
+
+
 def curate(outputs: dict, output: str, plan: Plan, shards, run: dict, quality=None, retry_rejects: bool = False):
-    """The stages after the sources, on ``outputs`` ({"samples", "rejects", counters}): quality's
-    annotations while the pixels are at hand, staging, then on records only: skipping what the
-    dataset has (extend), quality's judgement, and the sink."""
-    from vlcurate.transforms.io.shards import StageSamples, WriteDataset
+    """The stages after the sources, on ``outputs`` ({"samples", "rejects", counters}, or already
+    {"records", ...}): quality's annotations while the pixels are at hand and staging, then on
+    records only: skipping what the dataset has (extend), quality's judgement, and the sink."""
+    from vlcurate.transforms.io.shards import WriteDataset
     from vlcurate.transforms.io.staging import Staging
 
-    samples = outputs["samples"]
-    if quality is not None:
-        samples = samples | "Annotate" >> quality.annotate()
-    records = samples | "Stage" >> beam.ParDo(StageSamples(Staging.of(output, shards.prefix), run["pipeline"]))
-    outputs = {**{name: pcoll for name, pcoll in outputs.items() if name != "samples"}, "records": records}
+    if "records" not in outputs:
+        records = staged(outputs["samples"], Staging.of(output, shards.prefix, run["pipeline"]), quality)
+        outputs = {**{name: pcoll for name, pcoll in outputs.items() if name != "samples"}, "records": records}
     if plan.previous_runs:
         outputs = _skip_existing(outputs, output, plan.previous_runs, retry_rejects)
     if quality is not None:

@@ -306,4 +306,4 @@ def test_a_recipe_translates_for_dataflow(tmp_path, monkeypatch):
         """))
     with contextlib.redirect_stdout(io.StringIO()) as printed:
         assert recipe.run([str(path), *DATAFLOW_FLAGS]) == 0
-    check_job(printed.getvalue(), ["Source[docs]", "Source[chats]", "Source[prose]", "Label", "Quality"])
+    check_job(printed.getvalue(), ["Source[docs]", "Source[chats]", "Source[prose]", "Quality"])

@@ -20,9 +20,9 @@ DEDUP_KINDS = ("exact", "near")
 class Quality:
     def __init__(self, clip: ClipConfig, dedup: tuple[str, ...] = (), max_image_pixels: int = 40_000_000,
                  clip_sources: frozenset[str] | None = None, clip_cut: dict[str, float] | None = None):
-        """``clip_sources``: only samples of these recipe sources (provenance ``recipe_source``)
-        are scored; None scores every sample. ``clip_cut``: the keep fraction's cut an earlier run
-        of the dataset recorded (per group): an extending run judges by it, never lowering the bar."""
+        """``clip_sources``: the recipe sources whose samples are scored (None: every sample; see
+        ``scores``). ``clip_cut``: the keep fraction's cut an earlier run of the dataset recorded
+        (per group): an extending run judges by it, never lowering the bar."""
         unknown = sorted(set(dedup) - set(DEDUP_KINDS))
         if unknown:
             raise ValueError(f"--dedup takes {', '.join(DEDUP_KINDS)}, not {', '.join(unknown)}")
@@ -32,14 +32,19 @@ class Quality:
         self._clip_sources = clip_sources
         self._clip_cut = clip_cut
 
+    def scores(self, source: str | None) -> bool:
+        """Whether CLIP scores the samples of recipe source ``source``."""
+        return self.clip.enabled and (self._clip_sources is None or source in self._clip_sources)
+
     def extending(self, clip_cut: dict[str, float] | None) -> "Quality":
         """This quality, judging CLIP by the cut an earlier run of the dataset recorded (if any)."""
         self._clip_cut = clip_cut
         return self
 
-    def annotate(self) -> beam.PTransform:
-        """samples -> (sample, extras) pairs: scores in the samples, dedup's evidence in extras."""
-        return _Annotate(self)
+    def annotate(self, clip: bool = True) -> beam.PTransform:
+        """samples -> (sample, extras) pairs: CLIP scores in the samples (where ``clip``: a recipe
+        scores only the sources that ask), dedup's evidence in extras."""
+        return _Annotate(self, clip)
 
     def judge(self) -> beam.PTransform:
         """outputs with staged records -> the kept records, the dropped ones as rejects (and the
@@ -53,24 +58,17 @@ class Quality:
 
 
 class _Annotate(beam.PTransform):
-    def __init__(self, quality: Quality):
+    def __init__(self, quality: Quality, clip: bool):
         super().__init__()
         self._quality = quality
+        self._clip = clip
 
     def expand(self, samples):
         quality = self._quality
-        if quality.clip.enabled:
+        if quality.clip.enabled and self._clip:
             from vlcurate.transforms.filters.clip import ScoreClip  # Beam's RunInference: slow to import
 
-            unscored = None
-            if quality._clip_sources is not None:
-                chosen = quality._clip_sources
-                samples, unscored = samples | "ClipOrNot" >> beam.Partition(
-                    lambda sample, _: 0 if sample.provenance.get("recipe_source") in chosen else 1, 2)
             pairs = samples | "ScoreClip" >> ScoreClip(quality.clip)
-            if unscored is not None:
-                pairs = (pairs, unscored | "NotScored" >> beam.Map(lambda sample: (sample, None))) \
-                    | "WithUnscored" >> beam.Flatten()
         else:
             pairs = samples | "NoEmbeddings" >> beam.Map(lambda sample: (sample, None))
         if not quality.dedup:

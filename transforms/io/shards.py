@@ -246,19 +246,17 @@ def _write_rejects(bucket_and_records, output: str, prefix: str, source: str | N
 
 class StageSamples(beam.DoFn):
     """Sample (or ``(sample, extras)``) in, its ``StagedSample`` out: the sample's members go to the
-    staging area here, once, and only the record goes on to the shuffles; a record passes as it is.
-    The sample's provenance names the pipeline that ran (a stage never hard-codes it)."""
+    staging area here and only the record goes on to the shuffles; a record passes as it is. The
+    staging names the pipeline that ran in the sample's provenance (a stage never hard-codes it)."""
 
-    def __init__(self, staging: Staging, pipeline: str):
+    def __init__(self, staging: Staging):
         self._staging = staging
-        self._pipeline = pipeline
 
     def process(self, element):
         if isinstance(element, StagedSample):
             yield element
             return
         sample, extras = element if isinstance(element, tuple) else (element, None)
-        sample = dataclasses.replace(sample, provenance={**sample.provenance, "pipeline": self._pipeline})
         Metrics.counter("sink", "staged").inc()
         yield self._staging.stage(sample, extras)
 
@@ -283,7 +281,7 @@ class WriteDataset(beam.PTransform):
 
     def expand(self, pcolls):
         config = self._config
-        staging = Staging.of(config.output, config.prefix)
+        staging = Staging.of(config.output, config.prefix, self._run.get("pipeline") or "")
         samples, rejects = pcolls["samples"], pcolls["rejects"]
         facts = {name: pcoll for name, pcoll in pcolls.items() if name in self.FACTS}
         counters = {name: pcoll for name, pcoll in pcolls.items()
@@ -291,7 +289,7 @@ class WriteDataset(beam.PTransform):
         if "inputs" not in counters:
             raise ValueError("WriteDataset needs an 'inputs' PCollection to balance the totals")
 
-        staged = samples | "Stage" >> beam.ParDo(StageSamples(staging, self._run.get("pipeline") or "unknown"))
+        staged = samples | "Stage" >> beam.ParDo(StageSamples(staging))
         totals = (
             staged
             | "Sizes" >> beam.Map(lambda sample: (1, sample.size))

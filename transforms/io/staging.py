@@ -112,13 +112,21 @@ class StagedSample:
 
 @dataclasses.dataclass(frozen=True)
 class Staging:
-    """Where one run stages: ``OUTPUT/.staging/PREFIX``."""
+    """Where one run stages: ``OUTPUT/.staging/PREFIX``. Every sample staged gets ``provenance``
+    in its provenance (the pipeline that ran; in a recipe, the source), so that a sample a source
+    stage staged and the writer stages again unchanged is the same blob."""
 
     root: str
+    provenance: tuple[tuple[str, str], ...] = ()
 
     @classmethod
-    def of(cls, output: str, prefix: str) -> "Staging":
-        return cls(f"{output.rstrip('/')}/{STAGING}/{prefix}")
+    def of(cls, output: str, prefix: str, pipeline: str = "", **provenance: str) -> "Staging":
+        named = {"pipeline": pipeline, **provenance} if pipeline else provenance
+        return cls(f"{output.rstrip('/')}/{STAGING}/{prefix}", tuple(sorted(named.items())))
+
+    def naming(self, **provenance: str) -> "Staging":
+        """The same staging area, naming more in each sample's provenance (a recipe's source)."""
+        return dataclasses.replace(self, provenance=tuple(sorted({**dict(self.provenance), **provenance}.items())))
 
     def blob_path(self, key: str, digest: str) -> str:
         # The digest keeps two different samples under one key (one PDF at two paths) apart.
@@ -133,9 +141,12 @@ class Staging:
     def stage(self, sample: Sample, extras: dict | None = None) -> StagedSample:
         """Write the sample's members once and return its record (with ``extras``: what dedup
         compares, computed from the sample's pixels while they were at hand)."""
+        if self.provenance:
+            sample = dataclasses.replace(sample, provenance={**sample.provenance, **dict(self.provenance)})
         record, blob = encode(sample, extras)
         path = self.blob_path(sample.key, record.sha256)
-        atomic_write(path, lambda out: out.write(blob))
+        if not _exists(path):  # content-addressed: a sample the source stage staged as it was is there
+            atomic_write(path, lambda out: out.write(blob))
         return dataclasses.replace(record, blob=path)
 
     def load(self, record: StagedSample) -> bytes:
@@ -181,6 +192,14 @@ class Staging:
         if "://" not in parent:
             with contextlib.suppress(OSError):  # another run's staging is still there
                 os.rmdir(parent)
+
+
+def _exists(path: str) -> bool:
+    if "://" not in path:
+        return os.path.exists(path)
+    from apache_beam.io.filesystems import FileSystems
+
+    return FileSystems.exists(path)
 
 
 def encode(sample: Sample, extras: dict | None = None) -> tuple[StagedSample, bytes]:

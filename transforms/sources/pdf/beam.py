@@ -68,7 +68,8 @@ class ExtractFigures(_PdfStage):
 
 class PdfPages(beam.PTransform):
     """File metadata -> {"samples", "rejects", "inputs"}: pages fan out and are spread by a
-    reshuffle, then rendered (``pages``) and/or searched for figures (``config.figures``).
+    reshuffle, then rendered (``pages``) and/or searched for figures (``config.figures``). With
+    both, ``samples`` is the pair (pages, figures): two branches, never flattened as samples.
 
     ``inputs`` holds one element per input unit: each document rejected as a whole, each page
     rendered, and each figure found or page found without one. ``processes`` is how many isolated
@@ -101,9 +102,11 @@ class PdfPages(beam.PTransform):
             figures = tasks | "Figures" >> beam.ParDo(extract).with_outputs(REJECTS, main="samples")
             samples.append(figures.samples)
             rejects.append(figures[REJECTS])
-            inputs += [figures.samples, figures[REJECTS]]
+            # Counted only: each figure by its key (its bytes stay out of the flatten).
+            inputs += [figures.samples | "FigureUnits" >> beam.Map(lambda sample: sample.key), figures[REJECTS]]
         return {
-            "samples": samples[0] if len(samples) == 1 else tuple(samples) | "PdfSamples" >> beam.Flatten(),
+            # Pages and figures stay two branches, staged apart (pipelines/runs.py ``staged``).
+            "samples": samples[0] if len(samples) == 1 else tuple(samples),
             "rejects": tuple(rejects) | "PdfRejects" >> beam.Flatten(),
             "inputs": tuple(inputs) | "InputUnits" >> beam.Flatten(),
         }
