@@ -39,7 +39,7 @@ import pymupdf  # noqa: E402
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT / "tests"))  # the tests' chart fixtures (matplotlib, known data)
 
-import chart_fixtures  # noqa: E402
+from fixtures import chart as chart_fixtures  # noqa: E402
 from timing import add_run_flags, best_time, work_folder  # noqa: E402  (bench/timing.py)
 
 WORKERS = 2

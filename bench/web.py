@@ -44,7 +44,7 @@ from timing import add_run_flags, best_time, work_folder  # bench/timing.py: thi
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT / "tests"))
-from web_site import WebSite  # noqa: E402  (the tests' local site; stdlib only)
+from fixtures.web_site import WebSite  # noqa: E402  (the tests' local site; stdlib only)
 
 from playwright.sync_api import Browser, Playwright, sync_playwright  # noqa: E402
 

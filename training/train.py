@@ -162,6 +162,10 @@ def run(argv) -> int:
     args = ap.parse_args(argv)
     if not args.check and (args.steps is None or args.output is None):
         ap.error("--steps and --output are required (except with --check)")
+    try:
+        parse_mix(args.mix)
+    except ValueError as error:  # a usage mistake: one line and exit 2, before anything loads
+        ap.error(str(error))
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout, force=True)
     if args.check:
         dcfg = data_config(args, model_config(args.model))
