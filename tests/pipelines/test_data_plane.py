@@ -6,8 +6,6 @@ travelled through a shuffle would be tens of kilobytes."""
 from __future__ import annotations
 
 import itertools
-import sys
-import textwrap
 
 import apache_beam as beam
 import pytest
@@ -16,12 +14,8 @@ from apache_beam.metrics import Metrics
 from apache_beam.metrics.metric import MetricsFilter
 
 from fixtures import EXAMPLES
+from fixtures.recipes import every_stage_recipe
 from vlcurate.pipelines import cli, launch
-from vlcurate.taxonomy.labeler import read_examples, train
-from vlcurate.taxonomy.tree import load_taxonomy
-
-sys.path.insert(0, str(EXAMPLES))
-import make_tiny_clip  # noqa: E402
 
 MAX_ELEMENT_BYTES = 4096
 _CODER = FastPrimitivesCoder()  # what the runner encodes an untyped PCollection's elements with
@@ -96,23 +90,6 @@ def test_the_web_pipeline_shuffles_records_only(measured, tmp_path):
 
 
 def test_a_recipe_with_every_stage_shuffles_records_only(measured, tmp_path):
-    taxonomy = load_taxonomy()
-    train(read_examples(str(EXAMPLES / "sft" / "labelled.jsonl"), taxonomy)[::5], taxonomy, str(tmp_path / "labeler"))
-    checkpoint = make_tiny_clip.write(tmp_path / "tiny-clip.pt")
-    recipe = tmp_path / "recipe.yaml"
-    recipe.write_text(textwrap.dedent(f"""\
-        output: {tmp_path / "out"}
-        prefix: t
-        sources:
-          reports: {{kind: pdf, input: {EXAMPLES / "pdfs"}, options: {{ocr: never}}}}
-          signs: {{kind: images, input: {EXAMPLES / "images"}}}
-          chats: {{kind: sft, input: {EXAMPLES / "sft" / "conversations"}, options: {{image-root: {EXAMPLES}}}}}
-          prose: {{kind: text, input: {EXAMPLES / "text"}}}
-        stages:
-          dedup: [exact, near]
-          clip: {{model: tiny-clip, model-config: {make_tiny_clip.CONFIG}, checkpoint: {checkpoint},
-                  keep-fraction: 0.8}}
-          label: {{labeler: {tmp_path / "labeler"}}}
-        """))
+    recipe = every_stage_recipe(tmp_path)
     assert cli.main(["run", str(recipe), "--no-report", "--progress-interval", "0"]) == 0
     assert_small(measured, "GroupBuckets", "GroupRejects", "GroupBands", "GroupImages", "side:")

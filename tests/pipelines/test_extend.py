@@ -6,20 +6,14 @@ from __future__ import annotations
 
 import json
 import shutil
-import sys
-import textwrap
 
 import pytest
 
 from fixtures import EXAMPLES
 from fixtures import ocr as ocr_fixtures
+from fixtures.recipes import every_stage_recipe
 from vlcurate.pipelines import cli
-from vlcurate.taxonomy.labeler import read_examples, train
-from vlcurate.taxonomy.tree import load_taxonomy
 from vlcurate.transforms.io.shard_reader import read_shard
-
-sys.path.insert(0, str(EXAMPLES))
-import make_tiny_clip  # noqa: E402
 
 pytestmark = pytest.mark.e2e
 
@@ -31,25 +25,7 @@ def recipe(tmp_path_factory):
     folder = tmp_path_factory.mktemp("extend")
     for name in ("pdfs", "images", "text"):
         shutil.copytree(EXAMPLES / name, folder / name)
-    taxonomy = load_taxonomy()
-    train(read_examples(str(EXAMPLES / "sft" / "labelled.jsonl"), taxonomy)[::5], taxonomy, str(folder / "labeler"))
-    checkpoint = make_tiny_clip.write(folder / "tiny-clip.pt")
-    path = folder / "recipe.yaml"
-    path.write_text(textwrap.dedent(f"""\
-        output: {folder / "out"}
-        prefix: x
-        sources:
-          reports: {{kind: pdf, input: {folder / "pdfs"}, options: {{ocr: never}}}}
-          signs: {{kind: images, input: {folder / "images"}}}
-          chats: {{kind: sft, input: {EXAMPLES / "sft" / "conversations"}, options: {{image-root: {EXAMPLES}}}}}
-          prose: {{kind: text, input: {folder / "text"}}}
-        stages:
-          dedup: [exact, near]
-          clip: {{model: tiny-clip, model-config: {make_tiny_clip.CONFIG}, checkpoint: {checkpoint},
-                  keep-fraction: 0.6}}
-          label: {{labeler: {folder / "labeler"}}}
-        """))
-    return folder, path
+    return folder, every_stage_recipe(folder, inputs=folder, keep_fraction=0.6, prefix="x")
 
 
 def run(path, *flags):

@@ -27,7 +27,7 @@ from vlcurate.transforms.data.review import REVIEW_LABEL, review_queue_path
 from vlcurate.transforms.data.sample import Sample
 from vlcurate.transforms.io.files import WrittenFile, atomic_write, write_bytes
 from vlcurate.transforms.io.manifest import build_manifest, write_manifest
-from vlcurate.transforms.io.staging import Staging, StagedSample, StagingLost
+from vlcurate.transforms.io.staging import Staging, StagedSample, StagingLost, decode, index_row
 from vlcurate.transforms.io.tables import index_table, parquet_bytes, rejects_table, run_source
 from vlcurate.transforms.runtime.stage import REJECTS
 
@@ -100,7 +100,7 @@ def dedupe(samples: Iterable[StagedSample]) -> tuple[list[StagedSample], list[Re
         for other in copies[1:]:
             rejects.append(
                 RejectRecord(
-                    stage="sink", reason="duplicate_key", uri=other.uri, locator=other.row["locator"],
+                    stage="sink", reason="duplicate_key", uri=other.uri, locator=other.locator,
                     detail=f"kept {copies[0].uri}", key=key, source=other.source,
                 )
             )
@@ -151,6 +151,7 @@ def write_shard(samples: list[StagedSample], number: int, config: ShardConfig, s
     name = config.shard_name(number)
     lost: list[RejectRecord] = []
     written: list[StagedSample] = []
+    rows: list[dict] = []
     review: list[Sample] = []
 
     def blobs():
@@ -159,23 +160,25 @@ def write_shard(samples: list[StagedSample], number: int, config: ShardConfig, s
                 blob = staging.load(sample)
             except StagingLost as error:
                 lost.append(RejectRecord(stage="sink", reason="staging_lost", uri=sample.uri,
-                                         locator=sample.row["locator"], detail=str(error), key=sample.key,
+                                         locator=sample.locator, detail=str(error), key=sample.key,
                                          source=sample.source))
                 continue
+            decoded = decode(blob)  # for its index row: the records that crossed the shuffles are lean
             written.append(sample)
+            rows.append(index_row(decoded, sample.size))
             if sample.label == REVIEW_LABEL:
-                review.append(staging.sample(sample))
+                review.append(decoded)
             yield blob
 
     tar = atomic_write(f"{config.output}/shards/{name}.tar", lambda out: write_tar(out, blobs()), config.resume)
-    index = write_bytes(f"{config.output}/index/{name}.parquet", parquet_bytes(index_table(written, name)),
+    index = write_bytes(f"{config.output}/index/{name}.parquet", parquet_bytes(index_table(rows, name)),
                         config.resume)
     if review:
         from vlcurate.transforms.label.queue import queue_bytes
 
         write_bytes(review_queue_path(config.output, name), queue_bytes(review), config.resume)
-    categories = collections.Counter(sample.row["category"] for sample in written)
-    text_sources = collections.Counter(sample.row["text_source"] or "" for sample in written)
+    categories = collections.Counter(sample.category for sample in written)
+    text_sources = collections.Counter(sample.text_source or "" for sample in written)
     labels = collections.Counter(sample.label for sample in written if sample.label is not None)
     record = ShardRecord(name, len(written), tar, index, tuple(sorted(categories.items())),
                          tuple(sorted(text_sources.items())), tuple(sorted(labels.items())))

@@ -63,6 +63,11 @@ def tar_members(members) -> bytes:
     return bytes(out)
 
 
+def decode(blob: bytes) -> Sample:
+    """The sample a staged blob holds."""
+    return sample_from_members(members_of(blob))
+
+
 def members_of(blob: bytes) -> dict[str, bytes]:
     """A staged blob's members by suffix ("png", "json", ...); the blob's hash was checked first."""
     members, offset = {}, 0
@@ -74,33 +79,29 @@ def members_of(blob: bytes) -> dict[str, bytes]:
     return members
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, slots=True)
 class StagedSample:
-    """What crosses Beam's shuffles for one sample: its identity, its index row and where its bytes
-    are. Everything the filters, the shard plan and the manifest need, and nothing of the pixels."""
+    """What crosses Beam's shuffles for one sample: its identity, what the filters, the shard plan
+    and the manifest need, and where its bytes are; nothing of the pixels. It is kept lean (a local
+    run holds one per sample at its shuffles): the index row is made when the shard is written."""
 
     key: str
     uri: str
     blob: str  # the staged members' path
     sha256: str  # of the blob: a staged file that changed or went missing is caught at write time
     size: int  # bytes in a tar: the blob's length
-    row: dict  # the index row (scores, taxonomy, sizes, ...)
+    category: str
+    locator: str
+    text_source: str | None = None
+    scored: tuple[tuple[str, float], ...] = ()  # the sample's scores, sorted
     label: str | None = None  # the taxonomy leaf, REVIEW_LABEL when unsure, None: not labelled
     source: str | None = None  # the recipe source it came from, for the reject rows that name it
     extras: dict = dataclasses.field(default_factory=dict)  # what dedup compares (hashes, an embedding)
 
     # The metadata a filter reads, named as on a Sample: filters judge records and samples alike.
     @property
-    def locator(self) -> str:
-        return self.row["locator"]
-
-    @property
-    def category(self) -> str:
-        return self.row["category"]
-
-    @property
     def scores(self) -> dict:
-        return dict(self.row["scores"])
+        return dict(self.scored)
 
     @property
     def provenance(self) -> dict:
@@ -160,7 +161,7 @@ class Staging:
         return data
 
     def sample(self, record: StagedSample) -> Sample:
-        return sample_from_members(members_of(self.load(record)))
+        return decode(self.load(record))
 
     # --- finished inputs of source stages ------------------------------------------------------
 
@@ -205,9 +206,10 @@ def _exists(path: str) -> bool:
 def encode(sample: Sample, extras: dict | None = None) -> tuple[StagedSample, bytes]:
     """The sample's record (its blob not yet placed) and the bytes it takes in a shard."""
     blob = tar_members(sample.members())
-    record = StagedSample(sample.key, sample.uri, "", hashlib.sha256(blob).hexdigest(), len(blob),
-                          index_row(sample, len(blob)), label_of(sample), sample.provenance.get("recipe_source"),
-                          dict(extras or {}))
+    record = StagedSample(sample.key, sample.uri, "", hashlib.sha256(blob).hexdigest(), len(blob), sample.category,
+                          sample.locator, sample.text_source,
+                          tuple(sorted((name, float(value)) for name, value in sample.scores.items())),
+                          label_of(sample), sample.provenance.get("recipe_source"), dict(extras or {}))
     return record, blob
 
 

@@ -55,9 +55,9 @@ REJECT_SCHEMA = pa.schema(
 )
 
 
-def index_table(samples, shard: str) -> pa.Table:
-    rows = [dict(sample.row, shard=shard) for sample in samples]
-    return pa.Table.from_pylist(rows, schema=INDEX_SCHEMA)
+def index_table(rows, shard: str) -> pa.Table:
+    """The index of one shard from its samples' rows (io/staging.py ``index_row``)."""
+    return pa.Table.from_pylist([dict(row, shard=shard) for row in rows], schema=INDEX_SCHEMA)
 
 
 def rejects_table(records, source: str | None = None) -> pa.Table:

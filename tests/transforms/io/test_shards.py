@@ -33,7 +33,7 @@ from vlcurate.transforms.io.shards import (
     dedupe,
     write_tar,
 )
-from vlcurate.transforms.io.staging import StagedSample, encode, tar_members
+from vlcurate.transforms.io.staging import StagedSample, encode, index_row, tar_members
 from vlcurate.transforms.io.shard_reader import read_shard
 from vlcurate.transforms.io.tables import reject_records
 
@@ -67,7 +67,7 @@ def page_sample(n: int, *, doc: str | None = None, page: int | None = None, uri:
 
 @dataclasses.dataclass(frozen=True)
 class Encoded:
-    """A sample's record with its bytes at hand: what the pure functions read (key, uri, size, row,
+    """A sample's record with its bytes at hand: what the pure functions read (key, uri, size,
     ...) is the record's, and ``tar_bytes`` writes ``data`` as the writer copies a staged blob."""
 
     record: StagedSample
@@ -86,7 +86,7 @@ def fake(key: str, size: int, uri: str = "u") -> Encoded:
     data_bytes = size - TAR_BLOCK
     assert data_bytes >= 0 and data_bytes % TAR_BLOCK == 0
     data = tar_members(((f"{key}.txt", b"x" * data_bytes),))
-    record = StagedSample(key, uri, "", hashlib.sha256(data).hexdigest(), len(data), {"locator": "", "category": "text_only"})
+    record = StagedSample(key, uri, "", hashlib.sha256(data).hexdigest(), len(data), "text_only", "")
     return Encoded(record, data)
 
 
@@ -129,7 +129,7 @@ def test_encode_sample_size_is_what_the_tar_takes():
     ]
     for sample in samples:
         encoded = encode_sample(sample)
-        assert encoded.row["sample_bytes"] == encoded.size
+        assert index_row(sample, encoded.size)["sample_bytes"] == encoded.size == len(encoded.data)
         data = tar_bytes([encoded])
         assert layout(data) == {sample.key: (0, encoded.size)}
         # what follows is only the end-of-archive marker and padding: zero bytes, at least two blocks
@@ -143,7 +143,7 @@ def test_encode_sample_size_is_what_the_tar_takes():
 
 def test_encode_sample_index_row():
     sample = page_sample(3, images=2, text_repeat=2, category="table_chart")
-    row = encode_sample(sample).row
+    row = index_row(sample, encode_sample(sample).size)
     assert row["key"] == sample.key and row["category"] == "table_chart" and row["source"] == "pdf"
     assert (row["image_count"], row["image_width"], row["image_height"]) == (2, 11, 6)
     assert row["image_bytes"] == sum(len(image.data) for image in sample.images)

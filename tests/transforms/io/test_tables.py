@@ -20,7 +20,7 @@ from vlcurate.transforms.data.rejects import FILTER_REASONS, REASONS, RejectReco
 from vlcurate.transforms.data.sample import Sample, make_key
 from vlcurate.transforms.filters.clip import FilterClip
 from vlcurate.transforms.filters.clip_config import ClipConfig
-from vlcurate.transforms.io.staging import encode
+from vlcurate.transforms.io.staging import encode, index_row
 from vlcurate.transforms.io.tables import (
     INDEX_SCHEMA,
     REJECT_SCHEMA,
@@ -94,7 +94,7 @@ def test_index_row_of_a_review_sample_has_its_status_and_language():
     labelled = text_sample(2, meta={"language": {"id": "en", "confidence": 0.99}},
                            taxonomy={"id": "recognition/ocr", "confidence": 0.8, "status": "labelled"})
     unlabelled = text_sample(3)  # no labelling stage ran: no language either
-    rows = read_back(index_table([encode(s)[0] for s in (review, labelled, unlabelled)], "t-000000")).to_pylist()
+    rows = read_back(index_table([index_row(s, encode(s)[0].size) for s in (review, labelled, unlabelled)], "t-000000")).to_pylist()
     assert [(r["taxonomy_status"], r["language"]) for r in rows] == [
         ("review", "de"), ("labelled", "en"), ("unlabelled", None)]
     assert rows[0]["taxonomy_id"] is None and rows[0]["taxonomy_confidence"] == 0.21
