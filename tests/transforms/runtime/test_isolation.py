@@ -85,7 +85,7 @@ def test_timeout_kills_the_child_and_the_next_call_gets_a_new_one(worker):
     elapsed = time.monotonic() - started
     assert caught.value.reason == "timeout"
     assert "sleep" in caught.value.detail
-    assert 0.45 <= elapsed < 2.0
+    assert 0.45 <= elapsed < 10  # cut at 0.5 s, not after the 30 s sleep (generous: a busy 2-core machine)
     assert is_gone(child)  # the hung child was killed and reaped, not left running
     fresh = worker.call(START_TIMEOUT, os.getpid)
     assert fresh != child
@@ -218,7 +218,7 @@ def test_slow_page_times_out_and_the_worker_renders_the_next_pdf(tmp_path):
             isolated.call(config.page_timeout_s, pdf.render_page_of_uri, tasks[0], config)
         elapsed = time.monotonic() - started
         assert caught.value.reason == "timeout"
-        assert 0.9 <= elapsed < 3.0
+        assert 0.9 <= elapsed < 10  # cut at the page timeout, not after the whole render
 
         good_tasks = isolated.call(START_TIMEOUT, pdf.inspect_uri, str(good), len(good_data), config)
         sample = isolated.call(10, pdf.render_page_of_uri, good_tasks[1], config)

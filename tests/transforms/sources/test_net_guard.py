@@ -479,7 +479,7 @@ def test_malformed_requests_get_400_and_the_proxy_keeps_serving(proxy, session, 
     ]:
         started = time.monotonic()
         assert _exchange(proxy, raw)[0] == 400, raw[:80]
-        assert time.monotonic() - started < 1.0
+        assert time.monotonic() - started < 5  # refused at once; backtracking would take minutes
     huge = b"GET http://127.0.0.1/ HTTP/1.1\r\nX-Big: " + b"a" * 70_000 + b"\r\n\r\n"
     assert _exchange(proxy, huge)[0] == 431
     status, _, body = _get(proxy, session, f"http://127.0.0.1:{upstream.server_address[1]}/hello")
@@ -534,7 +534,7 @@ def test_idle_peers_cannot_hold_a_thread():
         with _connect(guard) as sock:  # a server that never answers
             sock.sendall(f"GET http://127.0.0.1:{silent.port}/ HTTP/1.1\r\n{_auth(session)}\r\n".encode())
             assert sock.recv(10) == b""
-        assert time.monotonic() - started < 2.5
+        assert time.monotonic() - started < 8  # both cut by the 1 s idle timeout, not left hanging
     finally:
         guard.close()
         silent.close()
