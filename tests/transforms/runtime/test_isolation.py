@@ -74,6 +74,16 @@ def test_close_ends_the_child_and_a_later_call_starts_another(worker):
     assert again not in (child, os.getpid())
 
 
+def test_a_child_is_replaced_after_its_calls_so_its_memory_cannot_grow_with_the_run():
+    worker = IsolatedWorker(recycle_after=3)
+    try:
+        pids = [worker.call(START_TIMEOUT, os.getpid) for _ in range(7)]
+    finally:
+        worker.close()
+    assert pids[0] == pids[1] == pids[2] != pids[3] == pids[4] == pids[5] != pids[6]
+    assert is_gone(pids[0]) and is_gone(pids[3])  # the old children exited, reaped
+
+
 # --- timeouts and crashes -----------------------------------------------------------------------
 
 
