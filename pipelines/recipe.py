@@ -125,7 +125,7 @@ class _Source(beam.PTransform):
         self._quality = quality
 
     def expand(self, pbegin):
-        from vlcurate.pipelines.runs import staged
+        from vlcurate.pipelines.runs import loaded, staged
 
         prepared = self._prepared
         name = prepared.source.name
@@ -140,6 +140,7 @@ class _Source(beam.PTransform):
             if self._label is not None:
                 from vlcurate.transforms.label.beam import Label
 
+                branch = loaded(branch, staging, f"Load{number}")
                 labelled = {"samples": branch, "rejects": rejects} | f"Label{number}" >> Label(self._label)
                 branch, rejects = labelled["samples"], labelled["rejects"]
                 reviews += [labelled["review"]] if "review" in labelled else []

@@ -89,6 +89,15 @@ def recorded_cut(output: str, plan: Plan) -> dict | None:
     return None
 
 
+def loaded(pcoll, staging, label: str = "Load"):
+    """Samples, where a source stage staged them and sent their records: for a stage that needs
+    their content (labels, CLIP), read back from the staging area one at a time."""
+    from vlcurate.transforms.io.staging import StagedSample
+
+    return pcoll | label >> beam.Map(
+        lambda element: staging.sample(element) if isinstance(element, StagedSample) else element)
+
+
 def staged(samples, staging, quality=None, clip: bool = True):
     """Samples -> their staged records, after quality's annotations (CLIP scores where ``clip``,
     dedup's evidence), which need the pixels. ``samples`` may be a tuple of branches (pages and
@@ -101,7 +110,7 @@ def staged(samples, staging, quality=None, clip: bool = True):
     for number, branch in enumerate(branches):
         name = "" if len(branches) == 1 else str(number)
         if quality is not None:
-            branch = branch | f"Annotate{name}" >> quality.annotate(clip)
+            branch = loaded(branch, staging, f"Load{name}") | f"Annotate{name}" >> quality.annotate(clip)
         records.append(branch | f"Stage{name}" >> beam.ParDo(StageSamples(staging)))
     return records[0] if len(records) == 1 else tuple(records) | "Staged" >> beam.Flatten()
 

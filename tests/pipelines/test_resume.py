@@ -100,26 +100,27 @@ def test_a_second_run_into_the_same_output_is_refused(tmp_path, pdfs, capsys):
 
 
 def test_a_full_disk_stops_the_run_with_what_to_do(tmp_path, pdfs, monkeypatch):
-    """Fault injection (a full disk cannot be made here without privileges): staging a sample
-    fails with ENOSPC. The run stops with one line, and a resume finishes it."""
+    """Fault injection (a full disk cannot be made here without privileges): writing the third
+    shard fails with ENOSPC. The run stops with one line, and a resume finishes it."""
     import errno
 
-    from vlcurate.transforms.io import staging
+    from vlcurate.transforms.io import shards
 
-    original = staging.atomic_write
+    original = shards.atomic_write
     written = []
 
-    def full_after_a_few(path, write, keep_identical=False):
-        if "/samples/" in path and len(written) >= 5:
+    def full_after_two(path, write, keep_identical=False):
+        if path.endswith(".tar") and len(written) >= 2:
             raise OSError(errno.ENOSPC, "No space left on device", path)
         written.append(path)
         return original(path, write, keep_identical)
 
-    monkeypatch.setattr(staging, "atomic_write", full_after_a_few)
+    monkeypatch.setattr(shards, "atomic_write", full_after_two)
     output = tmp_path / "full"
     with pytest.raises(SystemExit, match="is full; the shards finished so far are intact.*--mode resume"):
         pdf_run(pdfs, output)
-    monkeypatch.setattr(staging, "atomic_write", original)
+    monkeypatch.setattr(shards, "atomic_write", original)
+    assert len(list((output / "shards").glob("*.tar"))) == 2
     assert pdf_run(pdfs, output, "--mode", "resume") == 0
     manifest = json.loads((output / "manifest.json").read_text())
     assert manifest["totals"]["samples"] == PAGES and manifest["totals"]["balanced"]

@@ -24,6 +24,7 @@ import json
 import math
 import os
 import tarfile
+import uuid
 
 from vlcurate.transforms.data.rejects import RejectRecord
 from vlcurate.transforms.data.review import REVIEW_LABEL, REVIEW_STATUS
@@ -147,7 +148,7 @@ class Staging:
         record, blob = encode(sample, extras)
         path = self.blob_path(sample.key, record.sha256)
         if not _exists(path):  # content-addressed: a sample the source stage staged as it was is there
-            atomic_write(path, lambda out: out.write(blob))
+            _write(path, blob)
         return dataclasses.replace(record, blob=path)
 
     def load(self, record: StagedSample) -> bytes:
@@ -170,8 +171,7 @@ class Staging:
         """Record that ``ref`` of ``stage`` is done: its samples' records and its reject rows."""
         doc = {"samples": [dataclasses.asdict(record) for record in staged],
                "rejects": [dataclasses.asdict(record) for record in rejects]}
-        data = json.dumps(doc, sort_keys=True, separators=(",", ":")).encode("utf-8")
-        atomic_write(self.done_path(stage, ref), lambda out: out.write(data))
+        _write(self.done_path(stage, ref), json.dumps(doc, sort_keys=True, separators=(",", ":")).encode("utf-8"))
 
     def finished(self, stage: str, ref: tuple[str, str]) -> tuple[list[StagedSample], list[RejectRecord]] | None:
         """What ``ref`` became in an earlier attempt of this run, or None when it must be done."""
@@ -193,6 +193,37 @@ class Staging:
         if "://" not in parent:
             with contextlib.suppress(OSError):  # another run's staging is still there
                 os.rmdir(parent)
+
+
+def staged_call(staging: Staging, function, *args):
+    """Runs in an isolated child: the stage's ``function(*args)``, then the samples it made staged
+    right there, so that only their records travel back to the pipeline's process, never their
+    pixels. ``function`` is a module-level function or its "module:function" name."""
+    if isinstance(function, str):
+        import importlib
+
+        module, _, attribute = function.partition(":")
+        function = getattr(importlib.import_module(module), attribute)
+    result = function(*args)
+    if isinstance(result, Sample):
+        return staging.stage(result)
+    if isinstance(result, list) and all(isinstance(item, Sample) for item in result):
+        return [staging.stage(item) for item in result]
+    return result
+
+
+def _write(path: str, data: bytes) -> None:
+    """Write a staged file atomically: locally with the os alone (an isolated child then needs no
+    Beam), elsewhere through FileSystems."""
+    if "://" in path:
+        atomic_write(path, lambda out: out.write(data))
+        return
+    folder, name = os.path.split(path)
+    os.makedirs(folder, exist_ok=True)
+    temporary = os.path.join(folder, f".tmp-{name}-{os.getpid()}-{uuid.uuid4().hex}")
+    with open(temporary, "wb") as out:
+        out.write(data)
+    os.replace(temporary, path)
 
 
 def _exists(path: str) -> bool:

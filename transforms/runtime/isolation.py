@@ -61,7 +61,7 @@ class IsolatedWorker:
         ``function`` is a module-level function, or its name as "module:function", which only
         the child imports (so the parent need not load, say, PyMuPDF).
         """
-        name = function if isinstance(function, str) else function.__name__
+        name = _name(function, args)
         self.start()
         try:
             self._to_child.send((function, args))
@@ -135,6 +135,14 @@ class IsolatedWorker:
                 self._stop(kill=True)
             except Exception:  # at interpreter exit os and subprocess may be half torn down
                 pass
+
+
+def _name(function, args) -> str:
+    """What a call is named in its reject row: the function, or the one a wrapper calls."""
+    name = function if isinstance(function, str) else function.__name__
+    if name.endswith("staged_call") and len(args) > 1:  # io/staging.py: (staging, function, *args)
+        return _name(args[1], args[2:])
+    return name
 
 
 def _kill_group(process: subprocess.Popen) -> None:

@@ -14,7 +14,7 @@ from vlcurate.transforms.runtime import progress
 from vlcurate.transforms.runtime.isolation import shared_pool
 from vlcurate.transforms.data.rejects import Reject, RejectRecord, sample_reject
 from vlcurate.transforms.data.sample import Sample
-from vlcurate.transforms.io.staging import Staging, StagingLost
+from vlcurate.transforms.io.staging import StagedSample, Staging, staged_call
 
 REJECTS = "rejects"
 _LOG = logging.getLogger(__name__)
@@ -28,9 +28,10 @@ class StageDoFn(beam.DoFn):
     gives either all of its outputs or one reject. Counters: ``<stage>/outputs``, ``<stage>/<reason>``.
 
     A stage that makes samples from an input (a page, an image, a record) can be given the run's
-    ``Staging`` (``with_staging``): each settled element then stages its samples and records
-    what it became, and an element already settled by an interrupted attempt of the run is
-    replayed from the staging area instead of being computed again (``<stage>/replayed``).
+    ``Staging`` (``with_staging``): its samples are then staged (by the isolated child that made
+    them, for an isolated stage) and leave as their records, each settled element records what it
+    became, and an element already settled by an interrupted attempt of the run is replayed from
+    the staging area instead of being computed again (``<stage>/replayed``).
     """
 
     stage = "stage"
@@ -54,18 +55,16 @@ class StageDoFn(beam.DoFn):
         yield from self.settle(element, lambda: self.run(element))
 
     def replay(self, element) -> list | None:
-        """What an interrupted attempt of this run made of ``element``, or None: compute it."""
+        """What an interrupted attempt of this run made of ``element``, or None: compute it. The
+        samples come back as their staged records (a blob lost since is a staging_lost row when
+        its shard is written)."""
         if self.staging is None:
             return None
         started = time.time()
         done = self.staging.finished(self.stage, self.ref(element))
         if done is None:
             return None
-        records, rejects = done
-        try:
-            samples = [self.staging.sample(record) for record in records]
-        except StagingLost:  # a blob went missing since: make the input again
-            return None
+        samples, rejects = done
         Metrics.counter(self.stage, "replayed").inc()
         Metrics.counter(self.stage, "outputs").inc(len(samples))
         for reject in rejects:
@@ -95,7 +94,8 @@ class StageDoFn(beam.DoFn):
     def _staged(self, element, outputs: list) -> list:
         """With staging: the outputs' samples staged and the element recorded as done."""
         if self.staging is not None:
-            records = [self.staging.stage(output) for output in outputs if isinstance(output, Sample)]
+            outputs = [self.staging.stage(output) if isinstance(output, Sample) else output for output in outputs]
+            records = [output for output in outputs if isinstance(output, StagedSample)]
             rejects = [output.value for output in outputs if isinstance(output, beam.pvalue.TaggedOutput)]
             self.staging.finish(self.stage, self.ref(element), records, rejects)
         return outputs
@@ -145,6 +145,8 @@ class IsolatedStageDoFn(StageDoFn):
             yield from replayed
             return
         function, args = self.call(element)
+        if self.staging is not None:  # the child stages what it makes: records come back, not pixels
+            function, args = staged_call, (self.staging, function, *args)
         self._pending.append((element, time.time(), self._pool.submit(self._timeout_s, function, *args)))
         while self._pending and (len(self._pending) >= 2 * self._processes or self._pending[0][2].done()):
             yield from self._settle_oldest()
