@@ -71,6 +71,7 @@ def test_schedule_shapes():
     assert linear.cumulative(150) == pytest.approx(sum(linear.share(t) for t in range(150)))
 
 
+@pytest.mark.e2e
 def test_observed_language_share_follows_the_schedule(mixed):
     """Several thousand samples through the real loader: the share seen over the warm-up and
     after it is within 2 points of the schedule, and every batch is one modality."""

@@ -39,6 +39,7 @@ def json_lines(path):
         return [json.loads(line) for line in handle]
 
 
+@pytest.mark.e2e
 def test_loss_falls_and_the_log_has_its_fields(mixed, tmp_path):
     log = tmp_path / "log.jsonl"
     assert train(train_args(mixed, tmp_path / "ckpt", 80, "--lr", "3e-3", "--log-json", str(log))) == 0
@@ -54,6 +55,7 @@ def test_loss_falls_and_the_log_has_its_fields(mixed, tmp_path):
     assert set(load_file(str(tmp_path / "ckpt" / "model.safetensors"))) >= {"embed.weight", "adaptor.out.weight"}
 
 
+@pytest.mark.e2e
 def test_resume_sees_the_same_samples_in_the_same_order(mixed, tmp_path):
     straight, split = tmp_path / "straight.jsonl", tmp_path / "split.jsonl"
     assert train(train_args(mixed, tmp_path / "a", 100, "--log-samples", str(straight))) == 0
@@ -68,6 +70,7 @@ def test_resume_sees_the_same_samples_in_the_same_order(mixed, tmp_path):
     assert [line["loss"] for line in a] == pytest.approx([line["loss"] for line in b], rel=1e-4)
 
 
+@pytest.mark.e2e
 def test_a_dataset_without_text_trains_on_what_it_has(tmp_path, capsys):
     folder = str(tmp_path / "docs")
     write_dataset(folder, [pretraining_sample("document_ocr", n) for n in range(30)], prefix="docs", per_shard=10)
@@ -114,6 +117,7 @@ def test_learning_rate_schedules():
     assert [learning_rate(s, 1.0, 0, 100, "step") for s in (50, 85, 95)] == pytest.approx([1.0, 0.1, 0.01])
 
 
+@pytest.mark.e2e
 def test_torchrun_two_gloo_processes_read_disjoint_data(mixed, tmp_path):
     samples = tmp_path / "samples.jsonl"
     env = dict(os.environ, OMP_NUM_THREADS="1")

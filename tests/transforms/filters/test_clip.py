@@ -107,6 +107,7 @@ def test_scores_equal_open_clip_on_the_same_inputs(config):
                                              "checkpoint_sha256": config.checkpoint_sha256}
 
 
+@pytest.mark.e2e
 def test_min_score_and_keep_fraction_keep_exactly_the_expected_keys(config):
     samples = make_samples()
     scores = direct_scores(config, samples)
@@ -120,6 +121,7 @@ def test_min_score_and_keep_fraction_keep_exactly_the_expected_keys(config):
     assert set(kept) == set(ranked[:3])
 
 
+@pytest.mark.e2e
 def test_keep_fraction_per_category(config):
     samples = make_samples()
     scores = direct_scores(config, samples)
@@ -150,6 +152,7 @@ def clip_flags(checkpoint: str) -> list[str]:
     return ["--clip-model", "tiny-clip", "--clip-model-config", MODEL_CONFIG, "--clip-checkpoint", checkpoint]
 
 
+@pytest.mark.e2e
 def test_every_pipeline_takes_the_clip_flags_and_counts_what_they_filter(checkpoint, tmp_path):
     output = tmp_path / "notebooks"
     manifest = run_cli("notebooks", ["--input", str(EXAMPLES / "notebooks"), "--output", str(output),
@@ -167,6 +170,7 @@ def test_every_pipeline_takes_the_clip_flags_and_counts_what_they_filter(checkpo
     assert all(row["key"] and row["detail"].startswith("clip=") for row in rows)
 
 
+@pytest.mark.e2e
 def test_vlcurate_filter_rescores_an_existing_dataset(checkpoint, tmp_path):
     first = tmp_path / "first"
     run_cli("notebooks", ["--input", str(EXAMPLES / "notebooks"), "--output", str(first)])
@@ -202,6 +206,7 @@ def test_models_fetch_fails_with_one_clear_message(tmp_path):
     assert not (tmp_path / "weights.pt").exists()
 
 
+@pytest.mark.e2e
 def test_vlcurate_filter_turns_a_damaged_shard_into_a_read_error_row(tmp_path):
     first = tmp_path / "first"
     source = run_cli("notebooks", ["--input", str(EXAMPLES / "notebooks"), "--output", str(first),

@@ -142,6 +142,7 @@ def test_phash_sees_the_layout_not_the_words():
     assert phash_distance((crop_hashes(park),), (crop_hashes(sale),)) <= DEFAULT_MAX_DISTANCE
 
 
+@pytest.mark.e2e
 def test_pages_of_one_layout_are_compared_by_embedding_only():
     """Why phash_categories: the two signs above, as document pages, are not near copies by pHash;
     as scene text they are."""
@@ -162,6 +163,7 @@ def test_samples_with_different_image_counts_are_never_near():
 # --- exact duplicates --------------------------------------------------------------------------------
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("order", ["as made", "reversed"])
 def test_exact_duplicates_keep_the_smallest_key(order):
     first, second = png(fixtures.scene(0)), png(fixtures.scene(1))
@@ -209,6 +211,7 @@ def copies():
     return items, originals, rejects
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("order", ["as made", "shuffled"])
 def test_near_duplicates_drop_every_copy_and_keep_every_distinct_picture(copies, order):
     items, originals, rejects = copies
@@ -231,6 +234,7 @@ def embeddings_at(cosine: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return first, cosine * first + np.sqrt(1 - cosine**2) * across
 
 
+@pytest.mark.e2e
 def test_embeddings_join_pairs_that_phash_keeps_apart():
     pictures = [fixtures.scene(seed) for seed in (20, 21, 22, 23, 24)]
     close, close_too = (sample(make_key("ocr", "close", n), png(pictures[n])) for n in range(2))
@@ -256,6 +260,7 @@ def test_embeddings_join_pairs_that_phash_keeps_apart():
     run(NearDuplicates(), elements, equal_to(kept), equal_to(expected))
 
 
+@pytest.mark.e2e
 def test_a_sample_whose_image_does_not_decode_is_kept():
     picture = fixtures.scene(3)  # 240x180: over the 30,000 pixels allowed below
     broken = Image(b"not an image at all", "png", 10, 10)
@@ -274,6 +279,7 @@ def test_a_sample_whose_image_does_not_decode_is_kept():
     assert counters == {"undecodable": 4}
 
 
+@pytest.mark.e2e
 def test_a_hot_bucket_is_compared_with_neighbours_only():
     image = png(fixtures.scene(4, size=(64, 48)))
     items = [sample(make_key("ocr", "placeholder", n), image) for n in range(40)]
@@ -304,6 +310,7 @@ def test_near_duplicates_refuse_bad_settings(arguments):
         NearDuplicates(**arguments)
 
 
+@pytest.mark.e2e
 def test_a_command_with_dedup_drops_the_resized_and_reencoded_copies(tmp_path):
     examples = EXAMPLES / "images"
     folder = tmp_path / "in"

@@ -391,6 +391,7 @@ def shard_files(folder):
     return sorted(os.listdir(folder / "shards")), sorted(os.listdir(folder / "index"))
 
 
+@pytest.mark.e2e
 def test_write_dataset_files_numbered_from_zero(datasets):
     first, _ = datasets
     tars, indexes = shard_files(first)
@@ -496,6 +497,7 @@ def test_write_dataset_is_deterministic(datasets):
         assert one[part] == two[part]
 
 
+@pytest.mark.e2e
 def test_write_dataset_with_every_input_rejected(tmp_path):
     rejects = GIVEN_REJECTS[:3]
     with BeamTestPipeline(options=PipelineOptions(["--runner=FnApiRunner"])) as p:

@@ -216,6 +216,7 @@ def rich(tmp_path_factory):
     return write_rich_dataset(str(tmp_path_factory.mktemp("rich")), extras=False)
 
 
+@pytest.mark.e2e
 def test_the_report_clip_histogram_uses_the_typed_columns(rich):
     misleading_rejects(f"{rich}/rejects/t-rejects-000000.parquet")
     page = build_report(rich, per_category=0)

@@ -29,6 +29,7 @@ REFERENCE = " ".join(PHRASES[:3])
 # --- the engines ------------------------------------------------------------------------------------
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("font_px", [16, 32, 56])
 @pytest.mark.parametrize("config", [PPOCR, TESSERACT], ids=["ppocr", "tesseract"])
 def test_upright_text_is_read_at_several_sizes(config, font_px):
@@ -201,6 +202,7 @@ def test_unreadable_images_are_rejected(data):
     assert caught.value.reason == "image_unreadable"
 
 
+@pytest.mark.e2e
 def test_ocr_image_uri_makes_a_scene_ocr_sample_without_the_input_metadata(tmp_path):
     from vlcurate.transforms.ocr.core import ocr_image_uri
 
@@ -240,6 +242,7 @@ def test_edit_distance_matches_the_textbook_definition():
     assert character_error_rate("abcd", "abce") == 0.25
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("config", [PPOCR, TESSERACT], ids=["ppocr", "tesseract"])
 def test_ocr_of_rendered_text_pages_is_within_the_cer_bound(config):
     # The bound on a small generated set; bench/ocr_accuracy.py measures the larger corpus.

@@ -81,6 +81,7 @@ def image_facts(page) -> list[dict]:
 # --- the pieces ---------------------------------------------------------------------------------
 
 
+@pytest.mark.e2e
 def test_scan_index_reads_scores_sizes_and_picks_the_smallest_keys(rich):
     manifest = read_manifest(rich)
     paths = dataset_files(rich, [s["index"]["name"] for s in manifest["shards"]], "index")
@@ -154,6 +155,7 @@ class _Tags(HTMLParser):
         self.tags.append((tag, dict(attrs)))
 
 
+@pytest.mark.e2e
 def test_report_is_deterministic_escaped_and_self_contained(rich):
     first = build_report(rich)
     assert build_report(rich) == first

@@ -211,6 +211,7 @@ def test_memory_limit_turns_a_huge_allocation_into_a_reject():
 # --- the slow PDF -------------------------------------------------------------------------------
 
 
+@pytest.mark.e2e
 def test_slow_page_times_out_and_the_worker_renders_the_next_pdf(tmp_path):
     config = pdf.PdfConfig(page_size=256, page_timeout_s=1.0)
     slow = tmp_path / "slow.pdf"
@@ -244,6 +245,7 @@ def test_slow_page_times_out_and_the_worker_renders_the_next_pdf(tmp_path):
 # --- pools --------------------------------------------------------------------------------------
 
 
+@pytest.mark.e2e
 def test_pool_runs_its_children_concurrently(make_pool):
     pool = make_pool(2)
     # Start both children first (each of two concurrent calls holds its own worker).

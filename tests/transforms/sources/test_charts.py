@@ -167,6 +167,7 @@ def run_cli(command, argv) -> dict:
     return json.loads((output / "manifest.json").read_text())
 
 
+@pytest.mark.e2e
 def test_vlcurate_charts_over_a_folder(tmp_path):
     folder = tmp_path / "in"
     folder.mkdir()
@@ -187,6 +188,7 @@ def test_vlcurate_charts_over_a_folder(tmp_path):
     assert again["shards"] == manifest["shards"]  # byte-identical, by sha256
 
 
+@pytest.mark.e2e
 def test_vlcurate_pdf_figures_adds_figure_samples_to_page_samples(tmp_path):
     manifest = run_cli("pdf", ["--input", str(PDFS), "--output", str(tmp_path / "out"), "--page-size", "256",
                                "--figures"])
@@ -196,6 +198,7 @@ def test_vlcurate_pdf_figures_adds_figure_samples_to_page_samples(tmp_path):
     assert manifest["totals"]["balanced"] and manifest["config"]["pdf"]["figures"]["dpi"] == 144
 
 
+@pytest.mark.e2e
 def test_the_charts_pipeline_translates_for_dataflow(monkeypatch):
     from vlcurate.pipelines import pdf_charts
 
@@ -203,6 +206,7 @@ def test_the_charts_pipeline_translates_for_dataflow(monkeypatch):
                            ["ListInputs", "PdfFigures"])
 
 
+@pytest.mark.e2e
 def test_the_demo_report_gives_two_charts_with_data_a_picture_and_a_table(tmp_path):
     # The layout model boxes page 1's two stacked charts (and the caption between them) as one
     # picture; the drawings tell them apart, and each caption goes to its own chart.

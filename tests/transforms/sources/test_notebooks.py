@@ -297,6 +297,7 @@ def notebooks_run(notebooks, tmp_path_factory):
     return output, run_cli(["--input", str(notebooks), "--output", str(output)])
 
 
+@pytest.mark.e2e
 def test_every_plot_cell_and_rejected_notebook_is_counted_once(notebooks_run, notebooks):
     output, manifest = notebooks_run
     assert manifest["totals"] == {"inputs": 14, "samples": 3, "rejected": 4, "filtered": 7, "balanced": True}
@@ -349,6 +350,7 @@ def test_the_samples_hold_the_plot_and_its_code(notebooks_run, notebooks):
         assert image.format == "png" and png_size(image.data) == (width, height) == (image.width, image.height)
 
 
+@pytest.mark.e2e
 def test_a_rerun_in_two_processes_writes_byte_identical_files(notebooks_run, notebooks, tmp_path):
     output, manifest = notebooks_run
     # Two worker processes: other bundles, other order, same bytes.
@@ -362,6 +364,7 @@ def test_a_rerun_in_two_processes_writes_byte_identical_files(notebooks_run, not
             assert (output / folder / name).read_bytes() == (tmp_path / "again" / folder / name).read_bytes()
 
 
+@pytest.mark.e2e
 def test_the_pixel_and_file_caps_come_from_the_shared_flags(tmp_path):
     folder = tmp_path / "in"
     folder.mkdir()
@@ -383,6 +386,7 @@ def test_the_pixel_and_file_caps_come_from_the_shared_flags(tmp_path):
     assert manifest["totals"] == {"inputs": 5, "samples": 1, "rejected": 2, "filtered": 2, "balanced": True}
 
 
+@pytest.mark.e2e
 def test_the_demo_notebooks_give_four_pairs(tmp_path):
     manifest = run_cli(["--input", str(NOTEBOOKS), "--output", str(tmp_path / "demo")])
     assert manifest["totals"] == {"inputs": 6, "samples": 4, "rejected": 0, "filtered": 2, "balanced": True}
@@ -397,6 +401,7 @@ def test_the_demo_notebooks_give_four_pairs(tmp_path):
     assert samples["greenhouse-sensors.ipynb", "cell=5"].meta["notebook"]["image_mime"] == "image/jpeg"
 
 
+@pytest.mark.e2e
 def test_the_notebooks_pipeline_translates_for_dataflow(monkeypatch):
     from vlcurate.pipelines import notebooks
 

@@ -73,11 +73,13 @@ def test_the_text_pipeline_balances_its_totals(tmp_path):
     assert texts == ["A first document.", "A note on its own.", "x" * 300]
 
 
+@pytest.mark.e2e
 def test_the_text_pipeline_translates_for_dataflow(monkeypatch):
     translate_for_dataflow(text_corpus.run, "gs://vlcurate-test/text/", "gs://vlcurate-test/text-out", monkeypatch,
                            ["ListInputs", "TextDocuments"])
 
 
+@pytest.mark.e2e
 def test_the_filter_pipeline_translates_for_dataflow(tmp_path, monkeypatch):
     """`vlcurate filter` reads a dataset's manifest before it starts: a local dataset, a gs:// output."""
     dataset = tmp_path / "text"
