@@ -1,7 +1,7 @@
 """The review queue's names, in one place: how an unsure label is counted, marked and filed.
 
 A sample the labeler is unsure of keeps ``taxonomy.status == REVIEW_STATUS`` and no id; the
-manifest counts it under the label ``REVIEW_LABEL``; its row goes to the queue file under
+manifest counts it under the label ``REVIEW_LABEL``; its row goes to its shard's queue file under
 ``review/``, which editors label and the labeler trains on.
 """
 
@@ -12,6 +12,6 @@ REVIEW_LABEL = "(review)"  # its key in the manifest's label counts (no leaf id 
 REVIEW_FOLDER = "review"
 
 
-def review_queue_path(output: str, prefix: str) -> str:
-    """Where a run's review queue goes inside its dataset."""
-    return f"{output.rstrip('/')}/{REVIEW_FOLDER}/{prefix}-review.jsonl"
+def review_queue_path(output: str, shard: str) -> str:
+    """Where the review rows of one shard go inside its dataset."""
+    return f"{output.rstrip('/')}/{REVIEW_FOLDER}/{shard}-review.jsonl"

@@ -108,9 +108,6 @@ class StagedSample:
     def provenance(self) -> dict:
         return {"recipe_source": self.source} if self.source else {}
 
-    def judged(self, **extras) -> "StagedSample":
-        return dataclasses.replace(self, extras={**self.extras, **extras})
-
 
 @dataclasses.dataclass(frozen=True)
 class Staging:
