@@ -27,11 +27,10 @@ from vlcurate.transforms.data.review import REVIEW_LABEL, review_queue_path
 from vlcurate.transforms.data.sample import Sample
 from vlcurate.transforms.io.files import WrittenFile, atomic_write, write_bytes
 from vlcurate.transforms.io.manifest import build_manifest, write_manifest
-from vlcurate.transforms.io.staging import Staging, StagedSample, StagingLost, decode, index_row
+from vlcurate.transforms.io.staging import TAR_BLOCK, Staging, StagedSample, StagingLost, decode, index_row
 from vlcurate.transforms.io.tables import index_table, parquet_bytes, rejects_table, run_source
 from vlcurate.transforms.runtime.stage import REJECTS
 
-TAR_BLOCK = 512
 TAR_END = 2 * TAR_BLOCK  # the two zero blocks that close an archive
 # Buckets are sized to fill this share of a shard's caps, so that the random spread of a hash
 # rarely pushes a bucket over a cap (which would cut it into a full shard and a tiny one).

@@ -12,7 +12,8 @@ resumed run finds what its interrupted self staged, and runs into one output nev
   rendering the input again.
 
 Names start with a dot so that dataset globs (shards/*, ...) never see them; the folder is removed
-after a run succeeds. Everything goes through io/files, so a gs:// output stages on gs://.
+after a run succeeds. A local output is written with the os alone (an isolated child then needs no
+Beam); anything else goes through io/files, so a gs:// output stages on gs://.
 """
 
 from __future__ import annotations
