@@ -13,6 +13,7 @@ the bundling.
 from __future__ import annotations
 
 import collections
+import concurrent.futures
 import dataclasses
 import hashlib
 import math
@@ -21,6 +22,7 @@ from collections.abc import Iterable
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 from apache_beam.pvalue import AsList, AsSingleton
+from apache_beam.transforms.window import GlobalWindows
 
 from vlcurate.transforms.data.rejects import RejectRecord
 from vlcurate.transforms.data.review import REVIEW_LABEL, review_queue_path
@@ -37,6 +39,8 @@ TAR_END = 2 * TAR_BLOCK  # the two zero blocks that close an archive
 BUCKET_FILL = 0.9
 # Reject rows per rejects file (files are written in parallel, one per bucket of rows).
 REJECTS_PER_FILE = 100_000
+# Shards one writer (a DoFn instance) writes at once; each holds one sample's bytes at a time.
+SHARD_WRITERS = 2
 
 
 @dataclasses.dataclass(frozen=True)
@@ -222,9 +226,45 @@ def _shard_numbers(plan: Iterable[tuple[int, int]]) -> dict[int, int]:
     return numbers
 
 
-def _write_numbered(item, first_numbers: dict[int, int], config: ShardConfig, staging: Staging):
-    (bucket, position), samples = item
-    record, lost = write_shard(samples, first_numbers[bucket] + position, config, staging)
+class _WriteShards(beam.DoFn):
+    """Each planned shard written from its staged samples, a few at once: a shard's writing is
+    mostly reading, hashing and writing bytes, which release the GIL, so on the local runner (one
+    bundle holds every shard) the cores share the work the render children have just finished."""
+
+    def __init__(self, config: ShardConfig, staging: Staging):
+        self._config = config
+        self._staging = staging
+        self._threads = None
+        self._pending = collections.deque()
+
+    def setup(self):
+        self._threads = concurrent.futures.ThreadPoolExecutor(SHARD_WRITERS, thread_name_prefix="vlcurate-shards")
+
+    def teardown(self):
+        if self._threads is not None:
+            self._threads.shutdown(wait=True)
+
+    def start_bundle(self):
+        self._pending = collections.deque()
+
+    def process(self, item, first_numbers):
+        (bucket, position), samples = item
+        number = first_numbers[bucket] + position
+        self._pending.append(self._threads.submit(write_shard, samples, number, self._config, self._staging))
+        while self._pending and (len(self._pending) >= SHARD_WRITERS or self._pending[0].done()):
+            yield from _shard_outputs(self._pending.popleft().result())
+
+    def finish_bundle(self):
+        while self._pending:
+            for output in _shard_outputs(self._pending.popleft().result()):
+                if isinstance(output, beam.pvalue.TaggedOutput):
+                    yield beam.pvalue.TaggedOutput(output.tag, GlobalWindows.windowed_value(output.value))
+                else:
+                    yield GlobalWindows.windowed_value(output)
+
+
+def _shard_outputs(written):
+    record, lost = written
     for reject in lost:
         Metrics.counter("sink", reject.reason).inc()
         yield beam.pvalue.TaggedOutput(REJECTS, reject)
@@ -306,7 +346,7 @@ class WriteDataset(beam.PTransform):
         )
         numbers = cut.plan | "Plan" >> beam.combiners.ToList() | "Number" >> beam.Map(_shard_numbers)
         written = cut.shards | "WriteShards" >> beam.ParDo(
-            _write_numbered, AsSingleton(numbers), config, staging).with_outputs(REJECTS, main="shards")
+            _WriteShards(config, staging), AsSingleton(numbers)).with_outputs(REJECTS, main="shards")
         all_rejects = (rejects, cut[REJECTS], written[REJECTS]) | "AllRejects" >> beam.Flatten()
         files = (
             all_rejects

@@ -7,9 +7,11 @@ resumed run finds what its interrupted self staged, and runs into one output nev
 - ``samples/KK/KEY-DIGEST.tar``: one sample's tar members exactly as a shard holds them (each a
   header block and its padded data). A shard is then these blobs in key order and two zero blocks:
   the writer copies bytes, it never re-encodes, and its memory is one blob whatever the dataset.
-- ``done/STAGE/KK/REF.json``: what one input of a source stage became (its samples' records and
-  its reject rows), written after its samples are staged. A resumed run replays these instead of
-  rendering the input again.
+- ``done/STAGE/BATCH.jsonl``: what the inputs of a source stage became (per input, a line with
+  its ref, its samples' records and its reject rows), written after their samples are staged, a
+  batch of inputs a file (one file an input cost more than the pipeline's own work per page). A
+  resumed run replays these instead of rendering the inputs again; a kill loses at most the batch
+  being gathered.
 
 Names start with a dot so that dataset globs (shards/*, ...) never see them; the folder is removed
 after a run succeeds. A local output is written with the os alone (an isolated child then needs no
@@ -66,8 +68,9 @@ def tar_members(members) -> bytes:
 
 
 def decode(blob: bytes) -> Sample:
-    """The sample a staged blob holds."""
-    return sample_from_members(members_of(blob))
+    """The sample a staged blob holds; the blob's sha256 was checked against its record (``load``),
+    so its images are not hashed again."""
+    return sample_from_members(members_of(blob), check_images=False)
 
 
 def members_of(blob: bytes) -> dict[str, bytes]:
@@ -132,9 +135,8 @@ class Staging:
         # The digest keeps two different samples under one key (one PDF at two paths) apart.
         return f"{self.root}/samples/{key[-2:]}/{key}-{digest[:16]}.tar"
 
-    def done_path(self, stage: str, ref: tuple[str, str]) -> str:
-        digest = hashlib.sha256("\x1f".join((stage, *ref)).encode("utf-8")).hexdigest()
-        return f"{self.root}/done/{stage}/{digest[:2]}/{digest}.json"
+    def done_folder(self, stage: str) -> str:
+        return f"{self.root}/done/{stage}"
 
     # --- samples -------------------------------------------------------------------------------
 
@@ -164,22 +166,20 @@ class Staging:
 
     # --- finished inputs of source stages ------------------------------------------------------
 
-    def finish(self, stage: str, ref: tuple[str, str], staged: list[StagedSample],
-               rejects: list[RejectRecord]) -> None:
-        """Record that ``ref`` of ``stage`` is done: its samples' records and its reject rows."""
-        doc = {"samples": [dataclasses.asdict(record) for record in staged],
-               "rejects": [dataclasses.asdict(record) for record in rejects]}
-        _write(self.done_path(stage, ref), json.dumps(doc, sort_keys=True, separators=(",", ":")).encode("utf-8"))
+    def finish(self, stage: str, done: list[tuple[tuple[str, str], list[StagedSample], list[RejectRecord]]]) -> None:
+        """Record that each ``(ref, samples' records, reject rows)`` of ``stage`` is done, in one file."""
+        if not done:
+            return
+        lines = (json.dumps({"ref": list(ref), "samples": [dataclasses.asdict(record) for record in staged],
+                             "rejects": [dataclasses.asdict(record) for record in rejects]},
+                            sort_keys=True, separators=(",", ":")) for ref, staged, rejects in done)
+        batch = f"{os.getpid()}-{uuid.uuid4().hex}"  # unique among every worker writing this stage
+        _write(f"{self.done_folder(stage)}/{batch}.jsonl", "\n".join(lines).encode("utf-8") + b"\n")
 
-    def finished(self, stage: str, ref: tuple[str, str]) -> tuple[list[StagedSample], list[RejectRecord]] | None:
-        """What ``ref`` became in an earlier attempt of this run, or None when it must be done."""
-        try:
-            with open_for_reading(self.done_path(stage, ref)) as handle:
-                doc = json.loads(handle.read().decode("utf-8"))
-        except (OSError, ValueError):  # not there (or cut by the kill): do it again
-            return None
-        return ([StagedSample(**record) for record in doc["samples"]],
-                [RejectRecord(**record) for record in doc["rejects"]])
+    def finished(self, stage: str) -> "Finished":
+        """What the inputs of ``stage`` became in an earlier attempt of this run, read once: look
+        each input up with ``.get(ref)``. Empty for a fresh run (its folder holds nothing yet)."""
+        return Finished.read(self.done_folder(stage))
 
     def remove(self) -> None:
         """Delete the staging area (after a successful run), and the .staging folder once empty."""
@@ -271,3 +271,58 @@ def index_row(sample: Sample, size: int) -> dict:
 
 def label_of(sample: Sample) -> str | None:
     return None if sample.taxonomy is None else (sample.taxonomy.get("id") or REVIEW_LABEL)
+
+
+class Finished:
+    """The done files of one stage, as an index from an input's ref to its line. Built when a stage
+    starts (a resumed run's replay); a fresh run's is empty, so its lookups cost a dict miss."""
+
+    def __init__(self, lines: dict[str, bytes]):
+        self._lines = lines
+
+    @classmethod
+    def read(cls, folder: str) -> "Finished":
+        lines: dict[str, bytes] = {}
+        for path in _listed(folder, ".jsonl"):
+            try:
+                with open_for_reading(path) as handle:
+                    data = handle.read()
+            except OSError:  # gone since it was listed: its inputs are done again
+                continue
+            for line in data.splitlines():
+                try:
+                    ref = json.loads(line)["ref"]
+                except (ValueError, KeyError, TypeError):  # not ours, or cut: its input is done again
+                    continue
+                lines[_ref_key(ref)] = line
+        return cls(lines)
+
+    def __len__(self) -> int:
+        return len(self._lines)
+
+    def get(self, ref: tuple[str, str]) -> tuple[list[StagedSample], list[RejectRecord]] | None:
+        line = self._lines.get(_ref_key(ref))
+        if line is None:
+            return None
+        doc = json.loads(line)
+        return ([StagedSample(**record) for record in doc["samples"]],
+                [RejectRecord(**record) for record in doc["rejects"]])
+
+
+def _ref_key(ref) -> str:
+    return "\x1f".join(ref)
+
+
+def _listed(folder: str, suffix: str) -> list[str]:
+    """The files directly in ``folder`` ending in ``suffix`` (none when it does not exist)."""
+    if "://" not in folder:
+        try:
+            return sorted(os.path.join(folder, name) for name in os.listdir(folder) if name.endswith(suffix))
+        except OSError:
+            return []
+    from apache_beam.io.filesystems import FileSystems
+
+    try:
+        return sorted(meta.path for meta in FileSystems.match([f"{folder}/*{suffix}"])[0].metadata_list)
+    except Exception:  # a folder that does not exist matches nothing
+        return []

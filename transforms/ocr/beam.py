@@ -16,6 +16,7 @@ class OcrImage(IsolatedStageDoFn):
     """File metadata in, a scene_ocr Sample (or a reject row) out."""
 
     stage = "ocr_image"
+    preload = ("vlcurate.transforms.ocr.core",)
 
     def __init__(self, config: OcrConfig, processes: int):
         super().__init__(processes, config.timeout_s, config.worker_memory_mb, config.threads)
@@ -43,6 +44,6 @@ class OcrImages(beam.PTransform):
     def expand(self, files):
         # A listing arrives as one bundle; spread it so that every worker takes a share.
         spread = files | "SpreadFiles" >> beam.Reshuffle()
-        read = spread | "Read" >> beam.ParDo(OcrImage(self._config, self._processes).with_staging(self._staging)).with_outputs(
-            REJECTS, main="samples")
+        ocr = OcrImage(self._config, self._processes).with_staging(self._staging).warm(files.pipeline)
+        read = spread | "Read" >> beam.ParDo(ocr).with_outputs(REJECTS, main="samples")
         return {"samples": read.samples, "rejects": read[REJECTS], "inputs": files}

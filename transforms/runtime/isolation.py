@@ -47,9 +47,12 @@ class IsolatedWorker:
     """One child process that runs module-level functions with a time limit per call."""
 
     def __init__(self, memory_limit_mb: int | None = None, threads: int | None = None,
-                 recycle_after: int = RECYCLE_AFTER):
+                 recycle_after: int = RECYCLE_AFTER, preload: tuple[str, ...] = ()):
         self.memory_limit_mb = memory_limit_mb
         self.threads = threads  # native threads the child's libraries may use (native_threads.py)
+        # Modules the child imports as it starts, before its first call: a child started ahead
+        # of the work (``shared_pool``) is then ready when the work comes.
+        self.preload = preload
         self.recycle_after = recycle_after
         self._calls = 0
         self._process = None
@@ -94,7 +97,7 @@ class IsolatedWorker:
         if self._process is not None and self._process.poll() is None:
             return
         self._stop(kill=True)
-        command = [sys.executable, "-m", __name__, str(self.memory_limit_mb or 0)]
+        command = [sys.executable, "-m", __name__, str(self.memory_limit_mb or 0), *self.preload]
         # A session of its own, so that killing it takes whatever it started too (a browser).
         env = dict(os.environ)
         if self.threads:
@@ -161,11 +164,12 @@ class IsolatedPool:
     instead of starting one each.
     """
 
-    def __init__(self, size: int, memory_limit_mb: int | None, threads: int | None = None):
+    def __init__(self, size: int, memory_limit_mb: int | None, threads: int | None = None,
+                 preload: tuple[str, ...] = ()):
         self.size = size
         self._idle: queue.SimpleQueue[IsolatedWorker] = queue.SimpleQueue()
         for _ in range(size):
-            worker = IsolatedWorker(memory_limit_mb, threads)
+            worker = IsolatedWorker(memory_limit_mb, threads, preload=preload)
             # Start every child now: they import their libraries side by side, not one by one.
             worker.start()
             self._idle.put(worker)
@@ -192,18 +196,20 @@ _POOLS: dict[tuple[int, int | None, int | None], IsolatedPool] = {}
 _POOLS_LOCK = threading.Lock()
 
 
-def shared_pool(size: int, memory_limit_mb: int | None, threads: int | None = None) -> IsolatedPool:
+def shared_pool(size: int, memory_limit_mb: int | None, threads: int | None = None,
+                preload: tuple[str, ...] = ()) -> IsolatedPool:
     """This process's pool of that size, memory limit and native thread count, made on first use
-    and kept. Its children start lazily and end when this process does (their pipe closes).
+    and kept; its children end when this process does (their pipe closes). ``preload``: modules
+    its children import as they start (only the call that makes the pool says which).
     """
     with _POOLS_LOCK:
         key = (size, memory_limit_mb, threads)
         if key not in _POOLS:
-            _POOLS[key] = IsolatedPool(size, memory_limit_mb, threads)
+            _POOLS[key] = IsolatedPool(size, memory_limit_mb, threads, preload)
         return _POOLS[key]
 
 
-def _serve(memory_limit_mb: int) -> None:
+def _serve(memory_limit_mb: int, preload: list[str]) -> None:
     """The child's loop: run each (function, args) it is sent and send back the outcome."""
     native_threads.from_environment()
     if memory_limit_mb:
@@ -211,6 +217,11 @@ def _serve(memory_limit_mb: int) -> None:
 
         limit = memory_limit_mb * 1024 * 1024
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    for module in preload:
+        try:
+            importlib.import_module(module)
+        except Exception:  # a call that needs it reports the error as its own
+            _LOG.exception("isolated worker: cannot preload %s", module)
     # The pipe to the parent is a private copy of stdout; stdout itself now goes to stderr, so
     # a library that prints cannot corrupt the messages.
     requests = Connection(os.dup(0), writable=False)
@@ -247,4 +258,4 @@ def _serve(memory_limit_mb: int) -> None:
 
 
 if __name__ == "__main__":
-    _serve(int(sys.argv[1]))
+    _serve(int(sys.argv[1]), sys.argv[2:])

@@ -16,6 +16,8 @@ _CHARTS = "vlcurate.transforms.sources.pdf.figures:"
 
 
 class _PdfStage(IsolatedStageDoFn):
+    preload = ("vlcurate.transforms.sources.pdf.core",)
+
     def __init__(self, config: PdfConfig, processes: int):
         super().__init__(processes, config.page_timeout_s, config.worker_memory_mb, config.ocr.threads)
         self._config = config
@@ -86,7 +88,7 @@ class PdfPages(beam.PTransform):
         self._staging = staging  # pages and figures are staged as they are made; a resumed run replays them
 
     def expand(self, files):
-        inspect = InspectPdf(self._config, self._processes)
+        inspect = InspectPdf(self._config, self._processes).warm(files.pipeline)
         documents = files | "Inspect" >> beam.ParDo(inspect).with_outputs(REJECTS, main="tasks")
         # One big PDF must not pin all its pages to one worker.
         tasks = documents.tasks | "SpreadPages" >> beam.Reshuffle()

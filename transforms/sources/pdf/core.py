@@ -11,9 +11,19 @@ from __future__ import annotations
 
 import collections
 import hashlib
+import sys
 from typing import Any
 
-import pymupdf
+# PyMuPDF 2 loads its layout model (pymupdf-layout's ONNX sessions, about half a second of every
+# child's start) when it is imported, if it is installed. Rendering pages never uses it; a child
+# that crops figures imports it itself (figures.py). So it is kept out of this import only.
+_WITHOUT_LAYOUT = "pymupdf" not in sys.modules and "pymupdf.layout" not in sys.modules
+if _WITHOUT_LAYOUT:
+    sys.modules["pymupdf.layout"] = None  # makes PyMuPDF's own `import pymupdf.layout` fail, as if absent
+import pymupdf  # noqa: E402
+
+if _WITHOUT_LAYOUT:
+    del sys.modules["pymupdf.layout"]  # a later explicit import (figures.py) loads it
 
 from vlcurate import __version__
 from vlcurate.transforms.io.files import read_capped

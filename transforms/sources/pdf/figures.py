@@ -16,6 +16,7 @@ import importlib
 import re
 
 import pymupdf
+import pymupdf.layout  # noqa: F401  registers page.get_layout()'s model (pdf/core.py leaves it out of PyMuPDF's import)
 
 from vlcurate import __version__
 from vlcurate.transforms.sources.pdf.chart_data import ChartData, recover

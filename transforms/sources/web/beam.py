@@ -74,6 +74,7 @@ class RenderWebPage(IsolatedStageDoFn):
     """WebTask in, a web_code Sample out; each child process holds one guarded browser."""
 
     stage = "web_page"
+    preload = ("vlcurate.transforms.sources.web.core",)
 
     def __init__(self, config: WebConfig, processes: int):
         # No address-space cap: Chromium reserves far more virtual memory than it uses.
@@ -104,7 +105,8 @@ class WebPages(beam.PTransform):
         rendered = (
             tasks
             | "SpreadPages" >> beam.Reshuffle()
-            | "Render" >> beam.ParDo(RenderWebPage(self._config, self._processes).with_staging(self._staging)).with_outputs(
+            | "Render" >> beam.ParDo(RenderWebPage(self._config, self._processes).with_staging(self._staging)
+                                     .warm(tasks.pipeline)).with_outputs(
                 REJECTS, main="samples"
             )
         )
