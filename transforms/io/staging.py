@@ -7,6 +7,9 @@ resumed run finds what its interrupted self staged, and runs into one output nev
 - ``samples/KK/KEY-DIGEST.tar``: one sample's tar members exactly as a shard holds them (each a
   header block and its padded data). A shard is then these blobs in key order and two zero blocks:
   the writer copies bytes, it never re-encodes, and its memory is one blob whatever the dataset.
+- ``samples/packs/PID-ID.pack``: the blobs an isolated child staged on a local disk, one after
+  another in one file per child (a record names the file and the offset). Creating a file cost
+  about a millisecond here, as much as the rest of the bookkeeping of a page.
 - ``done/STAGE/BATCH.jsonl``: what the inputs of a source stage became (per input, a line with
   its ref, its samples' records and its reject rows), written after their samples are staged, a
   batch of inputs a file (one file an input cost more than the pipeline's own work per page). A
@@ -102,6 +105,7 @@ class StagedSample:
     label: str | None = None  # the taxonomy leaf, REVIEW_LABEL when unsure, None: not labelled
     source: str | None = None  # the recipe source it came from, for the reject rows that name it
     extras: dict = dataclasses.field(default_factory=dict)  # what dedup compares (hashes, an embedding)
+    offset: int = -1  # where the blob starts in its file, a pack (-1: the blob is the whole file)
 
     # The metadata a filter reads, named as on a Sample: filters judge records and samples alike.
     @property
@@ -140,12 +144,16 @@ class Staging:
 
     # --- samples -------------------------------------------------------------------------------
 
-    def stage(self, sample: Sample, extras: dict | None = None) -> StagedSample:
+    def stage(self, sample: Sample, extras: dict | None = None, packed: bool = False) -> StagedSample:
         """Write the sample's members once and return its record (with ``extras``: what dedup
-        compares, computed from the sample's pixels while they were at hand)."""
+        compares, computed from the sample's pixels while they were at hand). ``packed``: append
+        them to this process's pack file, where the staging area is a local folder."""
         if self.provenance:
             sample = dataclasses.replace(sample, provenance={**sample.provenance, **dict(self.provenance)})
         record, blob = encode(sample, extras)
+        if packed and "://" not in self.root:
+            path, offset = _append_to_pack(f"{self.root}/samples/packs", blob)
+            return dataclasses.replace(record, blob=path, offset=offset)
         path = self.blob_path(sample.key, record.sha256)
         if not _exists(path):  # content-addressed: a sample the source stage staged as it was is there
             _write(path, blob)
@@ -154,7 +162,7 @@ class Staging:
     def load(self, record: StagedSample) -> bytes:
         """The blob's bytes, checked against the record; ``StagingLost`` names what went wrong."""
         try:
-            data = read_capped(record.blob, MAX_BLOB_BYTES)
+            data = read_capped(record.blob, MAX_BLOB_BYTES) if record.offset < 0 else _read_range(record)
         except Exception as error:  # missing, unreadable: the Reject of read_capped and the rest
             raise StagingLost(f"staged file {record.blob} is unreadable: {error}") from error
         if len(data) != record.size or hashlib.sha256(data).hexdigest() != record.sha256:
@@ -204,10 +212,37 @@ def staged_call(staging: Staging, function, *args):
         function = getattr(importlib.import_module(module), attribute)
     result = function(*args)
     if isinstance(result, Sample):
-        return staging.stage(result)
+        return staging.stage(result, packed=True)
     if isinstance(result, list) and all(isinstance(item, Sample) for item in result):
-        return [staging.stage(item) for item in result]
+        return [staging.stage(item, packed=True) for item in result]
     return result
+
+
+_PACKS: dict = {}  # folder -> this process's open pack file in it
+
+
+def _append_to_pack(folder: str, blob: bytes) -> tuple[str, int]:
+    """Append ``blob`` to this process's pack file in ``folder``: (the file, the blob's offset)."""
+    handle = _PACKS.get(folder)
+    # An isolated child outlives a run: the pack of a run whose staging was removed is not reused.
+    if handle is None or os.fstat(handle.fileno()).st_nlink == 0:
+        if handle is not None:
+            handle.close()
+        os.makedirs(folder, exist_ok=True)
+        handle = _PACKS[folder] = open(os.path.join(folder, f"{os.getpid()}-{uuid.uuid4().hex}.pack"), "ab")
+    offset = handle.tell()
+    handle.write(blob)
+    handle.flush()  # with the OS before the record leaves: a killed child loses no blob it reported
+    return handle.name, offset
+
+
+def _read_range(record: StagedSample) -> bytes:
+    """A packed blob's bytes (its record's size, at most MAX_BLOB_BYTES)."""
+    if record.size > MAX_BLOB_BYTES:
+        raise ValueError(f"a staged blob of {record.size} bytes is over the cap")
+    with open_for_reading(record.blob) as handle:
+        handle.seek(record.offset)
+        return handle.read(record.size)
 
 
 def _write(path: str, data: bytes) -> None:
