@@ -112,3 +112,11 @@ def test_a_recipe_web_source_is_checked_the_same_way_with_its_line(tmp_path):
         "r.yaml:4: source b: urls.csv: no 'url' column (its columns: 'link'): name the URL column with --url-column",
     ]
     assert not (tmp_path / "out").exists()
+
+
+def test_a_csv_list_translates_for_dataflow_without_reading_it(monkeypatch):
+    from fixtures.dataflow import translate_for_dataflow
+    from vlcurate.pipelines import web_screenshots
+
+    translate_for_dataflow(web_screenshots.run, "gs://vlcurate-test/urls.csv", "gs://vlcurate-test/web", monkeypatch,
+                           ["ListTables", "ReadRows", "ToTasks", "WebPages", "WebRejects"])
