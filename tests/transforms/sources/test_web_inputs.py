@@ -61,12 +61,14 @@ def test_the_header_must_name_the_url_column_once(header, problem):
 
 
 def test_input_forms_other_than_lists_folders_and_html_are_refused(tmp_path):
+    (tmp_path / "urls").write_text("https://example.com/\n")
     for name in ("urls.json", "urls.xlsx", "urls"):
         assert input_problem(str(tmp_path / name)) == f"--input {tmp_path / name} is not a form vlcurate web reads; " \
                                                       f"it takes {FORMS}"
     assert input_problem("https://example.com/") is None  # a prefix ending in / is a folder (gs://bucket/site/)
     assert input_problem("https://example.com") == (f"--input https://example.com is not a form vlcurate web reads; "
                                                     f"it takes {FORMS}; to render one URL, put it in a .txt file")
+    assert input_problem(str(tmp_path / "no-such-folder")) is None  # the launch: no input files match
     for fine in ("urls.txt", "urls.jsonl", "urls.parquet", "page.html", "site/*.htm", str(tmp_path), "gs://b/site/"):
         assert input_problem(fine) is None, fine
 

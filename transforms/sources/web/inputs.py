@@ -53,6 +53,8 @@ def input_problem(source: str, url_column: str = "url", read_tables: bool = True
     lowered = source.lower()
     folder = source.endswith("/") or ("://" not in source and os.path.isdir(source))
     if not (folder or is_url_list(lowered) or lowered.endswith(_HTML) or any(c in source for c in _GLOB)):
+        if "://" not in source and not os.path.exists(source) and "." not in os.path.basename(source):
+            return None  # meant as a folder, but not there: the launch says that no input matches it
         hint = "; to render one URL, put it in a .txt file" if "://" in source else ""
         return f"--input {source} is not a form vlcurate web reads; it takes {FORMS}{hint}"
     if not read_tables or not delimiter_of(source):
