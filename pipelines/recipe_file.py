@@ -206,11 +206,22 @@ class _Checker:
                 self.add(spec, "input", f"source {name}: input {source_input} does not exist")
             options = self.mapping(spec, "options", f"source {name}: options")
             flags = self.options(name, kind, options)
+            if kind == "web":
+                self.web_input(spec, name, source_input, options)
             pairs = KINDS[kind].pairs
             out.append(Source(name, kind, source_input, tuple(flags),
                               self.boolean(spec, "clip", pairs, name), self.boolean(spec, "label", kind == "sft", name),
                               self.boolean(spec, "language", True, name)))
         return out
+
+    def web_input(self, spec, name, source_input, options) -> None:
+        """A web source's input in a form `vlcurate web` reads; a URL table's header names its URL column."""
+        from vlcurate.transforms.sources.web.inputs import input_problem
+
+        column = str(options.get("url-column", options.get("url_column", "url")))
+        problem = input_problem(source_input, column, read_tables=self.check_paths)
+        if problem:
+            self.add(spec, "input", f"source {name}: {problem}")
 
     def boolean(self, spec, key, default, name) -> bool:
         value = spec.get(key, default)

@@ -1,10 +1,10 @@
 """The web pipeline: URLs (or a folder of .html files) -> web_code samples in shards.
 
---input is a .txt (a URL a line), .jsonl or .parquet (a url field) file, or a folder of .html files
-rendered with their assets.
+--input is a .txt (a URL a line), .csv or .tsv (a header row, a url column), .jsonl or .parquet (a
+url field) file, or a folder of .html files rendered with their assets.
 
-    vlcurate web --input URLS.txt|URLS.jsonl|URLS.parquet|FOLDER --output DATASET
-                 [--viewport 1024x1024 ...] [--full-page] [--allow-host HOST:PORT ...]
+    vlcurate web --input URLS.txt|URLS.csv|URLS.tsv|URLS.jsonl|URLS.parquet|FOLDER --output DATASET
+                 [--url-column url] [--viewport 1024x1024 ...] [--full-page] [--allow-host HOST:PORT ...]
                  [--ocr auto|always|never] [--ocr-engine ppocr|tesseract] [Beam flags]
 
 A page without visible text gets the OCR of its viewport screenshot as txt (--ocr auto).
@@ -13,25 +13,27 @@ A page without visible text gets the OCR of its viewport screenshot as txt (--oc
 from __future__ import annotations
 
 import os
+import sys
 
 import apache_beam as beam
+from apache_beam.io import fileio
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from vlcurate.pipelines.inputs import list_inputs
-from vlcurate.pipelines.launch import launch
+from vlcurate.pipelines.launch import is_dry_run, launch
 from vlcurate.pipelines.options import (
     OcrOptions, add_flag, input_path, ocr_config, ocr_models, page_timeout, render_processes, shard_config,
 )
 from vlcurate.transforms.runtime.stage import REJECTS
 from vlcurate.transforms.sources.web.config import WebConfig, parse_viewport
 from vlcurate.transforms.sources.web.beam import HtmlFileToTasks, UrlRecordToTasks, WebPages
+from vlcurate.transforms.sources.web.inputs import delimiter_of, input_problem, is_url_list, table_records
 from vlcurate.pipelines.registry import command
 from vlcurate.transforms.io.staging import Staging
 
 COMMAND = command("web")
 
 _DEFAULTS = WebConfig()
-_URL_LISTS = (".txt", ".jsonl", ".json", ".parquet")
 
 
 class WebScreenshotsOptions(PipelineOptions):
@@ -52,6 +54,9 @@ class WebScreenshotsOptions(PipelineOptions):
                       "WebSight-style folders, tests)")
         add_flag(parser, "recycle-pages", type=int, default=_DEFAULTS.recycle_pages,
                  help="relaunch each browser after this many pages")
+        add_flag(parser, "url-column", default=_DEFAULTS.url_column,
+                 help="the URL's column in a .csv or .tsv list (its field in .jsonl or .parquet); the other "
+                      "columns are kept in each sample's json under input")
 
 
 OPTIONS = (WebScreenshotsOptions, OcrOptions)  # what `vlcurate web --help` lists besides DatasetOptions
@@ -71,6 +76,7 @@ def web_config(options: PipelineOptions) -> WebConfig:
             allow_hosts=tuple(flags.allow_host or ()),
             offline=flags.offline,
             recycle_pages=flags.recycle_pages,
+            url_column=flags.url_column,
             ocr=ocr_config(options, render_processes(options)),
         )
     except ValueError as error:
@@ -78,11 +84,14 @@ def web_config(options: PipelineOptions) -> WebConfig:
 
 
 def read_records(pipeline, path: str):
-    """(input file, record) pairs: a text or JSON line, or a parquet row as a dict.
+    """(input file, record) pairs: a text or JSON line, a parquet row as a dict, or a table row.
 
     validate=False: the launch has already checked the input exists (prepare), and a dry run for
     Dataflow must not reach for gs:// at construction.
     """
+    if delimiter_of(path):  # read whole: a quoted CSV field may hold a newline
+        tables = pipeline | "ListTables" >> fileio.MatchFiles(path)
+        return tables | "ReadRows" >> beam.FlatMap(lambda meta: table_records(meta.path))
     if path.lower().endswith(".parquet"):
         rows = pipeline | "ReadRows" >> beam.io.ReadFromParquet(path, validate=False)
         return rows | "Tag" >> beam.Map(lambda row: (path, row))
@@ -96,7 +105,7 @@ def read_records(pipeline, path: str):
 
 def build(pipeline, source: str, config: WebConfig, processes: int = 1, staging: Staging | None = None) -> dict:
     """Wire the web stages onto ``pipeline``; returns their outputs for the sink."""
-    if source.lower().endswith(_URL_LISTS):
+    if is_url_list(source):
         records = read_records(pipeline, source)
         tasks = records | "ToTasks" >> beam.ParDo(UrlRecordToTasks(config)).with_outputs(REJECTS, main="tasks")
     else:
@@ -113,9 +122,13 @@ def run(argv=None) -> dict | None:
     """Run the pipeline; returns the manifest (None for a dry run)."""
     options = PipelineOptions(argv)
     source = input_path(options)
+    config, models = configure(options)
+    problem = input_problem(source, config.url_column, read_tables=not is_dry_run(options))
+    if problem:  # a usage error: refused before anything starts, naming the input as it was typed
+        print(f"vlcurate web: {problem}", file=sys.stderr)
+        raise SystemExit(2)
     if "://" not in source:
         source = os.path.abspath(source)  # the folder mode serves files by their place in it
-    config, models = configure(options)
     shards = shard_config(options, COMMAND.prefix)
     return launch(options, COMMAND.pipeline, source, extensions(source), "web", config, shards, build, models)
 
@@ -128,4 +141,4 @@ def configure(options: PipelineOptions) -> tuple[WebConfig, dict]:
 
 def extensions(source: str) -> str:
     """What a folder input is filtered by: a URL list names its own kind, a folder holds HTML."""
-    return source.rsplit(".", 1)[-1].lower() if source.lower().endswith(_URL_LISTS) else "html"
+    return source.rsplit(".", 1)[-1].lower() if is_url_list(source) else "html"

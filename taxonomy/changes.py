@@ -82,6 +82,67 @@ def diff(old: Taxonomy, new: Taxonomy) -> list[Change]:
     return changes
 
 
+# An editor's fields of a node, compared between versions: texts as a whole, lists by item.
+EDITED_TEXTS = ("description", "paper_description")
+EDITED_LISTS = ("examples", "keywords")
+
+
+@dataclasses.dataclass(frozen=True)
+class Edit:
+    """One field of one node that both versions have (by id or moved_from), changed."""
+
+    node: str  # its id in the new version
+    field: str  # one of EDITED_TEXTS or EDITED_LISTS
+    old: str = ""  # a text field's old and new value
+    new: str = ""
+    added: tuple[str, ...] = ()  # a list field's new items, and the items gone
+    removed: tuple[str, ...] = ()
+
+    def as_dict(self) -> dict:
+        return dataclasses.asdict(self) | {"added": list(self.added), "removed": list(self.removed)}
+
+    def __str__(self) -> str:
+        what = self.field.replace("_", " ")
+        if self.field in EDITED_TEXTS:
+            change = "added" if not self.old else "removed" if not self.new else "changed"
+            return f"edited   {self.node}: {what} {change}"
+        if self.field == "examples":  # whole prompts: counted, not quoted
+            counts = [f"+{len(self.added)}" if self.added else "", f"-{len(self.removed)}" if self.removed else ""]
+            return f"edited   {self.node}: {' '.join(filter(None, counts))} {what}"
+        items = [f"+{_word(item)}" for item in self.added] + [f"-{_word(item)}" for item in self.removed]
+        return f"edited   {self.node}: {what} {' '.join(items)}"
+
+
+def _word(item: str) -> str:
+    return repr(item) if not item or any(c.isspace() for c in item) else item
+
+
+def edits(old: Taxonomy, new: Taxonomy) -> list[Edit]:
+    """The editor's fields changed on each node of ``new`` that one node of ``old`` maps onto (a
+    merged node's fields are not compared: its merge is the change), in new file order."""
+    sources: dict[str, list] = {}
+    for node in old:
+        target = new.resolve(node.id)
+        if target is not None:
+            sources.setdefault(target, []).append(node)
+    found = []
+    for now in new:
+        was = sources.get(now.id, [])
+        if len(was) != 1:
+            continue
+        for field in EDITED_TEXTS:
+            before, after = getattr(was[0], field), getattr(now, field)
+            if before != after:
+                found.append(Edit(now.id, field, old=before, new=after))
+        for field in EDITED_LISTS:
+            before, after = getattr(was[0], field), getattr(now, field)
+            added = tuple(item for item in after if item not in before)
+            removed = tuple(item for item in before if item not in after)
+            if added or removed:
+                found.append(Edit(now.id, field, added=added, removed=removed))
+    return found
+
+
 def label_map(old: Taxonomy, new: Taxonomy) -> dict[str, str | None]:
     """Every id the old taxonomy knows (current and moved_from) to its id in the new one, or None."""
     known = {node.id for node in old} | {former for node in old for former in node.moved_from}

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+import tarfile
 
 import pytest
 
@@ -11,7 +16,7 @@ from vlcurate.taxonomy.labeler import read_examples, train
 from vlcurate.taxonomy.tree import load_taxonomy
 from vlcurate.transforms.label.queue import dataset_queue, queue_files, read_review_queue
 from vlcurate.transforms.io.shard_reader import read_shard
-from fixtures import EXAMPLES
+from fixtures import EXAMPLES, REPO
 
 CONVERSATIONS = EXAMPLES / "sft" / "conversations"
 
@@ -72,6 +77,36 @@ def test_unsure_samples_are_queued_for_review(dataset):
         assert path.rsplit("/", 1)[-1].removesuffix("-review.jsonl") in shards
         assert rows and [row["key"] for row in rows] == sorted(row["key"] for row in rows)
     assert all(row["label"] is None and row["text"] and len(row["candidates"]) == 3 for row in queue)
+    # What an editor decides by: the whole conversation, the images where the dataset holds them, the origin.
+    samples = {s.key: s for shard in manifest["shards"] for s in read_shard(f"{output}/{shard['name']}")}
+    for row in queue:
+        sample = samples[row["key"]]
+        assert row["conversation"] == sample.conversation and len(row["conversation"]) >= 2
+        assert row["source"] == {"pipeline": "sft", "uri": sample.uri, "locator": sample.locator}
+        with tarfile.open(output / "shards" / row["images"]["shard"]) as tar:
+            names = set(tar.getnames())
+        assert row["images"]["members"] == sample.image_names() and set(sample.image_names()) <= names
+    assert any(row["images"]["members"] for row in queue)
+
+
+def test_a_queue_the_editor_labelled_checks_clean_and_trains_the_labeler(dataset, tmp_path):
+    output, _ = dataset
+    [path, *_] = queue_files(str(output))
+    rows = read_review_queue(path)
+    rows[0]["label"] = rows[0]["candidates"][0]["id"]  # the editor's choice; the other rows stay null
+    queue = tmp_path / "review.jsonl"
+    queue.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    checked = subprocess.run([sys.executable, "-m", "vlcurate.pipelines.cli", "taxonomy", "check-labels", str(queue)],
+                             capture_output=True, text=True, env=env)
+    assert (checked.returncode, checked.stderr) == (0, "")
+    assert checked.stdout == (f"{queue}: {len(rows)} lines, 1 labelled with a leaf of taxonomy 1, "
+                              f"{len(rows) - 1} unlabelled (null), 0 problems\n")
+    trained = subprocess.run([sys.executable, "-m", "vlcurate.pipelines.cli", "taxonomy", "train", "--epoch", "5",
+                              "--examples", str(EXAMPLES / "sft" / "labelled.jsonl"), str(queue),
+                              "--output", str(tmp_path / "labeler")], capture_output=True, text=True, env=env)
+    assert trained.returncode == 0, trained.stderr
+    assert trained.stdout.startswith("trained on 891 examples")  # 890 examples and the one labelled row
 
 
 def test_the_same_input_gives_the_same_shards(tmp_path, dataset, labeler):

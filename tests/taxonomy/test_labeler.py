@@ -166,9 +166,37 @@ def test_the_stage_labels_samples_and_writes_the_review_queue(tmp_path, toy_mode
     assert by_text[NONSENSE].taxonomy["id"] is None and by_text[NONSENSE].taxonomy["status"] == "review"
     assert by_text[texts[0]].meta["language"]["id"] == "en"
     assert len(by_text[texts[0]].taxonomy["top"]) == 2
-    queue = [review_row(s) for s in sorted(_LABELLED, key=lambda s: s.key) if needs_review(s)]  # the writer's rows
+    queue = [review_row(s, "sft-000000.tar") for s in sorted(_LABELLED, key=lambda s: s.key) if needs_review(s)]
     assert [(row["key"], row["text"], row["label"]) for row in queue] == [(sample(NONSENSE).key, NONSENSE, None)]
     assert len(queue[0]["candidates"]) == 2
+
+
+def test_a_review_row_carries_what_an_editor_decides_by():
+    from vlcurate.transforms.data.sample import Image
+    from vlcurate.transforms.label.queue import queue_bytes
+
+    conversation = [{"role": "User", "content": "<image_placeholder> what is this?", "images": ["a.png", "b.png"]},
+                    {"role": "Assistant", "content": "two charts"},
+                    {"role": "User", "content": "which is larger?"}, {"role": "Assistant", "content": "the left one"}]
+    taxonomy = {"status": "review", "id": None, "main": "analysis", "confidence": 0.2, "version": "1",
+                "top": [{"id": "analysis/data-chart-analysis/graph-interpretation", "confidence": 0.2}]}
+    png = Image(b"\x89PNG...", "png", 4, 4)
+    unsure = Sample(key=make_key("sft", "x"), source="sft", category="interleaved", uri="data/chat.jsonl",
+                    locator="line 3", images=(png, png), conversation=conversation, taxonomy=taxonomy,
+                    provenance={"pipeline": "recipe", "recipe_source": "chats"})
+    sure = Sample(key=make_key("sft", "y"), source="sft", category="text_only", uri="data/chat.jsonl", locator="line 4",
+                  conversation=conversation, taxonomy={**taxonomy, "status": "labelled"})
+    [line] = queue_bytes([unsure, sure], "recipe-r1-000002.tar").splitlines()
+    row = json.loads(line)
+    assert row == {
+        "key": unsure.key, "uri": "data/chat.jsonl", "locator": "line 3",
+        "source": {"pipeline": "recipe", "recipe_source": "chats", "uri": "data/chat.jsonl", "locator": "line 3"},
+        "text": "what is this?\nwhich is larger?",
+        "conversation": conversation,
+        "images": {"shard": "recipe-r1-000002.tar", "members": [f"{unsure.key}.0.png", f"{unsure.key}.1.png"]},
+        "label": None, "main": "analysis", "confidence": 0.2, "candidates": taxonomy["top"], "version": "1",
+    }
+    assert [name for name, _ in unsure.members()][:2] == row["images"]["members"]  # the names the shard holds
 
 
 _REJECTED: list = []

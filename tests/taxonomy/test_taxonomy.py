@@ -512,9 +512,9 @@ def test_cli_diff_and_migrate(tmp_path, capsys):
     found = json.loads(capsys.readouterr().out)
     assert (found["old_version"], found["new_version"]) == ("1", "2")
     assert [r["new_id"] for r in found["renamed"]] == ["recognition/global-description/other-global-description"]
-    assert found["added"] == found["removed"] == found["moved"] == found["merged"] == []
+    assert found["added"] == found["removed"] == found["moved"] == found["merged"] == found["edited"] == []
     assert cli.run(["diff", str(DEFAULT_TAXONOMY), str(v2)]) == 0
-    assert capsys.readouterr().out.splitlines()[-1] == "0 added, 0 removed, 1 renamed, 0 moved, 0 merged"
+    assert capsys.readouterr().out.splitlines()[-1] == "0 added, 0 removed, 1 renamed, 0 moved, 0 merged, 0 edited"
 
     labels = tmp_path / "labels.jsonl"
     labels.write_text('{"label": "recognition/global-description/others"}\n{"label": "safety"}\n')
@@ -548,8 +548,15 @@ def test_cli_stats_with_labels(tmp_path, capsys):
     labels.write_text("\n".join(json.dumps({"taxonomy": {"id": label}}) for label in [
         "safety/prompt-injection", "safety/prompt-injection", "commonsense-reasoning/humor-reasoning",
         "recognition", "recognition/gone"]) + "\n{}\n")
-    assert cli.run(["stats", "--labels", str(labels), "--field", "taxonomy.id"]) == 0
-    out = capsys.readouterr().out.splitlines()
+    assert cli.run(["stats", "--labels", str(labels), "--field", "taxonomy.id"]) == 1  # not all are leaves
+    captured = capsys.readouterr()
+    out = captured.out.splitlines()
+    assert captured.err.splitlines() == [
+        f"{labels}:4: 'recognition' is a main category, not a labelling leaf: use one of its 18 leaves",
+        f"{labels}:5: unknown label 'recognition/gone' (no leaf of taxonomy 1 is close; vlcurate taxonomy show "
+        "lists them)",
+        f"{labels}:6: no 'taxonomy.id' field",
+    ]
     assert out[0] == "DeepSeek-VL use-case taxonomy version 1: 8 main, 19 secondary, 88 tertiary, 89 labelling leaves"
     assert out[3].split() == ["Recognition", "3", "18", "18", "1"]
     assert out[10].split() == ["Safety", "0", "3", "3", "2"]

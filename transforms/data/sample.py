@@ -161,14 +161,15 @@ class Sample:
             doc["conversation"] = self.conversation
         return doc
 
+    def image_names(self) -> list[str]:
+        """The tar member names of the images, in order: ``KEY.png``, or ``KEY.0.png``, ``KEY.1.jpg`` ..."""
+        if len(self.images) == 1:
+            return [f"{self.key}.{self.images[0].extension}"]
+        return [f"{self.key}.{i}.{image.extension}" for i, image in enumerate(self.images)]
+
     def members(self) -> list[tuple[str, bytes]]:
         """The tar members of this sample, as (name, bytes), in name order."""
-        out = []
-        if len(self.images) == 1:
-            out.append((f"{self.key}.{self.images[0].extension}", self.images[0].data))
-        else:
-            for i, image in enumerate(self.images):
-                out.append((f"{self.key}.{i}.{image.extension}", image.data))
+        out = [(name, image.data) for name, image in zip(self.image_names(), self.images)]
         if self.text is not None:
             out.append((f"{self.key}.txt", self.text.encode("utf-8")))
         if self.html is not None:

@@ -179,7 +179,7 @@ def write_shard(samples: list[StagedSample], number: int, config: ShardConfig, s
     if review:
         from vlcurate.transforms.label.queue import queue_bytes
 
-        write_bytes(review_queue_path(config.output, name), queue_bytes(review), config.resume)
+        write_bytes(review_queue_path(config.output, name), queue_bytes(review, f"{name}.tar"), config.resume)
     categories = collections.Counter(sample.category for sample in written)
     text_sources = collections.Counter(sample.text_source or "" for sample in written)
     labels = collections.Counter(sample.label for sample in written if sample.label is not None)

@@ -3,7 +3,11 @@
 The shard writer writes the rows of the samples a shard holds (``review/SHARD-review.jsonl``), so
 the queue is written in parallel with the shards and lists exactly the samples the dataset kept.
 A row's ``text`` and ``label`` make it a training example as it stands: an editor fills in
-``label`` and the file goes to `vlcurate taxonomy train --examples`.
+``label`` and the file goes to `vlcurate taxonomy train --examples` (`vlcurate taxonomy
+check-labels` first says which labels are not leaves). The rest is what the editor decides by: the
+whole conversation, where the sample's images are in the dataset (its shard and member names:
+`vlcurate inspect DATASET --key KEY --save-images DIR` writes them out), the labeler's candidates,
+and where the sample came from.
 """
 
 from __future__ import annotations
@@ -25,14 +29,21 @@ def needs_review(sample: Sample) -> bool:
     return bool(sample.taxonomy) and sample.taxonomy.get("status") == REVIEW_STATUS
 
 
-def review_row(sample: Sample) -> dict:
-    """One line of the review queue for a sample the labeler was unsure of."""
+def review_row(sample: Sample, shard: str) -> dict:
+    """One line of the review queue for a sample the labeler was unsure of, held by ``shard``
+    (its file name, ``sft-000000.tar``)."""
     taxonomy = sample.taxonomy
+    origin = {"pipeline": sample.provenance.get("pipeline"), "uri": sample.uri, "locator": sample.locator}
+    if "recipe_source" in sample.provenance:
+        origin["recipe_source"] = sample.provenance["recipe_source"]
     return {
         "key": sample.key,
         "uri": sample.uri,
         "locator": sample.locator,
+        "source": origin,
         "text": label_text(sample),
+        "conversation": sample.conversation,
+        "images": {"shard": shard, "members": sample.image_names()},
         "label": None,
         "main": taxonomy["main"],
         "confidence": taxonomy["confidence"],
@@ -41,9 +52,9 @@ def review_row(sample: Sample) -> dict:
     }
 
 
-def queue_bytes(samples) -> bytes:
-    """The rows of ``samples`` (key-sorted, as a shard holds them) that need review, as JSON lines."""
-    return b"".join(dumps_json(review_row(sample)) + b"\n" for sample in samples if needs_review(sample))
+def queue_bytes(samples, shard: str) -> bytes:
+    """The rows of ``samples`` (key-sorted, as ``shard`` holds them) that need review, as JSON lines."""
+    return b"".join(dumps_json(review_row(sample, shard)) + b"\n" for sample in samples if needs_review(sample))
 
 
 def read_review_queue(path: str) -> list[dict]:

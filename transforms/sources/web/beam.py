@@ -11,6 +11,7 @@ from vlcurate.transforms.data.rejects import Reject
 from vlcurate.transforms.runtime.stage import REJECTS, IsolatedStageDoFn, StageDoFn
 from vlcurate.transforms.sources.web.config import WebConfig, folder_tasks, url_tasks
 from vlcurate.transforms.sources.web.core import render_web_task
+from vlcurate.transforms.sources.web.inputs import TableRow
 from vlcurate.transforms.io.staging import Staging
 
 # Seconds a child may take beyond the page budget (a browser launch, a slow screenshot) before
@@ -20,8 +21,9 @@ MAX_HTML_FILE_BYTES = 20 * 1024 * 1024
 
 
 class UrlRecordToTasks(StageDoFn):
-    """(input file, record) -> one WebTask per viewport. A record is a text line, a JSON line or
-    a parquet row; anything but ``url`` in a JSON line or a row is kept as the sample's metadata."""
+    """(input file, record) -> one WebTask per viewport. A record is a text line, a JSON line, a
+    parquet row or a table row (inputs.py); anything but the URL (``config.url_column``) in a JSON
+    line or a row is kept as the sample's metadata."""
 
     stage = "web_input"
 
@@ -30,11 +32,17 @@ class UrlRecordToTasks(StageDoFn):
 
     def ref(self, element):
         source, record = element
+        if isinstance(record, TableRow):
+            return source, f"line {record.line}"
         return source, _record_text(record)[:500]
 
     def run(self, element):
         _, record = element
-        if isinstance(record, dict):
+        if isinstance(record, TableRow):
+            if record.problem:
+                raise Reject("bad_input", record.problem)
+            fields = dict(record.fields)
+        elif isinstance(record, dict):
             fields = dict(record)
         elif record.lstrip().startswith("{"):
             try:
@@ -42,10 +50,10 @@ class UrlRecordToTasks(StageDoFn):
             except ValueError as error:
                 raise Reject("bad_input", f"not JSON: {error}") from error
             if not isinstance(fields, dict):
-                raise Reject("bad_input", "a JSON line must be an object with a url")
+                raise Reject("bad_input", f"a JSON line must be an object with a {self._config.url_column} field")
         else:
-            fields = {"url": record}
-        url = fields.pop("url", None)
+            return url_tasks(record, {}, self._config)  # a .txt line: the URL alone
+        url = fields.pop(self._config.url_column, None)
         return url_tasks(url, fields, self._config)
 
 

@@ -32,6 +32,7 @@ class WebConfig:
     allow_hosts: tuple[str, ...] = ()
     offline: bool = False  # reach only allow_hosts (and the input folder); look no name up
     recycle_pages: int = 200
+    url_column: str = "url"  # the URL's column (field) in a .csv, .tsv, .jsonl or .parquet list
     ocr: OcrConfig = OcrConfig()  # the viewport screenshot of a page without visible text is OCRed
 
     def __post_init__(self):
@@ -39,6 +40,8 @@ class WebConfig:
             raise ValueError("viewports must be between 16x16 and 8192x8192")
         if self.page_timeout_s <= 0 or self.max_page_bytes < 1 or self.max_page_height < 16:
             raise ValueError("the page timeout and caps must be positive")
+        if not self.url_column:
+            raise ValueError("the url column needs a name")
 
 
 def parse_viewport(text: str) -> tuple[int, int]:
