@@ -22,8 +22,9 @@ Nothing here runs a pipeline: it reads what the benchmarks measured and multipli
 - BEFORE: every sample's bytes cross each shuffle that carries samples (--shuffles: with
   `dedup: [exact, near]`, the exact join, the near join and the sink's GroupBuckets); the shards
   are written once. AFTER: a record of --record-kb per sample crosses those shuffles instead;
-  the bytes are written once to staging (one object per sample, written through a temporary name
-  and a rename: --staging-class-a object writes a sample) and read back once by the shard writer
+  the bytes are written once to staging (on Cloud Storage one object per sample, written through a
+  temporary name and a rename, and a done record per 64 inputs: --staging-class-a object writes a
+  sample) and read back once by the shard writer
   (--staging-class-b), then written once to the shards.
 - Workers: machines of --worker-vcpus / --worker-memory-gb / --worker-disk-gb, as many as finish
   the work in --target-hours (at most --max-workers); every source priced as a job of its own,
@@ -255,8 +256,8 @@ def main() -> int:
     g.add_argument("--shuffles", type=int, default=3, help="shuffles that carry every sample (3: exact and near "
                    "dedup joins and the sink; 1: a plain `vlcurate pdf`)")
     g.add_argument("--record-kb", type=float, default=1.5, help="KB a sample's record takes across a shuffle (after)")
-    g.add_argument("--staging-class-a", type=float, default=4, help="object writes a sample to stage (after): the "
-                   "blob and its input's done record, each a temporary object and a rename (a copy on GCS)")
+    g.add_argument("--staging-class-a", type=float, default=2.03, help="object writes a sample to stage (after): the "
+                   "blob, a temporary object and a rename (a copy on GCS), and a 64th of a done record's two")
     g.add_argument("--staging-class-b", type=float, default=2, help="object reads a sample (after): the blob's "
                    "metadata and its bytes when the shard is written")
     g = ap.add_argument_group("workers")
