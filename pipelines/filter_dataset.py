@@ -33,6 +33,8 @@ from vlcurate.pipelines.registry import command
 COMMAND = command("filter")
 
 OPTIONS = ()  # the shared flags, and the quality flags (--clip-*, --dedup), which every command has
+# Shared flags filter does nothing with (pipelines/flags.py): it reads shards, in no isolated child.
+UNUSED_FLAGS = ("page-timeout", "render-processes", "worker-memory-mb", "max-file-bytes")
 _MAX_MANIFEST_BYTES = 64 * 1024 * 1024
 
 
