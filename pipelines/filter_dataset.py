@@ -87,7 +87,7 @@ def build(pipeline: beam.Pipeline, source: str, config: dict, processes: int = 1
 def run(argv=None) -> dict | None:
     """Run the pipeline; returns the manifest (None for a dry run)."""
     options = PipelineOptions(argv)
-    source = input_path(options).rstrip("/")
+    source = input_path(options, COMMAND.word).rstrip("/")
     try:
         shards, manifest_sha256 = shard_paths(source)
     except Exception as error:

@@ -87,7 +87,9 @@ class DatasetOptions(PipelineOptions):
 
     @classmethod
     def _add_argparse_args(cls, parser):
-        add_flag(parser, "input", metavar="PATH", help="what to read; each command's --help says which forms it takes")
+        add_flag(parser, "input", action="append", default=None, metavar="PATH",
+                 help="what to read; each command's --help says which forms it takes; repeat for several "
+                      "(where the command takes several)")
         add_flag(parser, "page-timeout", type=number(0, above=True), default=None,
                  help="seconds one page (or image) may take (default: pdf 60, web 30, ocr 60)")
         add_flag(parser, "render-processes", type=whole_number(0), default=0,
@@ -221,11 +223,21 @@ def isolation_caps(options: PipelineOptions, default_file_bytes: int, default_me
     }
 
 
-def input_path(options: PipelineOptions) -> str:
-    path = options.view_as(DatasetOptions).input
-    if not path:
+def input_path(options: PipelineOptions, single: str = "") -> str | tuple[str, ...]:
+    """--input: one path as a str (so the settings a dataset records keep their form), several (the
+    flag repeated) as a tuple, each once. ``single`` names a command that reads one input only."""
+    given = options.view_as(DatasetOptions).input or []
+    paths = list(dict.fromkeys([given] if isinstance(given, str) else given))
+    if not paths:
         raise SystemExit("--input is required")
-    return path
+    if len(paths) == 1:
+        return paths[0]
+    if single:
+        from vlcurate.pipelines.flags import UsageError
+
+        raise UsageError(f"vlcurate {single}: --input is given {len(paths)} times, but vlcurate {single} reads "
+                         "one input: run it once per input (--mode extend adds a run to the dataset)")
+    return tuple(paths)
 
 
 def page_timeout(options: PipelineOptions, default: float) -> float:

@@ -115,7 +115,7 @@ def build(pipeline, source: str, config: WebConfig, processes: int = 1, staging:
 def run(argv=None) -> dict | None:
     """Run the pipeline; returns the manifest (None for a dry run)."""
     options = PipelineOptions(argv)
-    source = input_path(options)
+    source = input_path(options, COMMAND.word)
     if "://" not in source:
         source = os.path.abspath(source)  # the folder mode serves files by their place in it
     config, models = configure(options)
