@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 
 from vlcurate import __version__
@@ -15,7 +16,19 @@ _USAGE = "usage: vlcurate COMMAND [flags]   (vlcurate COMMAND --help for its fla
 
 
 def main(argv=None) -> int:
-    argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        try:
+            return _main(sys.argv[1:] if argv is None else list(argv))
+        finally:
+            sys.stdout.flush()  # a reader that went away (`| head`) shows here, where it is handled
+    except BrokenPipeError:
+        # The reader has what it wanted: stop without a traceback, with status 1 (the output was cut
+        # short). stdout goes to devnull so that Python's own flush at exit finds no broken pipe.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+
+
+def _main(argv: list[str]) -> int:
     if not argv or argv[0] in ("-h", "--help"):
         print(_USAGE)
         return 0

@@ -51,6 +51,8 @@ def run(argv: list[str]) -> int:
             shard = shard_of(path, args.key)
             where = join(path, f"shards/{shard}.tar") if shard else None
             sample = find_in_shard(where, args.key) if where else None
+    except BrokenPipeError:  # the reader went away (`| head`), not the dataset: cli.main ends quietly
+        raise
     except (OSError, ValueError) as error:
         print(f"vlcurate inspect: {args.path}: {type(error).__name__}: {error}", file=sys.stderr)
         return 1
