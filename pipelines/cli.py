@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 
 from vlcurate import __version__
+from vlcurate.pipelines import flags
 from vlcurate.pipelines.registry import BY_WORD, COMMANDS
 
 _USAGE = "usage: vlcurate COMMAND [flags]   (vlcurate COMMAND --help for its flags; vlcurate --version)\n\ncommands:\n" + "\n".join(
@@ -14,7 +16,19 @@ _USAGE = "usage: vlcurate COMMAND [flags]   (vlcurate COMMAND --help for its fla
 
 
 def main(argv=None) -> int:
-    argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        try:
+            return _main(sys.argv[1:] if argv is None else list(argv))
+        finally:
+            sys.stdout.flush()  # a reader that went away (`| head`) shows here, where it is handled
+    except BrokenPipeError:
+        # The reader has what it wanted: stop without a traceback, with status 1 (the output was cut
+        # short). stdout goes to devnull so that Python's own flush at exit finds no broken pipe.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+
+
+def _main(argv: list[str]) -> int:
     if not argv or argv[0] in ("-h", "--help"):
         print(_USAGE)
         return 0
@@ -27,29 +41,17 @@ def main(argv=None) -> int:
         return 2
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     module = BY_WORD[command].load()
-    if ("-h" in rest or "--help" in rest) and hasattr(module, "OPTIONS"):  # a pipeline: Beam's flags too
-        return _help(module)
-    result = module.run(rest)  # pipelines return their manifest; tools return an exit status
+    try:
+        if hasattr(module, "OPTIONS"):  # a pipeline: its flags are checked before Beam sees them
+            if "-h" in rest or "--help" in rest:
+                flags.print_help(command, module)
+                return 0
+            flags.check(command, module, rest)
+        result = module.run(rest)  # pipelines return their manifest; tools return an exit status
+    except flags.UsageError as error:
+        print(error, file=sys.stderr)
+        return 2
     return result if isinstance(result, int) else 0
-
-
-def _help(module) -> int:
-    import argparse
-
-    parser = argparse.ArgumentParser(prog="vlcurate", description=module.__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    for options_class in _options_classes(module):
-        options_class._add_argparse_args(parser.add_argument_group(options_class.__name__))
-    parser.print_help()
-    print("\nAny Apache Beam flag (--runner, --direct_num_workers, Dataflow's --project ...) passes through.")
-    return 0
-
-
-def _options_classes(module):
-    """The flag groups a command takes: those its module lists in OPTIONS, and the shared ones."""
-    from vlcurate.pipelines.options import DatasetOptions, QualityOptions
-
-    return [*module.OPTIONS, DatasetOptions, QualityOptions]
 
 
 if __name__ == "__main__":

@@ -33,6 +33,8 @@ from vlcurate.pipelines.registry import command
 COMMAND = command("filter")
 
 OPTIONS = ()  # the shared flags, and the quality flags (--clip-*, --dedup), which every command has
+# Shared flags filter does nothing with (pipelines/flags.py): it reads shards, in no isolated child.
+UNUSED_FLAGS = ("page-timeout", "render-processes", "worker-memory-mb", "max-file-bytes")
 _MAX_MANIFEST_BYTES = 64 * 1024 * 1024
 
 
@@ -85,7 +87,7 @@ def build(pipeline: beam.Pipeline, source: str, config: dict, processes: int = 1
 def run(argv=None) -> dict | None:
     """Run the pipeline; returns the manifest (None for a dry run)."""
     options = PipelineOptions(argv)
-    source = input_path(options).rstrip("/")
+    source = input_path(options, COMMAND.word).rstrip("/")
     try:
         shards, manifest_sha256 = shard_paths(source)
     except Exception as error:

@@ -11,7 +11,7 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
-from vlcurate.pipelines.inputs import has_extension, input_pattern
+from vlcurate.pipelines.inputs import as_paths, has_extension, input_pattern
 from vlcurate.pipelines.summary import summary
 from vlcurate.pipelines.options import DatasetOptions, quality_stage, render_processes, run_options
 from vlcurate.transforms.io.manifest import read_manifest, write_manifest
@@ -27,7 +27,7 @@ def is_dry_run(options: PipelineOptions) -> bool:
     return bool(options.get_all_options().get("dry_run"))
 
 
-def prepare(options: PipelineOptions, source: str, extensions: str | tuple[str, ...]) -> None:
+def prepare(options: PipelineOptions, source: str | tuple[str, ...], extensions: str | tuple[str, ...]) -> None:
     """Checks made before launching a real run (a dry run touches no files)."""
     standard = options.view_as(StandardOptions)
     if standard.runner is None:
@@ -35,13 +35,14 @@ def prepare(options: PipelineOptions, source: str, extensions: str | tuple[str, 
         standard.runner = "FnApiRunner"
     if is_dry_run(options):
         return
-    pattern, by_extension = input_pattern(source)
-    matched = FileSystems.match([pattern])[0].metadata_list
-    if by_extension:
-        matched = [meta for meta in matched if has_extension(meta.path, extensions)]
-    if not matched:
-        wanted = ", ".join(f"*.{e}" for e in ((extensions,) if isinstance(extensions, str) else extensions))
-        raise SystemExit(f"no input files match {pattern}" + (f" ({wanted})" if by_extension else ""))
+    for path in as_paths(source):  # each input must match something: a typo'd one is not just skipped
+        pattern, by_extension = input_pattern(path)
+        matched = FileSystems.match([pattern])[0].metadata_list
+        if by_extension:
+            matched = [meta for meta in matched if has_extension(meta.path, extensions)]
+        if not matched:
+            wanted = ", ".join(f"*.{e}" for e in ((extensions,) if isinstance(extensions, str) else extensions))
+            raise SystemExit(f"no input files match {pattern}" + (f" ({wanted})" if by_extension else ""))
 
 
 def dataset_files(output: str) -> list[str]:

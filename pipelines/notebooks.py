@@ -28,7 +28,8 @@ from vlcurate.pipelines.registry import command
 COMMAND = command("notebooks")
 
 _DEFAULTS = NotebookConfig()
-OPTIONS = ()  # only the shared flags (DatasetOptions) apply
+OPTIONS = ()  # only the shared flags (DatasetOptions, QualityOptions) apply, less these (no isolated children):
+UNUSED_FLAGS = ("page-timeout", "render-processes", "worker-memory-mb")
 
 
 def notebooks_config(options: PipelineOptions) -> NotebookConfig:

@@ -6,7 +6,9 @@ defined once, here; each pipeline module adds its own in its own PipelineOptions
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
+import math
 import os
 
 from apache_beam.options.pipeline_options import PipelineOptions
@@ -14,6 +16,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from vlcurate.transforms.filters.clip_config import ClipConfig, resolve
 from vlcurate.transforms.filters.quality import DEDUP_KINDS, Quality
 from vlcurate.transforms.io.shards import ShardConfig
+from vlcurate.transforms.io.staging import TAR_BLOCK
 from vlcurate.transforms.ocr.config import ENGINES, MODES, OcrConfig, engine_models
 
 
@@ -25,6 +28,58 @@ def add_flag(parser, name: str, **kwargs) -> None:
     parser.add_argument(*flags, dest=name.replace("-", "_"), **kwargs)
 
 
+# Value types for counts, sizes and seconds: a bad value stops the command before anything runs
+# (pipelines/flags.py turns the message into one line), and a recipe source's option gets the same
+# check. Each range is the one the stage's config enforces.
+def whole_number(low: int, high: int | None = None):
+    """An argparse type: a whole number from ``low`` (up to ``high``)."""
+    wanted = f"a whole number from {low} to {high}" if high is not None else f"a whole number >= {low}"
+
+    def convert(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < low or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(f"must be {wanted}, not {text}")
+        return value
+
+    convert.metavar = "N"  # what --help shows for its value
+    return convert
+
+
+def number(low: float, high: float | None = None, above: bool = False):
+    """An argparse type: a finite number >= ``low`` (> ``low`` when ``above``), up to ``high``."""
+    wanted = f"a number {'>' if above else '>='} {low}" + (f" and <= {high}" if high is not None else "")
+
+    def convert(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        fits = math.isfinite(value) and (value > low if above else value >= low) and (high is None or value <= high)
+        if not fits:
+            raise argparse.ArgumentTypeError(f"must be {wanted}, not {text}")
+        return value
+
+    convert.metavar = "X"
+    return convert
+
+
+def dedup_kinds(text: str) -> str:
+    """An argparse type: a comma list of deduplication kinds (kept as the text)."""
+    if any(kind.strip() not in DEDUP_KINDS for kind in text.split(",") if kind.strip()):
+        raise argparse.ArgumentTypeError(f"must be a comma list of {', '.join(DEDUP_KINDS)}, not {text}")
+    return text
+
+
+def shard_prefix(text: str) -> str:
+    """An argparse type: a shard file prefix, as ShardConfig takes it."""
+    if not text or not all(c.isalnum() or c in "-_" for c in text):
+        raise argparse.ArgumentTypeError(f"must be letters, digits, - or _, not {text!r}")
+    return text
+
+
 class DatasetOptions(PipelineOptions):
     """The flags every pipeline has: input, output, shard caps, and the per-item budget and
     processes of its isolated stage. Beam parses every PipelineOptions subclass into one parser,
@@ -32,27 +87,32 @@ class DatasetOptions(PipelineOptions):
 
     @classmethod
     def _add_argparse_args(cls, parser):
-        add_flag(parser, "input", help="what to read; each command's --help says which forms it takes")
-        add_flag(parser, "page-timeout", type=float, default=None,
+        add_flag(parser, "input", action="append", default=None, metavar="PATH",
+                 help="what to read; each command's --help says which forms it takes; repeat for several "
+                      "(where the command takes several)")
+        add_flag(parser, "page-timeout", type=number(0, above=True), default=None,
                  help="seconds one page (or image) may take (default: pdf 60, web 30, ocr 60)")
-        add_flag(parser, "render-processes", type=int, default=0,
+        add_flag(parser, "render-processes", type=whole_number(0), default=0,
                  help="isolated child processes (PyMuPDF, browsers, OCR engines) per worker process; "
                       "0: cores / local workers, 1 on other runners")
-        add_flag(parser, "output", help="dataset folder (local path or gs://...)")
-        add_flag(parser, "shard-prefix", default=None, help="shard file prefix (default: the pipeline's source)")
-        add_flag(parser, "max-samples-per-shard", type=int, default=1000)
-        add_flag(parser, "max-shard-bytes", type=int, default=512 * 1024 * 1024)
+        add_flag(parser, "output", metavar="DATASET", help="dataset folder (local path or gs://...)")
+        add_flag(parser, "shard-prefix", type=shard_prefix, default=None,
+                 help="shard file prefix (default: the pipeline's source)")
+        add_flag(parser, "max-samples-per-shard", type=whole_number(1), default=1000,
+                 help="a shard holds at most this many samples")
+        add_flag(parser, "max-shard-bytes", type=whole_number(4 * TAR_BLOCK), default=512 * 1024 * 1024,
+                 help="a shard holds at most this many bytes (a larger sample gets a shard of its own)")
         add_flag(parser, "overwrite", action="store_true", help="--mode new: replace a dataset already in --output")
         add_flag(parser, "mode", choices=("new", "extend", "resume"), default="new",
                  help="new: a new dataset; extend: add a run to the dataset in --output (inputs it has seen add "
                       "nothing); resume: finish an interrupted run, replaying what it had done")
         add_flag(parser, "retry-rejects", action="store_true",
                  help="--mode extend: judge again the inputs an earlier run rejected or filtered")
-        add_flag(parser, "max-file-bytes", type=int, default=None,
+        add_flag(parser, "max-file-bytes", type=whole_number(1), default=None,
                  help="larger input files are rejected unread (default: pdf 256 MiB, ocr and notebooks 64 MiB)")
-        add_flag(parser, "max-image-pixels", type=int, default=None,
+        add_flag(parser, "max-image-pixels", type=whole_number(1), default=None,
                  help="ocr, notebooks: larger images are rejected before decoding (default 40,000,000)")
-        add_flag(parser, "worker-memory-mb", type=int, default=None,
+        add_flag(parser, "worker-memory-mb", type=whole_number(0), default=None,
                  help="address-space cap of each isolated child process (0: none; default 4096)")
 
 
@@ -68,7 +128,7 @@ class OcrOptions(PipelineOptions):
                  help="pdf and web: OCR pages without text of their own (auto), every page, or none")
         add_flag(parser, "ocr-engine", choices=ENGINES, default=_OCR_DEFAULTS.engine,
                  help="ppocr: PaddleOCR's PP-OCR models (rapidocr, ONNX); tesseract: Tesseract (tesserocr)")
-        add_flag(parser, "ocr-dpi", type=int, default=_OCR_DEFAULTS.dpi,
+        add_flag(parser, "ocr-dpi", type=whole_number(36, 600), default=_OCR_DEFAULTS.dpi,
                  help="resolution PDF pages are rendered at for OCR")
         add_flag(parser, "ocr-lang", default=_OCR_DEFAULTS.tesseract_lang,
                  help="Tesseract's languages, e.g. eng or eng+deu (Debian's tesseract-ocr-LANG data)")
@@ -85,11 +145,14 @@ class QualityOptions(PipelineOptions):
         add_flag(parser, "clip-checkpoint", default="", help="its weights: a local state dict or open_clip checkpoint")
         add_flag(parser, "clip-pretrained", default="", help="or an open_clip pretrained tag (needs network once)")
         add_flag(parser, "clip-model-config", default="", help="a JSON model config registering a custom architecture")
-        add_flag(parser, "clip-min-score", type=float, default=None, help="drop pairs scoring less (LAION: 0.28 for ViT-B/32)")
-        add_flag(parser, "clip-keep-fraction", type=float, default=None, help="keep the top fraction of the run (DataComp)")
+        add_flag(parser, "clip-min-score", type=number(-1, 1), default=None,
+                 help="drop pairs scoring less (LAION: 0.28 for ViT-B/32)")
+        add_flag(parser, "clip-keep-fraction", type=number(0, 1, above=True), default=None,
+                 help="keep the top fraction of the run (DataComp)")
         add_flag(parser, "clip-per-category", action="store_true", help="the keep fraction per category")
-        add_flag(parser, "clip-max-batch", type=int, default=64, help="pairs per CLIP batch (at most)")
-        add_flag(parser, "dedup", default="", help=f"comma list of {', '.join(DEDUP_KINDS)}: drop exact and near copies")
+        add_flag(parser, "clip-max-batch", type=whole_number(1), default=64, help="pairs per CLIP batch (at most)")
+        add_flag(parser, "dedup", type=dedup_kinds, default="",
+                 help=f"comma list of {', '.join(DEDUP_KINDS)}: drop exact and near copies")
 
 
 def quality_stage(options: PipelineOptions, clip_sources: frozenset[str] | None = None
@@ -160,11 +223,21 @@ def isolation_caps(options: PipelineOptions, default_file_bytes: int, default_me
     }
 
 
-def input_path(options: PipelineOptions) -> str:
-    path = options.view_as(DatasetOptions).input
-    if not path:
+def input_path(options: PipelineOptions, single: str = "") -> str | tuple[str, ...]:
+    """--input: one path as a str (so the settings a dataset records keep their form), several (the
+    flag repeated) as a tuple, each once. ``single`` names a command that reads one input only."""
+    given = options.view_as(DatasetOptions).input or []
+    paths = list(dict.fromkeys([given] if isinstance(given, str) else given))
+    if not paths:
         raise SystemExit("--input is required")
-    return path
+    if len(paths) == 1:
+        return paths[0]
+    if single:
+        from vlcurate.pipelines.flags import UsageError
+
+        raise UsageError(f"vlcurate {single}: --input is given {len(paths)} times, but vlcurate {single} reads "
+                         "one input: run it once per input (--mode extend adds a run to the dataset)")
+    return tuple(paths)
 
 
 def page_timeout(options: PipelineOptions, default: float) -> float:

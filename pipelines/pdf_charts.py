@@ -25,6 +25,8 @@ from vlcurate.transforms.io.staging import Staging
 COMMAND = command("charts")
 
 OPTIONS = (FigureOptions, PdfPagesOptions)  # what `vlcurate charts --help` lists besides DatasetOptions
+# Flags charts does nothing with (pipelines/flags.py): figures are always cropped, as PNG at --figure-dpi.
+UNUSED_FLAGS = ("figures", "page-size", "image-format", "jpeg-quality")
 
 
 def build(pipeline: beam.Pipeline, source: str, config, processes: int = 1, staging: Staging | None = None) -> dict:

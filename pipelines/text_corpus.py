@@ -13,7 +13,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from vlcurate.pipelines.inputs import list_inputs
 from vlcurate.pipelines.launch import launch
-from vlcurate.pipelines.options import DatasetOptions, add_flag, input_path, shard_config
+from vlcurate.pipelines.options import DatasetOptions, add_flag, input_path, shard_config, whole_number
 from vlcurate.transforms.sources.records import FileRecords
 from vlcurate.transforms.sources.text import TextConfig, read_text_records, text_sample
 from vlcurate.pipelines.registry import command
@@ -26,11 +26,14 @@ _DEFAULTS = TextConfig()
 class TextOptions(PipelineOptions):
     @classmethod
     def _add_argparse_args(cls, parser):
-        add_flag(parser, "min-chars", type=int, default=_DEFAULTS.min_chars,
+        add_flag(parser, "min-chars", type=whole_number(0), default=_DEFAULTS.min_chars,
                  help="shorter documents are filtered (text_empty)")
 
 
 OPTIONS = (TextOptions,)
+# Shared flags text does nothing with (pipelines/flags.py): no images (so nothing for CLIP or
+# deduplication to judge) and no isolated children.
+UNUSED_FLAGS = ("clip-*", "dedup", "max-image-pixels", "page-timeout", "render-processes", "worker-memory-mb")
 
 
 def configure(options: PipelineOptions) -> tuple[TextConfig, dict]:

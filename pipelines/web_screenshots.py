@@ -22,7 +22,8 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from vlcurate.pipelines.inputs import list_inputs
 from vlcurate.pipelines.launch import is_dry_run, launch
 from vlcurate.pipelines.options import (
-    OcrOptions, add_flag, input_path, ocr_config, ocr_models, page_timeout, render_processes, shard_config,
+    OcrOptions, add_flag, input_path, number, ocr_config, ocr_models, page_timeout, render_processes, shard_config,
+    whole_number,
 )
 from vlcurate.transforms.runtime.stage import REJECTS
 from vlcurate.transforms.sources.web.config import WebConfig, parse_viewport
@@ -42,17 +43,18 @@ class WebScreenshotsOptions(PipelineOptions):
         add_flag(parser, "viewport", action="append", default=None,
                  help="WIDTHxHEIGHT; repeat for several (default 1024x1024)")
         add_flag(parser, "full-page", action="store_true", help="also a full-page screenshot, up to --max-page-height")
-        add_flag(parser, "max-page-height", type=int, default=_DEFAULTS.max_page_height)
-        add_flag(parser, "settle", type=float, default=_DEFAULTS.settle_s,
+        add_flag(parser, "max-page-height", type=whole_number(16), default=_DEFAULTS.max_page_height,
+                 help="--full-page: pixels the whole-page screenshot is cut at")
+        add_flag(parser, "settle", type=number(0), default=_DEFAULTS.settle_s,
                  help="seconds to wait for the network to go quiet after load")
-        add_flag(parser, "max-page-bytes", type=int, default=_DEFAULTS.max_page_bytes,
+        add_flag(parser, "max-page-bytes", type=whole_number(1), default=_DEFAULTS.max_page_bytes,
                  help="bytes a page may pull over the network")
         add_flag(parser, "allow-host", action="append", default=None,
                  help="HOST:PORT the browser may reach although private or loopback (tests); repeatable")
         add_flag(parser, "offline", action="store_true",
                  help="reach only --allow-host and the input folder, and look no name up (local sites, "
                       "WebSight-style folders, tests)")
-        add_flag(parser, "recycle-pages", type=int, default=_DEFAULTS.recycle_pages,
+        add_flag(parser, "recycle-pages", type=whole_number(1), default=_DEFAULTS.recycle_pages,
                  help="relaunch each browser after this many pages")
         add_flag(parser, "url-column", default=_DEFAULTS.url_column,
                  help="the URL's column in a .csv or .tsv list (its field in .jsonl or .parquet); the other "
@@ -60,6 +62,7 @@ class WebScreenshotsOptions(PipelineOptions):
 
 
 OPTIONS = (WebScreenshotsOptions, OcrOptions)  # what `vlcurate web --help` lists besides DatasetOptions
+UNUSED_FLAGS = ("max-file-bytes", "worker-memory-mb")  # shared flags web does nothing with (pipelines/flags.py)
 
 
 def web_config(options: PipelineOptions) -> WebConfig:
@@ -121,7 +124,7 @@ def build(pipeline, source: str, config: WebConfig, processes: int = 1, staging:
 def run(argv=None) -> dict | None:
     """Run the pipeline; returns the manifest (None for a dry run)."""
     options = PipelineOptions(argv)
-    source = input_path(options)
+    source = input_path(options, COMMAND.word)
     config, models = configure(options)
     problem = input_problem(source, config.url_column, read_tables=not is_dry_run(options))
     if problem:  # a usage error: refused before anything starts, naming the input as it was typed

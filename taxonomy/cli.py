@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import functools
 import json
 import pathlib
 import sys
@@ -25,9 +26,12 @@ _FILE_HELP = f"a taxonomy YAML file (default: the bundled {DEFAULT_TAXONOMY.name
 
 def build_parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]:
     """The parser and its subparsers; each subcommand sets ``func(args) -> exit status``."""
-    parser = argparse.ArgumentParser(prog="vlcurate taxonomy", description=__doc__.split("\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    from vlcurate.pipelines.flags import HelpFormatter
+
+    parser = argparse.ArgumentParser(prog="vlcurate taxonomy", description=__doc__.split("\n\n")[0],
+                                     formatter_class=HelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                                parser_class=functools.partial(argparse.ArgumentParser, formatter_class=HelpFormatter))
 
     command = sub.add_parser("validate", help="check taxonomy files; list every problem with file, line and node")
     command.add_argument("files", nargs="*", metavar="FILE", help=_FILE_HELP + "; several may be given")
@@ -35,23 +39,24 @@ def build_parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]
 
     command = sub.add_parser("show", help="print the tree (like `tree`) or nested {id, name, children} JSON")
     command.add_argument("file", nargs="?", metavar="FILE", help=_FILE_HELP)
-    command.add_argument("--format", choices=("tree", "json"), default="tree")
+    command.add_argument("--format", choices=("tree", "json"), default="tree",
+                         help="an indented tree, or nested JSON")
     command.add_argument("--depth", type=_positive, default=None, help="levels to show: 1 = main categories")
     command.add_argument("--no-ids", dest="ids", action="store_false", help="tree: names only")
     command.set_defaults(func=_show)
 
     command = sub.add_parser("diff", help="added, removed, renamed, moved and merged categories between versions, "
                                           "and edited descriptions, examples and keywords")
-    command.add_argument("old", metavar="OLD")
-    command.add_argument("new", metavar="NEW")
-    command.add_argument("--format", choices=("text", "json"), default="text")
+    command.add_argument("old", metavar="OLD", help="the earlier taxonomy YAML file")
+    command.add_argument("new", metavar="NEW", help="the later taxonomy YAML file")
+    command.add_argument("--format", choices=("text", "json"), default="text", help="a line per change, or JSON")
     command.set_defaults(func=_diff)
 
     command = sub.add_parser("migrate", help="rewrite a JSONL labels file from one taxonomy version to another")
     command.add_argument("--from", dest="old", required=True, metavar="OLD", help="the taxonomy the labels use")
     command.add_argument("--to", dest="new", required=True, metavar="NEW", help="the taxonomy to migrate to")
-    command.add_argument("--input", required=True, metavar="LABELS.jsonl")
-    command.add_argument("--output", required=True, metavar="OUT.jsonl")
+    command.add_argument("--input", required=True, metavar="LABELS.jsonl", help="the labels to migrate")
+    command.add_argument("--output", required=True, metavar="OUT.jsonl", help="where the migrated labels go")
     command.add_argument("--rejects", metavar="REJECTS.jsonl", help="lines not migrated (default: OUT.rejects.jsonl)")
     command.add_argument("--field", default="label", help="the label's field; dotted for nested, e.g. taxonomy.id")
     command.set_defaults(func=_migrate)

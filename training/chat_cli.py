@@ -29,11 +29,13 @@ def _conversations(doc):
 
 
 def run(argv) -> int:
-    ap = argparse.ArgumentParser(prog="vlcurate chat-format", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    from vlcurate.pipelines.flags import HelpFormatter
+
+    ap = argparse.ArgumentParser(prog="vlcurate chat-format", description=__doc__, formatter_class=HelpFormatter)
     ap.add_argument("file", help="conversation JSON file, or - for standard input")
     ap.add_argument("--expand", action="store_true", help="repeat each <image_placeholder> to --image-tokens")
-    ap.add_argument("--image-tokens", type=int, default=ModelConfig().image_tokens)
+    ap.add_argument("--image-tokens", type=int, default=ModelConfig().image_tokens,
+                    help="tokens per image that --expand writes (the bundled model's)")
     ap.add_argument("--labels", action="store_true", help="print the trained spans (assistant text and end token)")
     args = ap.parse_args(argv)
     try:

@@ -33,11 +33,13 @@ STAGE_WARMUP = {1: 0, 2: 200, 3: 0}  # modality warm-up steps: the paper's is in
 
 
 def parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="vlcurate train", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    from vlcurate.pipelines.flags import HelpFormatter
+
+    ap = argparse.ArgumentParser(prog="vlcurate train", description=__doc__, formatter_class=HelpFormatter)
     ap.add_argument("--shards", nargs="+", required=True,
                     help="dataset folder(s) (read through manifest.json), tar paths, globs, comma lists, @FILE, URLs")
-    ap.add_argument("--stage", type=int, choices=(1, 2, 3), default=2)
+    ap.add_argument("--stage", type=int, choices=(1, 2, 3), default=2,
+                    help="DeepSeek-VL's stage: 1 the adaptor, 2 joint pretraining, 3 SFT on conversations")
     ap.add_argument("--steps", type=int, help="train until this step (a resumed run continues to it)")
     ap.add_argument("--output", help="checkpoint folder")
     ap.add_argument("--resume", action="store_true", help="continue from the checkpoint in --output")
@@ -49,10 +51,12 @@ def parser() -> argparse.ArgumentParser:
     data.add_argument("--lang-share", type=float, help="target language share (default: text_only's share of "
                       "--mix, else 0.7; stage 1: 0)")
     data.add_argument("--warmup-steps", type=int, help="modality warm-up from 1.0 (default: 200 in stage 2, else 0)")
-    data.add_argument("--warmup-shape", choices=("linear", "cosine"), default="linear")
+    data.add_argument("--warmup-shape", choices=("linear", "cosine"), default="linear",
+                      help="how the language share falls from 1.0 to its target during the warm-up")
     data.add_argument("--workers", type=int, default=2, help="DataLoader worker processes per rank")
-    data.add_argument("--seed", type=int, default=0)
-    data.add_argument("--max-image-pixels", type=int, default=40_000_000)
+    data.add_argument("--seed", type=int, default=0, help="seed of the data order and the model's initial weights")
+    data.add_argument("--max-image-pixels", type=int, default=40_000_000,
+                      help="larger images are skipped before decoding")
     data.add_argument("--max-member-bytes", type=int, default=64 * 1024 * 1024,
                       help="larger tar members (and images) are skipped unread")
     data.add_argument("--max-images", type=int, default=4, help="images per sample")
@@ -61,13 +65,14 @@ def parser() -> argparse.ArgumentParser:
     opt = ap.add_argument_group("optimisation")
     opt.add_argument("--lr", type=float, help="peak learning rate (default by stage: 1e-3, 1e-3, 3e-4)")
     opt.add_argument("--lr-warmup", type=int, default=20, help="linear learning-rate warm-up steps")
-    opt.add_argument("--schedule", choices=("cosine", "step"), default="cosine")
+    opt.add_argument("--schedule", choices=("cosine", "step"), default="cosine",
+                     help="after the warm-up: cosine to a tenth of the peak, or down 10x at 80%% and at 90%%")
     opt.add_argument("--schedule-steps", type=int, help="length of the lr schedule (default: --steps)")
-    opt.add_argument("--weight-decay", type=float, default=0.0)
+    opt.add_argument("--weight-decay", type=float, default=0.0, help="AdamW's weight decay")
     opt.add_argument("--model", default="", help="model sizes as KEY=VALUE,... over ModelConfig's defaults "
                      "(e.g. dim=256,layers=4)")
     run = ap.add_argument_group("logging and checkpoints")
-    run.add_argument("--log-every", type=int, default=10)
+    run.add_argument("--log-every", type=int, default=10, help="steps between log lines")
     run.add_argument("--log-json", help="also write the log lines as JSON lines to this file")
     run.add_argument("--log-samples", help="write each step's sample keys as JSON lines (per rank: FILE.rankR)")
     run.add_argument("--save-every", type=int, default=0, help="checkpoint every N steps (always at the end)")

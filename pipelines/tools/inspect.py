@@ -19,6 +19,7 @@ import json
 import os
 import sys
 
+from vlcurate.pipelines.flags import HelpFormatter
 from vlcurate.transforms.io.files import open_for_reading
 from vlcurate.pipelines.summary import summary
 from vlcurate.transforms.io.manifest import read_manifest
@@ -29,8 +30,7 @@ from vlcurate.transforms.data.sample import dumps_json
 
 
 def run(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="vlcurate inspect", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(prog="vlcurate inspect", description=__doc__, formatter_class=HelpFormatter)
     parser.add_argument("path", help="a dataset folder or a shard (.tar)")
     parser.add_argument("--key", help="show this sample")
     parser.add_argument("--save-images", metavar="DIR", help="write the shown sample's images to DIR")
@@ -51,6 +51,8 @@ def run(argv: list[str]) -> int:
             shard = shard_of(path, args.key)
             where = join(path, f"shards/{shard}.tar") if shard else None
             sample = find_in_shard(where, args.key) if where else None
+    except BrokenPipeError:  # the reader went away (`| head`), not the dataset: cli.main ends quietly
+        raise
     except (OSError, ValueError) as error:
         print(f"vlcurate inspect: {args.path}: {type(error).__name__}: {error}", file=sys.stderr)
         return 1

@@ -32,7 +32,7 @@ def run(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="vlcurate models", description=__doc__)
     sub = parser.add_subparsers(dest="action", required=True)
     fetch = sub.add_parser("fetch", help="download model weights into a local file")
-    fetch.add_argument("kind", choices=["clip"])
+    fetch.add_argument("kind", choices=["clip"], help="which model: clip (open_clip weights)")
     fetch.add_argument("--model", required=True, help="open_clip architecture, e.g. ViT-B-32")
     fetch.add_argument("--pretrained", required=True, help="open_clip pretrained tag, e.g. laion2b_s34b_b79k")
     fetch.add_argument("--output", required=True, help="where to write the state dict (.pt)")

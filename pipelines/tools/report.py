@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from vlcurate.pipelines.flags import HelpFormatter
 from vlcurate.transforms.data.mix import parse_weights, shares
 from vlcurate.transforms.report.build import SHEET_SAMPLES, write_report
 
@@ -23,8 +24,7 @@ def parse_mix(spec: str) -> dict[str, float]:
 
 
 def run(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="vlcurate report", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(prog="vlcurate report", description=__doc__, formatter_class=HelpFormatter)
     parser.add_argument("dataset", help="a dataset folder (holding manifest.json)")
     parser.add_argument("--output", help="where to write the page (default: DATASET/report.html)")
     parser.add_argument("--target-mix", default="",

@@ -250,11 +250,11 @@ def test_existing_output_is_refused_without_overwrite(tmp_path):
     assert manifest["totals"]["samples"] == 2
 
 
-def test_missing_inputs_and_flags_fail_with_one_clear_message(tmp_path):
+def test_missing_inputs_and_flags_fail_with_one_clear_message(tmp_path, capsys):
     with pytest.raises(SystemExit, match="no input files match"):
         cli.main(["pdf", "--input", str(tmp_path / "nowhere"), "--output", str(tmp_path / "out")])
-    with pytest.raises(SystemExit, match="--input is required"):
-        cli.main(["pdf", "--output", str(tmp_path / "out")])
+    assert cli.main(["pdf", "--output", str(tmp_path / "out")]) == 2
+    assert capsys.readouterr().err == "vlcurate pdf: --input is required (vlcurate pdf --help)\n"
     assert cli.main(["nonsense"]) == 2
 
 

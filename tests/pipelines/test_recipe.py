@@ -164,7 +164,8 @@ def test_set_overrides_recipe_values(tmp_path, inputs):
     prose = next(s for s in loaded.sources if s.name == "prose")
     assert prose.flags == ("--min-chars", "50")
     assert not next(s for s in loaded.sources if s.name == "reports").clip
-    with pytest.raises(RecipeError, match=r"\(--set\): source prose: option 'min-chars': argument --min-chars/--min_chars: invalid int value: 'many'"):
+    with pytest.raises(RecipeError, match=r"\(--set\): source prose: option 'min-chars': argument --min-chars/--min_chars: "
+                                          r"must be a whole number >= 0, not many"):
         load_recipe(path, ["sources.prose.options.min-chars=many"])
     with pytest.raises(RecipeError, match="--set output: not key.path=value"):
         load_recipe(path, ["output"])
