@@ -94,6 +94,26 @@ def read_records(pipeline, path: str):
     )
 
 
+def input_units(source: str) -> tuple[int | None, str]:
+    """(how many, what) input units progress counts: a URL list's records, counted as
+    ``read_records`` reads them (None when the list cannot be read here), or a folder's .html files."""
+    if not source.lower().endswith(_URL_LISTS):
+        from vlcurate.pipelines.launch import input_files
+
+        return len(input_files(source.rstrip("/"), "html")), "file"
+    from vlcurate.transforms.io.files import open_for_reading
+
+    try:
+        with open_for_reading(source) as handle:
+            if source.lower().endswith(".parquet"):
+                import pyarrow.parquet as pq
+
+                return pq.ParquetFile(handle).metadata.num_rows, "URL"
+            return sum(1 for line in handle if line.strip() and not line.lstrip().startswith(b"#")), "URL"
+    except Exception:  # unreadable here: the run itself reports it
+        return None, "URL"
+
+
 def build(pipeline, source: str, config: WebConfig, processes: int = 1, staging: Staging | None = None) -> dict:
     """Wire the web stages onto ``pipeline``; returns their outputs for the sink."""
     if source.lower().endswith(_URL_LISTS):
@@ -117,7 +137,8 @@ def run(argv=None) -> dict | None:
         source = os.path.abspath(source)  # the folder mode serves files by their place in it
     config, models = configure(options)
     shards = shard_config(options, COMMAND.prefix)
-    return launch(options, COMMAND.pipeline, source, extensions(source), "web", config, shards, build, models)
+    return launch(options, COMMAND.pipeline, source, extensions(source), "web", config, shards, build, models,
+                  units=input_units)
 
 
 def configure(options: PipelineOptions) -> tuple[WebConfig, dict]:

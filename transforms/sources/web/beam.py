@@ -8,6 +8,7 @@ import apache_beam as beam
 
 from vlcurate.transforms.io.files import read_capped
 from vlcurate.transforms.data.rejects import Reject
+from vlcurate.transforms.runtime import progress
 from vlcurate.transforms.runtime.stage import REJECTS, IsolatedStageDoFn, StageDoFn
 from vlcurate.transforms.sources.web.config import WebConfig, folder_tasks, url_tasks
 from vlcurate.transforms.sources.web.core import render_web_task
@@ -24,6 +25,7 @@ class UrlRecordToTasks(StageDoFn):
     a parquet row; anything but ``url`` in a JSON line or a row is kept as the sample's metadata."""
 
     stage = "web_input"
+    counts = progress.INPUTS
 
     def __init__(self, config: WebConfig):
         self._config = config
@@ -57,6 +59,7 @@ class HtmlFileToTasks(StageDoFn):
     """A local .html file (folder input mode) -> one WebTask per viewport."""
 
     stage = "web_input"
+    counts = progress.INPUTS
 
     def __init__(self, folder: str, config: WebConfig):
         self._folder = folder
@@ -74,6 +77,7 @@ class RenderWebPage(IsolatedStageDoFn):
     """WebTask in, a web_code Sample out; each child process holds one guarded browser."""
 
     stage = "web_page"
+    counts = progress.ITEMS
 
     def __init__(self, config: WebConfig, processes: int):
         # No address-space cap: Chromium reserves far more virtual memory than it uses.
