@@ -105,6 +105,8 @@ def launch(options: PipelineOptions, name: str, source: str, extensions, stage: 
     }
     digest = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode("utf-8")).hexdigest()
 
+    shown = None  # the run's progress: none for a dry run
+
     def prefix_of(number: int) -> str:  # a command's first run keeps the plain prefix
         return shards.prefix if number == 1 else f"{shards.prefix}-r{number}"
 
@@ -124,9 +126,8 @@ def launch(options: PipelineOptions, name: str, source: str, extensions, stage: 
     if is_dry_run(options):
         from vlcurate.pipelines.runs import Plan
 
-        shown = None
         return run(Plan(1, flags.mode, prefix_of(1), digest, settings, [], ()))
-    count, unit = units(source) if units else (files, "file")  # the same count input_units gives
+    count, unit = units(source) if units else (files, "file")
     shown = Progress(f"vlcurate {word}", count, ITEM_UNITS.get(name, "item"), unit, flags.progress_interval)
     try:
         with locked(shards.output):
