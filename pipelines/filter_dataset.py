@@ -27,6 +27,7 @@ from vlcurate.pipelines.options import input_path, shard_config
 from vlcurate.transforms.io.files import read_capped
 from vlcurate.transforms.data.rejects import RejectRecord
 from vlcurate.transforms.io.shard_reader import ShardError, listed_shards, read_shard
+from vlcurate.transforms.runtime import progress
 from vlcurate.transforms.runtime.stage import REJECTS
 from vlcurate.pipelines.registry import command
 
@@ -53,8 +54,11 @@ class ReadShard(beam.DoFn):
                 yield sample
         except ShardError as error:  # a damaged shard costs its rest, not the run
             detail = f"{error}; {read} of its {record.get('samples', '?')} samples read before it"
+            progress.tally("read", read, "read_error", progress.INPUT_ITEMS)
             yield beam.pvalue.TaggedOutput(REJECTS, RejectRecord(stage="read", reason="read_error", uri=path,
                                                                  locator=f"byte {error.offset}", detail=detail[:2000]))
+            return
+        progress.tally("read", read, None, progress.INPUT_ITEMS)  # a shard is an input and an item
 
 
 def shard_paths(dataset: str) -> tuple[list[tuple[str, dict]], str]:

@@ -114,6 +114,10 @@ class DatasetOptions(PipelineOptions):
                  help="ocr, notebooks: larger images are rejected before decoding (default 40,000,000)")
         add_flag(parser, "worker-memory-mb", type=whole_number(0), default=None,
                  help="address-space cap of each isolated child process (0: none; default 4096)")
+        add_flag(parser, "allow-empty", action="store_true",
+                 help="exit 0 when the dataset ends with no samples (otherwise status 1)")
+        add_flag(parser, "progress-interval", type=float, default=10.0,
+                 help="seconds between progress lines when stderr is not a terminal (0: no progress)")
 
 
 _OCR_DEFAULTS = OcrConfig()

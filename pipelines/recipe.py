@@ -2,7 +2,7 @@
 Beam pipeline, with a report.
 
     vlcurate run RECIPE.yaml [--set key.path=value ...] [--mode new|extend|resume] [--overwrite]
-                 [--progress-interval 10] [--no-report] [Beam flags]
+                 [--progress-interval 10] [--allow-empty] [--no-report] [Beam flags]
 
 Each source runs the same stages as its own command (`vlcurate pdf`, `web`, `ocr`, `charts`,
 `notebooks`, `sft`, `text`), with the options the recipe gives it. Then, over all sources together:
@@ -21,7 +21,6 @@ import argparse
 import dataclasses
 import hashlib
 import json
-import os
 import sys
 
 import apache_beam as beam
@@ -47,7 +46,9 @@ def parse_args(argv):
     parser.add_argument("--retry-rejects", action="store_true",
                         help="--mode extend: judge again the inputs an earlier run rejected or filtered")
     parser.add_argument("--progress-interval", type=float, default=10.0,
-                        help="seconds between progress lines on the console (0: none)")
+                        help="seconds between progress lines when stderr is not a terminal (0: no progress)")
+    parser.add_argument("--allow-empty", action="store_true",
+                        help="exit 0 when the dataset ends with no samples (otherwise status 1)")
     parser.add_argument("--no-report", action="store_true", help="don't write report.html")
     args, beam_argv = parser.parse_known_args(argv)
     check_beam("run", beam_argv, [spelling for action in parser._actions for spelling in action.option_strings],
@@ -64,10 +65,6 @@ def run(argv=None) -> int:
         print(f"vlcurate run: the recipe has problems:\n{error}", file=sys.stderr)
         return 1
     beam_argv = _with_runner(beam_argv)
-    if args.progress_interval > 0:
-        from vlcurate.transforms.runtime.progress import ENV
-
-        os.environ[ENV] = str(args.progress_interval)  # worker processes inherit it
     digest = hashlib.sha256(json.dumps(recipe.document, sort_keys=True).encode("utf-8")).hexdigest()
     if dry_run:
         return execute(recipe, Plan(1, args.mode, f"{recipe.prefix}-r1", digest, recipe.document, beam_argv, ()),
@@ -80,7 +77,8 @@ def run(argv=None) -> int:
             plan = make_plan(recipe.output, args.mode, args.overwrite, lambda number: f"{recipe.prefix}-r{number}",
                              digest, recipe.document, beam_argv, what="the recipe (with its --set values)")
             return execute(recipe, plan, beam_argv, resuming=args.mode == "resume", report=not args.no_report,
-                           retry_rejects=args.retry_rejects)
+                           retry_rejects=args.retry_rejects, progress_interval=args.progress_interval,
+                           allow_empty=args.allow_empty)
     except OutputLocked as error:
         raise SystemExit(f"vlcurate run: {error}") from None
 
@@ -166,8 +164,9 @@ class _Source(beam.PTransform):
 
 
 def execute(recipe: Recipe, plan: Plan, beam_argv: list[str], resuming: bool = False, report: bool = True,
-            retry_rejects: bool = False) -> int:
-    from vlcurate.pipelines.launch import config_dict
+            retry_rejects: bool = False, progress_interval: float = 10.0, allow_empty: bool = False) -> int:
+    from vlcurate.pipelines.console_progress import Progress
+    from vlcurate.pipelines.launch import config_dict, input_units, refuse_empty
     from vlcurate.pipelines.runs import carry_out, recorded_cut
     from vlcurate.transforms.io.runs import manifest_name
     from vlcurate.transforms.io.shards import ShardConfig
@@ -203,8 +202,14 @@ def execute(recipe: Recipe, plan: Plan, beam_argv: list[str], resuming: bool = F
         return _flatten([pipeline | f"Source[{p.source.name}]" >> _Source(p, staging, _label_of(p.source, label),
                                                                           quality) for p in prepared])
 
+    shown = None
+    if not dry_run:  # progress counts every source's inputs together
+        counted = [input_units(p.module, p.source.input, KINDS[p.source.kind].extensions) for p in prepared]
+        units = {unit for _, unit in counted}
+        total = None if any(count is None for count, _ in counted) else sum(count for count, _ in counted)
+        shown = Progress("vlcurate run", total, "item", units.pop() if len(units) == 1 else "input", progress_interval)
     manifest = carry_out(plan, recipe.output, PipelineOptions(beam_argv), build, shards, run_info, quality,
-                         retry_rejects)
+                         retry_rejects, shown)
     if manifest is None:  # a dry run
         return 0
     from vlcurate.pipelines.summary import summary
@@ -215,6 +220,8 @@ def execute(recipe: Recipe, plan: Plan, beam_argv: list[str], resuming: bool = F
         from vlcurate.transforms.report.build import write_report
 
         print(f"report    {write_report(recipe.output, recipe.target_mix or None)}")
+    sys.stdout.flush()
+    refuse_empty("vlcurate run", recipe.output, manifest, allow_empty)
     return 0
 
 

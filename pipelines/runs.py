@@ -146,10 +146,11 @@ def _skip_existing(outputs: dict, output: str, runs, retry_rejects: bool) -> dic
 
 
 def carry_out(plan: Plan, output: str, options, build, shards, run: dict, quality=None,
-              retry_rejects: bool = False) -> dict | None:
+              retry_rejects: bool = False, shown=None) -> dict | None:
     """Write the plan, build the pipeline (``build(pipeline) -> outputs`` gives the sources'
-    outputs), run it and merge its manifest into the dataset's; the merged manifest (None for a
-    dry run, which writes nothing and prints the job instead)."""
+    outputs), run it, showing its progress (``shown``: a console_progress.Progress), and merge its
+    manifest into the dataset's; the merged manifest (None for a dry run, which writes nothing and
+    prints the job instead)."""
     from vlcurate.pipelines.launch import add_timing, is_dry_run, run_to_end
     from vlcurate.transforms.io.runs import manifest_name, run_state, write_merged, write_plan
 
@@ -159,7 +160,8 @@ def carry_out(plan: Plan, output: str, options, build, shards, run: dict, qualit
     pipeline = beam.Pipeline(options=options)
     curate(build(pipeline), output, plan, shards, run, quality, retry_rejects)
     try:
-        result = run_to_end(pipeline)
+        with shown.showing() if shown is not None and not dry_run else contextlib.nullcontext():
+            result = run_to_end(pipeline)
     except Exception as error:
         # Beam wraps a worker's OSError in its own exception: the words are what survive.
         if "No space left on device" in str(error) or "ENOSPC" in str(error):

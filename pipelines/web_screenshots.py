@@ -106,6 +106,28 @@ def read_records(pipeline, path: str):
     )
 
 
+def input_units(source: str) -> tuple[int | None, str]:
+    """(how many, what) input units progress counts: a URL list's records, counted as
+    ``read_records`` reads them (None when the list cannot be read here), or a folder's .html files."""
+    if not is_url_list(source):
+        from vlcurate.pipelines.launch import input_files
+
+        return len(input_files(source.rstrip("/"), "html")), "file"
+    from vlcurate.transforms.io.files import open_for_reading
+
+    try:
+        if delimiter_of(source):  # a table's rows, each an input (a quoted field may hold a newline)
+            return sum(1 for _ in table_records(source)), "URL"
+        with open_for_reading(source) as handle:
+            if source.lower().endswith(".parquet"):
+                import pyarrow.parquet as pq
+
+                return pq.ParquetFile(handle).metadata.num_rows, "URL"
+            return sum(1 for line in handle if line.strip() and not line.lstrip().startswith(b"#")), "URL"
+    except Exception:  # unreadable here: the run itself reports it
+        return None, "URL"
+
+
 def build(pipeline, source: str, config: WebConfig, processes: int = 1, staging: Staging | None = None) -> dict:
     """Wire the web stages onto ``pipeline``; returns their outputs for the sink."""
     if is_url_list(source):
@@ -133,7 +155,8 @@ def run(argv=None) -> dict | None:
     if "://" not in source:
         source = os.path.abspath(source)  # the folder mode serves files by their place in it
     shards = shard_config(options, COMMAND.prefix)
-    return launch(options, COMMAND.pipeline, source, extensions(source), "web", config, shards, build, models)
+    return launch(options, COMMAND.pipeline, source, extensions(source), "web", config, shards, build, models,
+                  units=input_units)
 
 
 def configure(options: PipelineOptions) -> tuple[WebConfig, dict]:

@@ -277,7 +277,7 @@ def test_a_killed_run_resumes_without_touching_finished_shards(tmp_path, inputs,
     process.send_signal(signal.SIGKILL)  # the run is killed as an out-of-memory killer would
     _, stderr = process.communicate()
     assert process.returncode == -signal.SIGKILL
-    assert "progress" in stderr and "text 40 in -> 40 out" in stderr  # progress lines on the console
+    assert "vlcurate run: " in stderr and " items (" in stderr  # progress lines on the console
     assert (output / "runs" / "run-0001.plan.json").exists() and not (output / "runs" / "run-0001.json").exists()
     finished = file_facts(output)
     assert 2 <= len(finished) < len(complete["shards"])

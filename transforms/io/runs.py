@@ -73,7 +73,10 @@ def run_manifests(output: str, numbers) -> list[dict]:
 
 def merge(runs: list[tuple[int, dict, dict]]) -> dict:
     """The dataset's manifest from its finished runs' (number, plan, manifest), oldest first:
-    shards and rejects files of every run, counts summed, settings of the latest run."""
+    shards and rejects files of every run, counts, funnel and throughput summed, settings of the
+    latest run."""
+    from vlcurate.transforms.runtime.funnel import add_up
+
     latest = runs[-1][2]
     merged = {key: value for key, value in latest.items() if key not in ("runs",)}
     totals = {"inputs": 0, "samples": 0, "rejected": 0, "filtered": 0}
@@ -112,6 +115,9 @@ def merge(runs: list[tuple[int, dict, dict]]) -> dict:
     )
     for field in ("categories", "text_sources", "labels", "counts"):
         merged[field] = dict(sorted(merged[field].items()))
+    throughput, funnel = add_up([(manifest.get("throughput"), manifest.get("funnel")) for _, _, manifest in runs])
+    if throughput or funnel:  # the same sums as the totals': every run's elements and seconds
+        merged.update(throughput=throughput, funnel=funnel)
     return merged
 
 

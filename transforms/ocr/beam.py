@@ -5,6 +5,7 @@ from __future__ import annotations
 import apache_beam as beam
 
 from vlcurate.transforms.ocr.config import ImageTask, OcrConfig
+from vlcurate.transforms.runtime import progress
 from vlcurate.transforms.runtime.stage import REJECTS, IsolatedStageDoFn
 from vlcurate.transforms.io.staging import Staging
 
@@ -17,6 +18,7 @@ class OcrImage(IsolatedStageDoFn):
 
     stage = "ocr_image"
     preload = ("vlcurate.transforms.ocr.core",)
+    counts = progress.INPUT_ITEMS
 
     def __init__(self, config: OcrConfig, processes: int):
         super().__init__(processes, config.timeout_s, config.worker_memory_mb, config.threads)

@@ -1,1 +1,1 @@
-"""The dataset report: report.html (build), its HTML sections (html) and its SVG figures (plots)."""
+"""The dataset report: report.html (build), its HTML sections (html), its SVG figures (plots) and the examples of what was rejected or filtered (examples)."""

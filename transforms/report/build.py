@@ -1,10 +1,13 @@
 """The dataset report: report.html beside a dataset's manifest, one self-contained offline page.
 
 It shows the funnel (counts per stage and reason), the CLIP scores against the threshold, the
-category mix against a target, taxonomy labels, OCR confidence, image sizes, throughput and a
-contact sheet of sample thumbnails with their text. Plain functions, no Beam: the manifest and
-the rejects are read whole (small), the index files are streamed in batches, and only the shards
-that hold the contact sheet's samples are opened, each read only as far as those samples.
+category mix against a target, samples per source and per language, taxonomy labels, OCR
+confidence, image sizes, throughput, a contact sheet of sample thumbnails with their text, and
+examples of the rows each reason rejected or filtered (transforms/report/examples.py). The sheet
+and the examples are a seeded random sample (``rank``): the same every time, not the smallest
+keys. Plain functions, no Beam: the manifest is read whole, the index and rejects files are
+streamed in batches, and only the shards that hold the samples shown are opened, each read only as
+far as those samples.
 
 The page is static HTML: no scripts, no external URLs (figures and thumbnails are data: URIs),
 every dataset string escaped, and a Content-Security-Policy that would block a script or a
@@ -15,7 +18,9 @@ from __future__ import annotations
 
 import base64
 import bisect
+import collections
 import dataclasses
+import hashlib
 import html
 import io
 import statistics
@@ -25,13 +30,14 @@ from vlcurate.transforms.io.files import atomic_write, open_for_reading
 from vlcurate.transforms.io.manifest import read_manifest
 
 REPORT_NAME = "report.html"
-SHEET_SAMPLES = 6  # contact-sheet samples per category: the smallest keys, so the same every run
+SHEET_SAMPLES = 6  # contact-sheet samples per category: a seeded random sample, the same every run
+SEED = "vlcurate-report"  # the seed of the sheet's and the examples' random sample
 THUMB_SIDE = 256
 TEXT_CHARS = 300
 TOP_LEAVES = 20
 MAX_THUMB_PIXELS = 64_000_000  # a sample image larger than this is not decoded for a thumbnail
-INDEX_COLUMNS = ("key", "shard", "category", "uri", "locator", "image_count", "image_width",
-                 "image_height", "image_bytes", "scores")
+INDEX_COLUMNS = ("key", "shard", "source", "category", "uri", "locator", "image_count", "image_width",
+                 "image_height", "image_bytes", "scores", "language")
 
 
 @dataclasses.dataclass
@@ -44,7 +50,10 @@ class IndexFacts:
     widths: list = dataclasses.field(default_factory=list)
     heights: list = dataclasses.field(default_factory=list)
     image_bytes: list = dataclasses.field(default_factory=list)
-    picks: dict = dataclasses.field(default_factory=dict)  # category -> sorted [(key, row)]
+    picks: dict = dataclasses.field(default_factory=dict)  # category -> [(rank, key, row)], by rank
+    sources: collections.Counter = dataclasses.field(default_factory=collections.Counter)
+    languages: collections.Counter = dataclasses.field(default_factory=collections.Counter)  # None: not run
+    shards: dict = dataclasses.field(default_factory=dict)  # of the ``wanted`` keys: key -> its shard
 
 
 def write_report(dataset: str, target_mix: dict[str, float] | None = None, output: str | None = None,
@@ -90,8 +99,16 @@ def target_of(manifest: dict, given: dict | None) -> dict | None:
 # --- reading -----------------------------------------------------------------------------------
 
 
-def scan_index(paths: Iterable[str], per_category: int = SHEET_SAMPLES, batch_rows: int = 16384) -> IndexFacts:
-    """Stream the index files a batch at a time, keeping only the columns the report plots."""
+def rank(identity: str) -> str:
+    """An item's place in the report's seeded random order (sha256 of the seed and the item's key,
+    or what names a keyless reject row): independent of the order files are read in."""
+    return hashlib.sha256(f"{SEED}\0{identity}".encode("utf-8")).hexdigest()
+
+
+def scan_index(paths: Iterable[str], per_category: int = SHEET_SAMPLES, batch_rows: int = 16384,
+               wanted: frozenset = frozenset()) -> IndexFacts:
+    """Stream the index files a batch at a time, keeping only the columns the report plots, and
+    the shard of each ``wanted`` key."""
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
@@ -114,22 +131,31 @@ def scan_index(paths: Iterable[str], per_category: int = SHEET_SAMPLES, batch_ro
                     facts.heights.extend(pc.filter(batch.column("image_height"), with_image).to_pylist())
                     if "image_bytes" in names:
                         facts.image_bytes.extend(pc.filter(batch.column("image_bytes"), with_image).to_pylist())
+                if "source" in names:
+                    facts.sources.update(batch.column("source").to_pylist())
+                if "language" in names:
+                    facts.languages.update(batch.column("language").to_pylist())
+                if wanted and {"key", "shard"} <= set(names):
+                    facts.shards.update((key, shard) for key, shard in zip(batch.column("key").to_pylist(),
+                                                                           batch.column("shard").to_pylist())
+                                        if key in wanted)
                 if per_category and {"key", "category", "shard"} <= set(names):
                     _pick(facts.picks, batch, per_category)
     return facts
 
 
 def _pick(picks: dict, batch, per_category: int) -> None:
-    """Keep, per category, the ``per_category`` smallest keys seen so far with their rows."""
+    """Keep, per category, the ``per_category`` rows of the smallest ``rank`` seen so far."""
     keys = batch.column("key").to_pylist()
     categories = batch.column("category").to_pylist()
     for i, (key, category) in enumerate(zip(keys, categories)):
         chosen = picks.setdefault(category, [])
-        if len(chosen) >= per_category and key >= chosen[-1][0]:
+        place = rank(key)
+        if len(chosen) >= per_category and place >= chosen[-1][0]:
             continue
         row = batch.slice(i, 1).to_pylist()[0]
         row.pop("scores", None)
-        bisect.insort(chosen, (key, row))
+        bisect.insort(chosen, (place, key, row))
         del chosen[per_category:]
 
 
@@ -153,29 +179,38 @@ def clip_rejects(paths: Iterable[str]) -> tuple[list[float], list[float]]:
     return scores, sorted(thresholds)
 
 
-def sheet_samples(dataset: str, picks: dict, damaged: list | None = None) -> dict:
-    """category -> the picked samples, read from their shards; a shard is read only up to the
-    last picked key in it (a shard is sorted by key). A damaged shard gives the picks before the
-    damage; its ShardError is appended to ``damaged``."""
+def sheet_samples(dataset: str, picks: dict, damaged: list | None = None, found: dict | None = None) -> dict:
+    """category -> the picked samples in key order, read from their shards (``found``: key ->
+    sample, already read by ``read_samples``)."""
+    if found is None:
+        found = read_samples(dataset, [(key, row["shard"]) for chosen in picks.values() for _, key, row in chosen],
+                             damaged)
+    return {category: [found[key] for _, key, _ in sorted(chosen, key=lambda pick: pick[1]) if key in found]
+            for category, chosen in sorted(picks.items())}
+
+
+def read_samples(dataset: str, keys: Iterable[tuple[str, str]], damaged: list | None = None) -> dict:
+    """key -> sample for each (key, shard) given, read from their shards; a shard is read only up
+    to the last wanted key in it (a shard is sorted by key). A damaged shard gives the samples
+    before the damage; its ShardError is appended to ``damaged``."""
     from vlcurate.transforms.io import shard_reader
 
     wanted: dict[str, set] = {}
-    for chosen in picks.values():
-        for key, row in chosen:
-            wanted.setdefault(row["shard"], set()).add(key)
+    for key, shard in keys:
+        wanted.setdefault(shard, set()).add(key)
     found = {}
-    for shard, keys in sorted(wanted.items()):
-        last = max(keys)
+    for shard, names in sorted(wanted.items()):
+        last = max(names)
         try:
             for sample in shard_reader.read_shard(join(dataset, f"shards/{shard}.tar")):
-                if sample.key in keys:
+                if sample.key in names:
                     found[sample.key] = sample
                 if sample.key >= last:
                     break
         except shard_reader.ShardError as error:
             if damaged is not None:
                 damaged.append(error)
-    return {category: [found[key] for key, _ in chosen if key in found] for category, chosen in sorted(picks.items())}
+    return found
 
 
 def thumbnail(data: bytes, side: int = THUMB_SIDE) -> str | None:
@@ -212,27 +247,35 @@ def excerpt(sample, limit: int = TEXT_CHARS) -> str:
 
 def build_report(dataset: str, target_mix: dict | None = None, per_category: int = SHEET_SAMPLES) -> str:
     """The report page of one dataset folder, as an HTML string."""
+    from vlcurate.transforms.report import examples
     from vlcurate.transforms.report import html as page
 
     manifest = read_manifest(dataset)
     shards = manifest.get("shards") or []
-    facts = scan_index(dataset_files(dataset, [(s.get("index") or {}).get("name") for s in shards], "index"),
-                       per_category)
     rejects = manifest.get("rejects") or {}
     rejects_names = [(entry or {}).get("name") for entry in rejects.get("files") or [rejects.get("file")]]
-    rejected_clip, thresholds = clip_rejects(dataset_files(dataset, rejects_names, "rejects"))
+    rejects_files = dataset_files(dataset, rejects_names, "rejects")
+    rejected_clip, thresholds = clip_rejects(rejects_files)
+    dropped = examples.scan_rejects(rejects_files)
+    facts = scan_index(dataset_files(dataset, [(s.get("index") or {}).get("name") for s in shards], "index"),
+                       per_category, wanted=examples.wanted_keys(dropped))
     damaged: list = []
-    sheet = sheet_samples(dataset, facts.picks, damaged) if per_category else {}
+    picked = [(key, row["shard"]) for chosen in facts.picks.values() for _, key, row in chosen] if per_category else []
+    found = read_samples(dataset, [*picked, *facts.shards.items()], damaged)  # one pass over each shard
+    sheet = sheet_samples(dataset, facts.picks, found=found) if per_category else {}
     sections = [
         page.summary(dataset, manifest),
         page.funnel(manifest),
         page.clip(facts.clip, rejected_clip, _clip_lines(manifest, thresholds)),
         page.mix(manifest, target_of(manifest, target_mix)),
+        page.sources(facts, examples.by_source_table(dropped)),
+        page.languages(facts),
         page.labels(manifest),
         page.ocr(facts.ocr_confidence),
         page.sizes(facts),
         page.throughput(manifest),
         page.contact_sheet(sheet, per_category),
+        examples.section(dropped, found),
     ]
     if damaged:  # the sheet shows what was read before the damage; say which shards it cut short
         rows = [[error.path, error.reason, error.offset, error.detail] for error in damaged]

@@ -1,17 +1,20 @@
 """The dataset report's sections as HTML: one function per section, every dataset string escaped.
 
 Each section function takes plain values (the manifest, lists of numbers, samples) and returns an
-HTML fragment; ``document`` wraps them in a page with no scripts and no external URLs.
+HTML fragment; ``document`` wraps them in a page with no scripts and no external URLs. Categories
+and reasons link to their samples and examples inside the page (``Link``: a fragment, never a URL).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 from vlcurate.transforms.report import plots as plots
 from vlcurate.transforms.data.rejects import REJECTED, reject_kind
 from vlcurate.transforms.data.review import REVIEW_LABEL as REVIEW
 from vlcurate.transforms.report.build import TOP_LEAVES, escape, excerpt, median, svg_uri, thumbnail
+from vlcurate.transforms.runtime.funnel import annotation
 
 NOT_RECORDED = "not recorded"
 # No scripts, no fetches: images only from data: URIs, styles only from the page itself.
@@ -52,11 +55,31 @@ def missing(what: str) -> str:
     return f"<p class=\"missing\">{escape(what)}: {NOT_RECORDED}.</p>"
 
 
+@dataclasses.dataclass(frozen=True)
+class Link:
+    """A table cell that links to an anchor of this page."""
+
+    text: str
+    anchor: str
+
+    def html(self) -> str:
+        return f"<a href=\"#{escape(self.anchor)}\">{escape(self.text)}</a>"
+
+
+def anchor_of(prefix: str, name) -> str:
+    """The page anchor of a category's samples or a reason's examples: ``samples-document_ocr``."""
+    return prefix + "-" + "".join(c if c.isalnum() or c in "-_" else "-" for c in str(name))
+
+
+def _cell(value) -> str:
+    return value.html() if isinstance(value, Link) else escape(value)
+
+
 def table(headers: list[str], rows: list[list], numeric: set[int] = frozenset(), anchor: str = "") -> str:
-    """A table; columns whose index is in ``numeric`` align right. Cells are escaped."""
+    """A table; columns whose index is in ``numeric`` align right. Cells are escaped (a ``Link`` too)."""
     head = "".join(f"<th{' class=n' if i in numeric else ''}>{escape(h)}</th>" for i, h in enumerate(headers))
     body = "".join(
-        "<tr>" + "".join(f"<td{' class=n' if i in numeric else ''}>{escape(c)}</td>" for i, c in enumerate(row)) + "</tr>"
+        "<tr>" + "".join(f"<td{' class=n' if i in numeric else ''}>{_cell(c)}</td>" for i, c in enumerate(row)) + "</tr>"
         for row in rows
     )
     ident = f" id=\"{anchor}\"" if anchor else ""
@@ -111,11 +134,11 @@ def funnel(manifest: dict) -> str:
     totals = manifest.get("totals") or {}
     inputs = totals.get("inputs") or 0
     by_stage = (manifest.get("rejects") or {}).get("by_stage") or {}
-    rows = [[stage, reason, reject_kind(reason), count, share(count, inputs)]
+    rows = [[stage, Link(reason, anchor_of("examples", reason)), reject_kind(reason), count, share(count, inputs)]
             for stage, reasons in by_stage.items() for reason, count in sorted(reasons.items())]
     parts = [table(["stage", "reason", "kind", "count", "of inputs"], rows, {3, 4}, anchor="funnel-reasons")
              if rows else "<p>No input was rejected or filtered.</p>"]
-    labels = ["inputs"] + [f"{r[0]}: {r[1]}" for r in rows] + ["samples"]
+    labels = ["inputs"] + [f"{r[0]}: {r[1].text}" for r in rows] + ["samples"]
     values = [inputs] + [r[3] for r in rows] + [totals.get("samples") or 0]
     colours = ([plots.COLOURS[0]] + [plots.COLOURS[3] if r[2] == REJECTED else plots.COLOURS[1] for r in rows]
                + [plots.COLOURS[2]])
@@ -125,9 +148,9 @@ def funnel(manifest: dict) -> str:
     recorded = manifest.get("funnel")
     steps = [step for step in recorded if isinstance(step, dict)] if isinstance(recorded, list) else []
     if steps:
-        # A stage's out may exceed its in (a file becomes many records): in - out is not always a drop.
-        parts.append(table(["stage", "in", "out", "in - out"],
-                           [[s.get("stage"), s.get("in"), s.get("out"), _minus(s.get("in"), s.get("out"))] for s in steps],
+        # In the order the stages ran. A stage's out may exceed its in (a file becomes many
+        # records): in - out is not always a drop; an annotating stage (labels) drops nothing.
+        parts.append(table(["stage", "in", "out", "in - out"], [_step(s, manifest) for s in steps],
                            {1, 2, 3}, anchor="funnel-stages"))
         names = [str(s.get("stage")) for s in steps]
         parts.append(figure("fig-funnel-stages",
@@ -141,6 +164,13 @@ def funnel(manifest: dict) -> str:
 
 def _minus(a, b):
     return a - b if isinstance(a, int) and isinstance(b, int) else "-"
+
+
+def _step(step: dict, manifest: dict) -> list:
+    annotated = annotation(str(step.get("stage")), manifest)
+    if annotated:
+        return [step.get("stage"), step.get("in"), f"{step.get('in')} {annotated}", "-"]
+    return [step.get("stage"), step.get("in"), step.get("out"), _minus(step.get("in"), step.get("out"))]
 
 
 def clip(kept: list, rejected: list, lines: list) -> str:
@@ -182,7 +212,8 @@ def _mix_table(counts: dict, target: dict | None, anchor: str) -> str:
     names = sorted(set(counts) | set(target or {}))
     rows = []
     for name in names:
-        row = [name, counts.get(name, 0), share(counts.get(name, 0), total)]
+        row = [Link(name, anchor_of("samples", name)) if counts.get(name) else name, counts.get(name, 0),
+               share(counts.get(name, 0), total)]
         if target:
             wanted = float(target.get(name, 0.0))
             actual = counts.get(name, 0) / total if total else 0.0
@@ -253,12 +284,41 @@ def sizes(facts) -> str:
                    figure("fig-sizes", svg, "Image width x height and image bytes per sample"))
 
 
+def sources(facts, reject_rows: list[list]) -> str:
+    """Samples per source (the index's ``source``), and reject rows per source (the rejects'
+    ``source``: a recipe source's name, or the command's pipeline)."""
+    total = sum(facts.sources.values())
+    parts = [table(["source", "samples", "share"], [[name or "(none)", count, share(count, total)]
+                                                    for name, count in sorted(facts.sources.items(), key=str)],
+                   {1, 2}, anchor="sources-samples") if facts.sources else missing("Samples per source")]
+    if reject_rows:
+        parts.append("<p>Rejected and filtered rows per source (a recipe's sources by name):</p>")
+        parts.append(table(["source", "rejected", "filtered"], reject_rows, {1, 2}, anchor="sources-rejects"))
+    return section("sources", "Sources", *parts)
+
+
+def languages(facts) -> str:
+    """Samples per language (the index's ``language``; null: language id did not run)."""
+    counts = {name: count for name, count in facts.languages.items() if name is not None}
+    if not counts:
+        return section("languages", "Languages", missing("Languages (language id did not run)"))
+    total = sum(facts.languages.values())
+    rows = [[name, count, share(count, total)] for name, count in sorted(counts.items(), key=lambda x: (-x[1], x[0]))]
+    if facts.languages.get(None):
+        rows.append(["(not identified)", facts.languages[None], share(facts.languages[None], total)])
+    return section("languages", "Languages", table(["language", "samples", "share"], rows, {1, 2},
+                                                   anchor="languages-table"))
+
+
 def throughput(manifest: dict) -> str:
     recorded = manifest.get("throughput")
     if not isinstance(recorded, dict) or not recorded:
         return section("throughput", "Throughput", missing("Throughput"))
+    ran = [step.get("stage") for step in manifest.get("funnel") or [] if isinstance(step, dict)]
+    order = [stage for stage in ran if stage in recorded] + sorted(set(recorded) - set(ran))  # as they ran
     rows = []
-    for stage, entry in recorded.items():
+    for stage in order:
+        entry = recorded[stage]
         entry = entry if isinstance(entry, dict) else {}
         elements, seconds = entry.get("elements"), entry.get("seconds")
         rate = entry.get("per_second")
@@ -278,10 +338,10 @@ def throughput(manifest: dict) -> str:
 def contact_sheet(sheet: dict, per_category: int) -> str:
     if not sheet:
         return section("samples", "Samples", missing("Samples"))
-    parts = [f"<p>Up to {per_category} samples per category: those with the smallest keys.</p>"]
+    parts = [f"<p>Up to {per_category} samples per category: a seeded random sample, the same every time.</p>"]
     for category, samples in sheet.items():
         cards = "\n".join(_card(sample) for sample in samples)
-        parts.append(f"<h3>{escape(category)} ({len(samples)})</h3>\n"
+        parts.append(f"<h3 id=\"{escape(anchor_of('samples', category))}\">{escape(category)} ({len(samples)})</h3>\n"
                      f"<div class=\"sheet\" data-category=\"{escape(category)}\">\n{cards}\n</div>")
     return section("samples", "Samples", *parts)
 

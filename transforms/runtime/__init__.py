@@ -1,1 +1,1 @@
-"""How a stage runs: the DoFn base classes (all outputs or one reject), isolated child processes for native code, native thread caps, progress counts."""
+"""How a stage runs: the DoFn base classes (all outputs or one reject), isolated child processes for native code, native thread caps, progress counts (the live tally), and the funnel and throughput the manifest records."""

@@ -1,45 +1,71 @@
-"""Stage counts as a run goes: printed to the console every few seconds, and timed for the manifest.
+"""Stage counts as a run goes: the live tally the console shows (inputs, items, samples, rejects).
 
-Every stage DoFn (transforms/runtime/stage.py) calls ``record`` once per element it settles. Counts live
-in the worker process; a daemon thread in each process prints them when ``VLCURATE_PROGRESS``
-holds an interval in seconds (``vlcurate run`` sets it; worker processes inherit it). The same
-elements are also counted and timed as Beam metrics (``timing``), which the pipeline gathers after
-the run into the manifest's ``throughput`` and ``funnel``.
+Every stage DoFn (transforms/runtime/stage.py) calls ``record`` once per element it settles, saying
+what its elements count as (``counts``): ``input``, the run's input units (a file, a URL of a
+list); ``item``, the units of its main work (a page rendered, a record made a sample); ``samples``,
+its outputs are samples. The tally lives in the process that runs the stage. On the local
+FnApiRunner that is the command's own process, which shows it (pipelines/console_progress.py);
+worker processes of ``--direct_running_mode=multi_processing`` write theirs to the folder
+``share`` names (inherited through ``SHARE_ENV``), where ``snapshot`` adds them up.
+
+The same elements are also timed as Beam metrics, which ``funnel.timing`` gathers after the
+run into the manifest's ``throughput`` and ``funnel`` (transforms/runtime/funnel.py).
 """
 
 from __future__ import annotations
 
 import collections
-import dataclasses
 import functools
+import json
 import os
-import sys
 import threading
 import time
 
 from apache_beam.metrics import Metrics
 
-ENV = "VLCURATE_PROGRESS"
-_counts: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
+from vlcurate.transforms.data.rejects import is_filtered
+
+# What a stage's elements count as (a stage's ``counts``).
+INPUTS = frozenset({"input"})  # the run's inputs, which fan out into items (a PDF into its pages)
+ITEMS = frozenset({"item", "samples"})  # items, each made into samples (a page, a record)
+INPUT_ITEMS = INPUTS | ITEMS  # inputs that are items themselves (an image file)
+
+SHARE_ENV = "VLCURATE_PROGRESS_DIR"
+_SHARE_EVERY_S = 0.5
 _lock = threading.Lock()
-_reporter: threading.Thread | None = None
-_started = time.monotonic()
+_tally: collections.Counter = collections.Counter()
+_last_stage = ""
+_showing_here = False  # this process shows the tally: it never writes a share file
+_writer: threading.Thread | None = None  # a worker process's, writing its tally to the shared folder
 
 
-def record(stage: str, started: float, outputs: int, reason: str | None) -> None:
-    """One element settled by ``stage``: ``outputs`` results, or a reject with ``reason``."""
+def record(stage: str, started: float, outputs: int, reason: str | None, counts: frozenset = frozenset()) -> None:
+    """One element settled by ``stage``: ``outputs`` results, or a reject row with ``reason``."""
     finished = time.time()
     start, end, latency = _distributions(stage)
     start.update(int(started * 1e6))
     end.update(int(finished * 1e6))
     latency.update(int((finished - started) * 1e6))
+    tally(stage, outputs, reason, counts)
+
+
+def tally(stage: str, outputs: int, reason: str | None, counts: frozenset = frozenset()) -> None:
+    """Count one settled element in the live tally (``record`` without the metrics)."""
+    global _last_stage
     with _lock:
-        counts = _counts[stage]
-        counts["in"] += 1
-        counts["out"] += outputs
+        if "input" in counts:
+            _tally["inputs"] += 1
+            if "item" not in counts:  # an input that fans out: its outputs are the items it brings
+                _tally["fanned_inputs"] += 1
+                _tally["fanned_items"] += outputs
+        if "item" in counts:
+            _tally["items"] += 1
+        if "samples" in counts:
+            _tally["samples"] += outputs
         if reason:
-            counts["rejected"] += 1
-    _ensure_reporter()
+            _tally["filtered" if is_filtered(reason) else "rejected"] += 1
+        _last_stage = stage
+    _share()
 
 
 @functools.lru_cache(maxsize=None)
@@ -48,75 +74,65 @@ def _distributions(stage: str):
     return tuple(Metrics.distribution(stage, name) for name in ("start_us", "end_us", "latency_us"))
 
 
-def _ensure_reporter() -> None:
-    global _reporter
-    interval = os.environ.get(ENV)
-    if _reporter is not None or not interval:
-        return
-    _reporter = threading.Thread(target=_report_every, args=(float(interval),), daemon=True, name="vlcurate-progress")
-    _reporter.start()
-
-
-def _report_every(interval: float) -> None:
-    while True:
-        time.sleep(interval)
-        print(line(), file=sys.stderr, flush=True)
-
-
-def line() -> str:
-    """``progress 12s [pid 123]: pdf_page 40 in -> 38 out, 2 rejected | ...``"""
+def share(folder: str | None) -> None:
+    """Start a run's tally from zero in this process, the one that shows it; worker processes it
+    starts write theirs under ``folder`` (None: none will)."""
+    global _showing_here, _last_stage
     with _lock:
-        parts = [f"{stage} {c['in']} in -> {c['out']} out" + (f", {c['rejected']} rejected" if c["rejected"] else "")
-                 for stage, c in sorted(_counts.items())]
-    return f"progress {time.monotonic() - _started:.0f}s [pid {os.getpid()}]: " + (" | ".join(parts) or "starting")
+        _tally.clear()
+        _last_stage = ""
+    _showing_here = True
+    if folder:
+        os.environ[SHARE_ENV] = folder
+    else:
+        os.environ.pop(SHARE_ENV, None)
 
 
-@dataclasses.dataclass(frozen=True)
-class _Span:
-    count: int
-    sum: int
-    min: int
-    max: int
+def _share() -> None:
+    """In a worker process, keep its tally in its file in the shared folder: a daemon thread writes
+    it every half second while it changes (so the last counts are written too, not only those
+    before a pause)."""
+    global _writer
+    if _showing_here or _writer is not None or not os.environ.get(SHARE_ENV):
+        return
+    with _lock:
+        if _writer is None:
+            _writer = threading.Thread(target=_write_every, args=(os.environ[SHARE_ENV],), daemon=True,
+                                       name="vlcurate-progress-share")
+            _writer.start()
 
-    @staticmethod
-    def of(value) -> "_Span":
-        return _Span(value.count, value.sum, value.min, value.max)
 
-    def plus(self, other: "_Span") -> "_Span":
-        return _Span(self.count + other.count, self.sum + other.sum, min(self.min, other.min), max(self.max, other.max))
-
-
-def timing(metrics_result) -> tuple[dict, list]:
-    """(throughput, funnel) from a finished pipeline's metrics: per stage, the elements it took,
-    the seconds from its first element's start to its last one's end (all workers together), and
-    the mean seconds per element; the funnel lists each stage's elements in and outputs out."""
-    spans: dict[str, dict] = collections.defaultdict(dict)
-    for result in metrics_result.get("distributions", []):
-        value = result.committed if result.committed is not None else result.attempted
-        if value is not None and value.count:
-            # A stage used in several steps (the label stage of two source groups) reports per step.
-            names = spans[result.key.metric.namespace]
-            name = result.key.metric.name
-            names[name] = _Span.of(value) if name not in names else names[name].plus(_Span.of(value))
-    outputs, replayed = {}, {}
-    for result in metrics_result.get("counters", []):
-        found = {"outputs": outputs, "replayed": replayed}.get(result.key.metric.name)
-        if found is not None:
-            value = result.committed if result.committed is not None else result.attempted
-            found[result.key.metric.namespace] = found.get(result.key.metric.namespace, 0) + (value or 0)
-    throughput, funnel = {}, []
-    for stage, values in sorted(spans.items()):
-        if not {"start_us", "end_us", "latency_us"} <= set(values):
+def _write_every(folder: str) -> None:
+    path = os.path.join(folder, f"{os.getpid()}.json")
+    written = None
+    while True:
+        time.sleep(_SHARE_EVERY_S)
+        with _lock:
+            data = json.dumps({"tally": dict(_tally), "stage": _last_stage})
+        if data == written:
             continue
-        elements = values["latency_us"].count
-        seconds = max((values["end_us"].max - values["start_us"].min) / 1e6, 1e-6)
-        throughput[stage] = {
-            "elements": elements,
-            "seconds": round(seconds, 6),
-            "per_second": round(elements / seconds, 2),
-            "mean_element_s": round(values["latency_us"].sum / elements / 1e6, 6),
-        }
-        funnel.append({"stage": stage, "in": elements, "out": outputs.get(stage, 0),
-                       # elements a resumed run took from its interrupted attempt instead of computing
-                       **({"replayed": replayed[stage]} if replayed.get(stage) else {})})
-    return throughput, funnel
+        try:
+            with open(path + ".tmp", "w", encoding="utf-8") as handle:
+                handle.write(data)
+            os.replace(path + ".tmp", path)
+            written = data
+        except OSError:  # the run has ended and its folder is gone: nothing to show any more
+            return
+
+
+def snapshot() -> tuple[collections.Counter, str]:
+    """(the run's tally so far, the stage that settled an element last): this process's, plus what
+    worker processes wrote to the shared folder."""
+    with _lock:
+        total, stage = collections.Counter(_tally), _last_stage
+    folder = os.environ.get(SHARE_ENV)
+    for name in sorted(os.listdir(folder)) if folder and os.path.isdir(folder) else ():
+        if name.endswith(".json"):
+            try:
+                with open(os.path.join(folder, name), encoding="utf-8") as handle:
+                    shared = json.load(handle)
+            except (OSError, ValueError):
+                continue
+            total.update(shared.get("tally") or {})
+            stage = shared.get("stage") or stage
+    return total, stage

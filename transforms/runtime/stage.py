@@ -42,6 +42,9 @@ class StageDoFn(beam.DoFn):
     _finished = None  # the staging's done index, read on first use (``replay``)
     _done: list | tuple = ()  # settled inputs whose done lines are not written yet (a list once there are)
     _done_since = 0.0  # when the oldest of them settled
+    # What its elements count as in the live progress (transforms/runtime/progress.py): the run's
+    # inputs ("input"), the items of its main work ("item"), and whether its outputs are samples.
+    counts: frozenset = frozenset()
 
     def with_staging(self, staging: Staging | None) -> "StageDoFn":
         self.staging = staging
@@ -77,7 +80,7 @@ class StageDoFn(beam.DoFn):
         Metrics.counter(self.stage, "outputs").inc(len(samples))
         for reject in rejects:
             Metrics.counter(self.stage, reject.reason).inc()
-        progress.record(self.stage, started, len(samples), rejects[0].reason if rejects else None)
+        progress.record(self.stage, started, len(samples), rejects[0].reason if rejects else None, self.counts)
         return [*samples, *(beam.pvalue.TaggedOutput(REJECTS, reject) for reject in rejects)]
 
     def finish_bundle(self):
@@ -90,16 +93,16 @@ class StageDoFn(beam.DoFn):
         try:
             outputs = list(compute())
         except Reject as reject:
-            progress.record(self.stage, started, 0, reject.reason)
+            progress.record(self.stage, started, 0, reject.reason, self.counts)
             return self._staged(element, [self._reject(element, reject.reason, reject.detail)])
         except Exception as error:
             _LOG.exception("%s: unexpected error on %s", self.stage, self.ref(element))
-            progress.record(self.stage, started, 0, "internal_error")
+            progress.record(self.stage, started, 0, "internal_error", self.counts)
             return self._staged(element, [self._reject(element, "internal_error", f"{type(error).__name__}: {error}")])
         # Outputs are the main output's elements; a tagged side row (a review-queue row) is not one.
         produced = sum(not isinstance(output, beam.pvalue.TaggedOutput) for output in outputs)
         Metrics.counter(self.stage, "outputs").inc(produced)
-        progress.record(self.stage, started, produced, None)
+        progress.record(self.stage, started, produced, None, self.counts)
         return self._staged(element, outputs)
 
     def _staged(self, element, outputs: list) -> list:

@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import apache_beam as beam
 
+from vlcurate.transforms.runtime import progress
 from vlcurate.transforms.runtime.stage import REJECTS, StageDoFn
 
 
 class ReadRecords(StageDoFn):
     """File metadata in, its records out; a file that cannot be read at all is one reject."""
+
+    counts = progress.INPUTS
 
     def __init__(self, stage: str, read, config):
         self.stage, self._read, self._config = stage, read, config
@@ -29,6 +32,8 @@ class ReadRecords(StageDoFn):
 
 class MakeSample(StageDoFn):
     """A record in, its Sample out, or a reject row naming the record's file and locator."""
+
+    counts = progress.ITEMS
 
     def __init__(self, stage: str, make, config):
         self.stage, self._make, self._config = stage, make, config

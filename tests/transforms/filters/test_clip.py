@@ -179,7 +179,7 @@ def test_vlcurate_filter_rescores_an_existing_dataset(checkpoint, tmp_path):
     assert manifest["totals"] == {"inputs": 4, "samples": 4, "rejected": 0, "filtered": 0, "balanced": True}
     assert manifest["config"]["filter"]["dataset"] == str(first)
     again = run_cli("filter", ["--input", str(first), "--output", str(tmp_path / "third"), *clip_flags(checkpoint),
-                               "--clip-min-score", "1.0"])
+                               "--clip-min-score", "1.0", "--allow-empty"])  # an empty dataset is refused without
     assert again["totals"]["samples"] == 0 and again["rejects"]["by_reason"] == {"clip_below_threshold": 4}
 
 

@@ -27,7 +27,8 @@ from vlcurate.transforms.report.build import (
 )
 from vlcurate.transforms.data.sample import Sample
 
-SECTIONS = ("summary", "funnel", "clip", "mix", "labels", "ocr", "sizes", "throughput", "samples")
+SECTIONS = ("summary", "funnel", "clip", "mix", "sources", "languages", "labels", "ocr", "sizes", "throughput",
+            "samples", "examples")
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +83,7 @@ def image_facts(page) -> list[dict]:
 
 
 @pytest.mark.e2e
-def test_scan_index_reads_scores_sizes_and_picks_the_smallest_keys(rich):
+def test_scan_index_reads_scores_sizes_and_picks_a_seeded_random_sample(rich):
     manifest = read_manifest(rich)
     paths = dataset_files(rich, [s["index"]["name"] for s in manifest["shards"]], "index")
     assert len(paths) == len(manifest["shards"]) >= 3  # shards of at most 4 samples
@@ -97,8 +98,12 @@ def test_scan_index_reads_scores_sizes_and_picks_the_smallest_keys(rich):
 
         for row in pq.read_table(path, columns=["key", "category"]).to_pylist():
             all_keys.setdefault(row["category"], []).append(row["key"])
-    assert {c: [k for k, _ in chosen] for c, chosen in facts.picks.items()} == {
-        c: sorted(keys)[:2] for c, keys in all_keys.items()}
+    picked = {c: sorted(k for _, k, _ in chosen) for c, chosen in facts.picks.items()}
+    # the two keys of each category with the smallest seeded rank, whatever order the files come in
+    assert picked == {c: sorted(sorted(keys, key=report.rank)[:2]) for c, keys in all_keys.items()}
+    assert picked["scene_ocr"] != sorted(all_keys["scene_ocr"])[:2]  # not the smallest keys
+    assert facts.sources == {"pdf": 8, "ocr": 3, "text": 2}
+    assert scan_index(reversed(paths), per_category=2).picks == facts.picks
 
 
 def test_clip_rejects_parse_score_and_threshold(rich):
@@ -163,10 +168,15 @@ def test_report_is_deterministic_escaped_and_self_contained(rich):
     parser.feed(first)
     names = [tag for tag, _ in parser.tags]
     assert "script" not in names and names.count("img") == len(re.findall("<img ", first))
+    ids = {attrs["id"] for _, attrs in parser.tags if "id" in attrs}
+    links = [attrs["href"] for _, attrs in parser.tags if "href" in attrs]
     for tag, attrs in parser.tags:
         assert not any(name.startswith("on") for name in attrs), (tag, attrs)  # no event handlers
-        for name in ("src", "href"):
-            assert attrs.get(name, "data:").startswith("data:"), (tag, attrs)  # nothing to fetch
+        assert attrs.get("src", "data:").startswith("data:"), (tag, attrs)  # nothing to fetch
+    # links only inside the page, each to an anchor it has: every category and reason to its examples
+    assert all(href.startswith("#") and href[1:] in ids for href in links), links
+    assert {"#samples-document_ocr", "#samples-scene_ocr", "#samples-text_only", "#examples-clip_below_threshold",
+            "#examples-pdf_corrupt"} <= set(links)
     assert "&lt;script&gt;alert(1)&lt;/script&gt;&quot;&gt;&lt;img src=x onerror=alert(2)&gt;" in first
     assert "http://" not in first and "https://" not in first
 
@@ -202,6 +212,13 @@ def test_rich_report_in_chromium(rich, browser):
         assert "render\t300\t1.5\t200.00\t-" in throughput and "clip\t15\t0\t-\t-" in throughput
         assert page.locator("#funnel-stages tbody tr").count() == 2
         assert "clip\tclip_below_threshold\tfiltered\t2" in page.inner_text("#funnel-reasons")
+        # a reason leads to its examples, a category to its samples, inside the page
+        page.click("#funnel-reasons a[href='#examples-pdf_corrupt']")
+        assert page.evaluate("location.hash") == "#examples-pdf_corrupt"
+        assert "/in/bad.pdf" in page.inner_text(".sheet[data-reason='pdf_corrupt']")
+        page.click("#mix-categories a[href='#samples-text_only']")
+        assert page.evaluate("location.hash") == "#samples-text_only"
+        assert facts == {"blocked": [], "dialogs": [], "errors": []}
     finally:
         page.close()
 
@@ -235,3 +252,86 @@ def test_report_cli_errors(tmp_path, capsys):
     assert report_cli.run([str(tmp_path / "missing")]) == 1
     assert "manifest.json" in capsys.readouterr().err
     assert report_cli.run([str(tmp_path), "--target-mix", "a=x"]) == 2
+
+
+# --- examples of rejects, sources, languages ----------------------------------------------------------
+
+
+def write_dropping_dataset(folder: pathlib.Path) -> tuple[str, dict]:
+    """Two OCR samples (one with a language), one text sample, and reject rows of four kinds: an input
+    image (its file is there), a duplicate whose key the dataset holds, a PDF, and five blocked URLs."""
+    import apache_beam as beam
+    from apache_beam.options.pipeline_options import PipelineOptions
+    from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
+    from PIL import Image as PILImage
+
+    from vlcurate.transforms.data.rejects import RejectRecord
+    from vlcurate.transforms.data.sample import encode_image, make_key
+    from vlcurate.transforms.io.shards import ShardConfig, WriteDataset
+
+    picture = folder / "blank-sign.png"
+    PILImage.new("RGB", (120, 60), (200, 40, 40)).save(picture)
+    signs = [Sample(key=make_key("ocr", "sign", n), source="ocr", category="scene_ocr", uri=f"/in/sign{n}.png",
+                    locator="", images=(encode_image(PILImage.new("RGB", (50, 30), (0, 90 * n, 200)), "png"),),
+                    text=f"SIGN {n}", meta={"language": {"id": "en", "confidence": 0.9}} if n else {})
+             for n in range(2)]
+    prose = Sample(key=make_key("text", "t", 0), source="text", category="text_only", uri="/in/t.txt", locator="",
+                   text="plain words", meta={"language": {"id": "de", "confidence": 0.8}})
+    rejects = [
+        RejectRecord(stage="ocr_image", reason="ocr_empty", uri=str(picture), detail="no text found"),
+        RejectRecord(stage="sink", reason="duplicate_key", uri="/in/copy-of-sign1.png", key=signs[1].key,
+                     detail="kept /in/sign1.png"),
+        RejectRecord(stage="pdf_document", reason="pdf_corrupt", uri="/in/bad.pdf", detail="not a PDF"),
+        *[RejectRecord(stage="web_page", reason="url_blocked", uri=f"http://10.0.0.{n}/", detail="private address")
+          for n in range(5)],
+    ]
+    output = str(folder / "out")
+    with BeamTestPipeline(options=PipelineOptions(["--runner=FnApiRunner"])) as p:
+        _ = {
+            "samples": p | "Samples" >> beam.Create([*signs, prose]),
+            "rejects": p | "Rejects" >> beam.Create(rejects),
+            "inputs": p | "Inputs" >> beam.Create([s.key for s in [*signs, prose]] + [r.uri for r in rejects]),
+        } | WriteDataset(ShardConfig(output=output, prefix="d"), run={"pipeline": "ocr_images"})
+    return output, {"signs": signs, "rejects": rejects}
+
+
+@pytest.mark.e2e
+def test_report_shows_examples_per_reason_sources_and_languages(tmp_path):
+    from vlcurate.transforms.report import examples
+
+    dataset, made = write_dropping_dataset(tmp_path)
+    page = build_report(dataset)
+    assert build_report(dataset) == page  # the examples are a seeded sample: the same page every time
+    parser = _Tags()
+    parser.feed(page)
+    sections = {}  # reason -> its example cards' images and texts
+    for reason in ("ocr_empty", "duplicate_key", "pdf_corrupt", "url_blocked"):
+        start = page.index(f'<h3 id="examples-{reason}">')
+        block = page[start:page.index("</div>\n</div>", start)]
+        sections[reason] = block
+        assert f'href="#examples-{reason}"' in page  # the funnel's reason links to its examples
+    # the input image is shown from its file; the duplicate by the dataset's sample with its key
+    assert sections["ocr_empty"].count("<img ") == 1 and "the input file" in sections["ocr_empty"]
+    assert sections["duplicate_key"].count("<img ") == 1 and "the dataset&#x27;s sample with this key" in sections["duplicate_key"]
+    assert made["signs"][1].key in sections["duplicate_key"]
+    # a PDF and URLs are not rendered or fetched: their words only
+    assert "<img " not in sections["pdf_corrupt"] and "/in/bad.pdf" in sections["pdf_corrupt"]
+    assert "not a PDF" in sections["pdf_corrupt"]
+    assert "<img " not in sections["url_blocked"]
+    shown = re.findall(r"http://10\.0\.0\.(\d)/", sections["url_blocked"])
+    expected = sorted(range(5), key=lambda n: report.rank("\0".join(["web_page", "url_blocked", f"http://10.0.0.{n}/",
+                                                                        "", "private address"])))
+    assert sorted(shown) == sorted(str(n) for n in expected[:examples.EXAMPLES_PER_REASON])  # 3 of the 5
+    # samples per source and per language, rows per source
+    sources = page[page.index('<table id="sources-samples">'):]
+    assert "<td>ocr</td><td class=n>2</td><td class=n>66.7%</td>" in sources
+    assert "<td>ocr_images</td><td class=n>6</td><td class=n>2</td>" in page  # rejected, filtered
+    languages = page[page.index('<table id="languages-table">'):]
+    assert ("<td>de</td><td class=n>1</td>" in languages and "<td>en</td><td class=n>1</td>" in languages
+            and "<td>(not identified)</td><td class=n>1</td>" in languages)
+    # every category of the mix links to its samples in the contact sheet
+    assert 'href="#samples-scene_ocr"' in page and '<h3 id="samples-scene_ocr">' in page
+
+
+def test_languages_are_not_recorded_without_language_id(rich):
+    assert "Languages (language id did not run): not recorded." in build_report(rich)

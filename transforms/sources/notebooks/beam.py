@@ -10,6 +10,7 @@ import apache_beam as beam
 
 from vlcurate.transforms.io.files import read_capped
 from vlcurate.transforms.sources.notebooks.core import NotebookConfig, pair_plot, plot_tasks
+from vlcurate.transforms.runtime import progress
 from vlcurate.transforms.runtime.stage import REJECTS, StageDoFn
 
 
@@ -18,6 +19,7 @@ class ReadNotebook(StageDoFn):
     too large or without plots is one reject."""
 
     stage = "notebook"
+    counts = progress.INPUTS
 
     def __init__(self, config: NotebookConfig):
         self._config = config
@@ -33,6 +35,7 @@ class PairPlot(StageDoFn):
     """PlotTask in, a web_code Sample out, or a reject row with the cell as its locator."""
 
     stage = "notebook_plot"
+    counts = progress.ITEMS
 
     def __init__(self, config: NotebookConfig):
         self._config = config

@@ -6,6 +6,7 @@ from __future__ import annotations
 import apache_beam as beam
 
 from vlcurate.transforms.sources.pdf.config import PdfConfig
+from vlcurate.transforms.runtime import progress
 from vlcurate.transforms.runtime.stage import REJECTS, IsolatedStageDoFn
 from vlcurate.transforms.io.staging import Staging
 
@@ -27,6 +28,7 @@ class InspectPdf(_PdfStage):
     """File metadata in, one PageTask per page out; a whole-document problem is one reject."""
 
     stage = "pdf_document"
+    counts = progress.INPUTS
 
     def ref(self, metadata):
         return metadata.path, ""
@@ -42,6 +44,7 @@ class RenderPdfPage(_PdfStage):
     """PageTask in, a document_ocr Sample out."""
 
     stage = "pdf_page"
+    counts = progress.ITEMS
 
     def ref(self, task):
         return task.uri, task.locator
@@ -57,6 +60,7 @@ class ExtractFigures(_PdfStage):
     """PageTask in, one table_chart Sample per figure out (a page without any: ``no_figures``)."""
 
     stage = "pdf_figures"
+    counts = progress.ITEMS
 
     def ref(self, task):
         return task.uri, task.locator
@@ -101,6 +105,8 @@ class PdfPages(beam.PTransform):
             inputs.append(tasks)
         if self._config.figures is not None:
             extract = ExtractFigures(self._config, self._processes).with_staging(self._staging)
+            if self._pages:  # the pages' renders count the items; this branch adds samples only
+                extract.counts = frozenset({"samples"})
             figures = tasks | "Figures" >> beam.ParDo(extract).with_outputs(REJECTS, main="samples")
             samples.append(figures.samples)
             rejects.append(figures[REJECTS])

@@ -8,6 +8,7 @@ import apache_beam as beam
 
 from vlcurate.transforms.io.files import read_capped
 from vlcurate.transforms.data.rejects import Reject
+from vlcurate.transforms.runtime import progress
 from vlcurate.transforms.runtime.stage import REJECTS, IsolatedStageDoFn, StageDoFn
 from vlcurate.transforms.sources.web.config import WebConfig, folder_tasks, url_tasks
 from vlcurate.transforms.sources.web.core import render_web_task
@@ -26,6 +27,7 @@ class UrlRecordToTasks(StageDoFn):
     line or a row is kept as the sample's metadata."""
 
     stage = "web_input"
+    counts = progress.INPUTS
 
     def __init__(self, config: WebConfig):
         self._config = config
@@ -65,6 +67,7 @@ class HtmlFileToTasks(StageDoFn):
     """A local .html file (folder input mode) -> one WebTask per viewport."""
 
     stage = "web_input"
+    counts = progress.INPUTS
 
     def __init__(self, folder: str, config: WebConfig):
         self._folder = folder
@@ -83,6 +86,7 @@ class RenderWebPage(IsolatedStageDoFn):
 
     stage = "web_page"
     preload = ("vlcurate.transforms.sources.web.core",)
+    counts = progress.ITEMS
 
     def __init__(self, config: WebConfig, processes: int):
         # No address-space cap: Chromium reserves far more virtual memory than it uses.
