@@ -122,7 +122,7 @@ def run_training(datasets, steps: int, workdir: Path) -> dict:
     log.unlink(missing_ok=True)
     command = [sys.executable, "-m", "vlcurate.pipelines.cli", "train", "--shards", *map(str, datasets), "--stage",
                "2", "--steps", str(steps), "--output", str(workdir / "ckpt"), "--log-every", str(max(1, steps // 3)),
-               "--log-json", str(log), "--workers", str(WORKERS), "--warmup-steps", "0"]
+               "--log-json", str(log), "--workers", str(WORKERS), "--warmup-steps", "0", "--overwrite"]  # a fresh run
     start = time.perf_counter()
     done = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True)
     if done.returncode != 0:

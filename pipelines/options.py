@@ -167,13 +167,7 @@ def quality_stage(options: PipelineOptions, clip_sources: frozenset[str] | None 
     flags = options.view_as(QualityOptions)
     dedup = tuple(kind.strip() for kind in flags.dedup.split(",") if kind.strip())
     try:
-        clip = resolve(ClipConfig(
-            model=flags.clip_model, checkpoint=flags.clip_checkpoint, pretrained=flags.clip_pretrained,
-            model_config=flags.clip_model_config, min_score=flags.clip_min_score,
-            keep_fraction=flags.clip_keep_fraction, per_category=flags.clip_per_category,
-            min_batch=min(8, flags.clip_max_batch), max_batch=flags.clip_max_batch,
-            max_image_pixels=image_pixels(options, 40_000_000), threads=local_processes(options),
-        ))
+        clip = resolve(clip_config(options))
         stage = Quality(clip, dedup, clip.max_image_pixels, clip_sources) if clip.enabled or dedup else None
     except (ValueError, FileNotFoundError) as error:
         raise SystemExit(f"vlcurate: {error}") from error
@@ -182,6 +176,19 @@ def quality_stage(options: PipelineOptions, clip_sources: frozenset[str] | None 
         config["clip_sources"] = sorted(clip_sources)
     models = {"clip": clip.provenance()} if clip.enabled else {}
     return stage, config, models
+
+
+def clip_config(options: PipelineOptions) -> ClipConfig:
+    """The --clip-* flags as a ClipConfig, its values checked (ValueError) but no file read yet:
+    also how a recipe's stages.clip is checked."""
+    flags = options.view_as(QualityOptions)
+    return ClipConfig(
+        model=flags.clip_model, checkpoint=flags.clip_checkpoint, pretrained=flags.clip_pretrained,
+        model_config=flags.clip_model_config, min_score=flags.clip_min_score,
+        keep_fraction=flags.clip_keep_fraction, per_category=flags.clip_per_category,
+        min_batch=min(8, flags.clip_max_batch), max_batch=flags.clip_max_batch,
+        max_image_pixels=image_pixels(options, 40_000_000), threads=local_processes(options),
+    )
 
 
 def ocr_config(options: PipelineOptions, processes: int, **settings) -> OcrConfig:

@@ -61,9 +61,10 @@ def run(argv=None) -> int:
     dry_run = any(flag.startswith("--dry_run") for flag in beam_argv)
     try:
         recipe = load_recipe(args.recipe, args.overrides, check_paths=not dry_run)
-    except RecipeError as error:
-        print(f"vlcurate run: the recipe has problems:\n{error}", file=sys.stderr)
-        return 1
+    except RecipeError as error:  # a usage error, like a bad flag: each problem on its own line
+        for problem in error.problems:
+            print(f"vlcurate run: {problem}", file=sys.stderr)
+        return 2
     beam_argv = _with_runner(beam_argv)
     digest = hashlib.sha256(json.dumps(recipe.document, sort_keys=True).encode("utf-8")).hexdigest()
     if dry_run:

@@ -10,13 +10,14 @@ examples/recipes/demo.yaml.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import glob
 import os
 
 import yaml
 
+from vlcurate.pipelines import recipe_values
+from vlcurate.pipelines.recipe_values import FlagParser
 from vlcurate.pipelines.registry import BY_KIND as KINDS
 from vlcurate.transforms.data.sample import CATEGORIES
 from vlcurate.transforms.io.yaml_lines import Mapping, Refused, read_yaml
@@ -114,7 +115,7 @@ def load_recipe(path: str, overrides: list[str] = (), check_paths: bool = True) 
         with open(path, encoding="utf-8") as handle:
             text = handle.read()
     except OSError as error:
-        raise RecipeError([f"{path}: {error}"]) from None
+        raise RecipeError([f"{path}: {error.strerror or error}"]) from None
     try:
         doc, notes = read_yaml(text)
     except Refused as refused:
@@ -177,6 +178,9 @@ class _Checker:
         label = self.label(stages, sources)
         shards = self.mapping(doc, "shards", "shards")
         self.keys(shards, _SHARDS, "shards")
+        from vlcurate.pipelines.options import DatasetOptions
+
+        self.settings(shards, "shards", "", (DatasetOptions,), recipe_values.shard_settings)
         return Recipe(self.path, output.rstrip("/"), prefix, tuple(sources), dedup, clip, label,
                       self.target_mix(doc), dict(shards), _plain(doc))
 
@@ -205,7 +209,7 @@ class _Checker:
             if self.check_paths and "://" not in source_input and not glob.glob(source_input):
                 self.add(spec, "input", f"source {name}: input {source_input} does not exist")
             options = self.mapping(spec, "options", f"source {name}: options")
-            flags = self.options(name, kind, options)
+            flags = self.options(name, kind, source_input, options)
             if kind == "web":
                 self.web_input(spec, name, source_input, options)
             pairs = KINDS[kind].pairs
@@ -230,9 +234,9 @@ class _Checker:
             return default
         return value
 
-    def options(self, name, kind, options) -> list[str]:
+    def options(self, name, kind, source_input, options) -> list[str]:
         parser = _options_parser(kind)
-        flags = []
+        flags, by_key, before = [], {}, len(self.problems)
         for key, value in options.items():
             if key in _RECIPE_OWNED or key not in parser.flag_names:
                 why = "is set by the recipe itself" if key in _RECIPE_OWNED else \
@@ -252,9 +256,43 @@ class _Checker:
                 self.add(options, key, f"source {name}: option '{key}': {error}")
                 continue
             flags += one
+            by_key[key] = one
             if self.check_paths and key in ("tessdata", "image-root") and value and not os.path.isdir(str(value)):
                 self.add(options, key, f"source {name}: {key} {value} is not a folder")
+        if len(self.problems) == before:  # each value fits its flag: now what the command makes of them
+            self.refused(options, f"source {name}: option", by_key,
+                         recipe_values.configure_source(KINDS[kind].load(), source_input, not self.check_paths))
         return flags
+
+    def settings(self, mapping, section, flag_prefix, options_classes, build) -> None:
+        """A stages or shards section, checked as the flags it stands for (``--{flag_prefix}KEY``)."""
+        parser = FlagParser(options_classes)
+        by_key, before = {}, len(self.problems)
+        for key, value in mapping.items():
+            flag = flag_prefix + str(key)
+            if flag not in parser.flag_names:
+                continue  # an unknown key: already reported
+            if isinstance(value, (dict, list)) or (parser.is_switch(flag) and not isinstance(value, bool)):
+                self.add(mapping, key, f"{section}.{key} must be " + ("true or false" if parser.is_switch(flag) else
+                                                                        "a single value"))
+                continue
+            one = _as_flags({flag: value})
+            try:
+                parser.parse_args(one)
+            except ValueError as error:
+                self.add(mapping, key, f"{section}.{key}: {error}")
+                continue
+            by_key[key] = one
+        if len(self.problems) == before:
+            self.refused(mapping, section, by_key, build)
+
+    def refused(self, mapping, what, by_key, build) -> None:
+        """The refusal ``build`` gives these values, on the line of the key that causes it."""
+        found = recipe_values.refusal(build, by_key)
+        if found is not None:
+            key, words = found
+            self.add(mapping, key, f"{what} '{key}': {words}" if key is not None and what.endswith("option") else
+                     f"{what}.{key}: {words}" if key is not None else f"{what}: {words}")
 
     def dedup(self, stages) -> tuple[str, ...]:
         from vlcurate.transforms.filters.quality import DEDUP_KINDS
@@ -274,13 +312,9 @@ class _Checker:
         for key in ("checkpoint", "model-config"):
             if self.check_paths and clip.get(key) and "://" not in str(clip[key]) and not os.path.isfile(str(clip[key])):
                 self.add(clip, key, f"stages.clip.{key}: {clip[key]} is missing (a CLIP model file)")
-        parser = _quality_parser()  # the values as the --clip-* flags check them (a run parses them so)
-        for key, value in clip.items():
-            if key in _CLIP and not isinstance(value, (dict, list)):
-                try:
-                    parser.parse_args(_as_flags({f"clip-{key}": value}))
-                except ValueError as error:
-                    self.add(clip, key, f"stages.clip.{key}: {error}")
+        from vlcurate.pipelines.options import QualityOptions
+
+        self.settings(clip, "stages.clip", "clip-", (QualityOptions,), recipe_values.clip_settings)
         return {key: value for key, value in clip.items() if key in _CLIP}
 
     def label(self, stages, sources) -> dict:
@@ -297,6 +331,9 @@ class _Checker:
         for key in ("taxonomy", "lid-model"):
             if self.check_paths and label.get(key) and "://" not in str(label[key]) and not os.path.isfile(str(label[key])):
                 self.add(label, key, f"stages.label.{key}: {label[key]} is missing")
+        from vlcurate.pipelines.sft import SftOptions
+
+        self.settings(label, "stages.label", "", (SftOptions,), recipe_values.label_settings)
         return {key: value for key, value in label.items() if key in _LABEL}
 
     def target_mix(self, doc) -> dict:
@@ -321,36 +358,11 @@ def _command(kind: str) -> str:
     return {"images": "ocr"}.get(kind, kind)
 
 
-class _OptionsParser(argparse.ArgumentParser):
-    """The flags of one pipeline, for checking a source's options; errors raise ValueError."""
-
-    def error(self, message):
-        raise ValueError(message)
-
-    @property
-    def flag_names(self) -> set[str]:
-        return {option[2:] for action in self._actions for option in action.option_strings if option.startswith("--")}
-
-    def is_switch(self, name: str) -> bool:
-        return any(f"--{name}" in action.option_strings and action.nargs == 0 for action in self._actions)
-
-
-def _options_parser(kind: str) -> _OptionsParser:
+def _options_parser(kind: str) -> FlagParser:
+    """The flags of one pipeline command, for checking a source's options."""
     from vlcurate.pipelines.options import DatasetOptions
 
-    module = KINDS[kind].load()
-    parser = _OptionsParser(add_help=False)
-    for options_class in (*module.OPTIONS, DatasetOptions):
-        options_class._add_argparse_args(parser)
-    return parser
-
-
-def _quality_parser() -> _OptionsParser:
-    from vlcurate.pipelines.options import QualityOptions
-
-    parser = _OptionsParser(add_help=False)
-    QualityOptions._add_argparse_args(parser)
-    return parser
+    return FlagParser((*KINDS[kind].load().OPTIONS, DatasetOptions))
 
 
 def _plain(value):

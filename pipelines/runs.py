@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import sys
 
 import apache_beam as beam
 
@@ -56,9 +57,17 @@ def make_plan(output: str, mode: str, overwrite: bool, prefix_of, digest: str, d
             raise SystemExit(f"{output} already holds a dataset ({len(existing)} files): pass --overwrite to "
                              "replace it, --mode extend to add to it, or --mode resume to finish an interrupted run")
         from apache_beam.io.filesystems import FileSystems
+        from vlcurate.transforms.io.written import split_written
 
-        if existing:
-            FileSystems.delete(existing)
+        written, others = split_written(output, existing)
+        if others:
+            root = output.rstrip("/") + "/"
+            named = ", ".join(path.removeprefix(root) for path in others[:3])
+            more = f" and {len(others) - 3} more" if len(others) > 3 else ""
+            refuse(f"{output} holds files its dataset did not write ({named}{more}): move them elsewhere, or choose "
+                   "another --output; --overwrite deleted nothing")
+        if written:
+            FileSystems.delete(written)
         with contextlib.suppress(Exception):  # what an interrupted run staged: nothing to keep
             FileSystems.delete([f"{output}/{STAGING}"])
         return Plan(1, "new", prefix_of(1), digest, document, beam_argv, ())
@@ -76,6 +85,13 @@ def make_plan(output: str, mode: str, overwrite: bool, prefix_of, digest: str, d
         raise SystemExit(f"{what} differ from those run {state.interrupted} started with; "
                          "resume needs the same ones (or start again with --mode new --overwrite)")
     return Plan(old["number"], old["mode"], old["prefix"], digest, document, beam_argv, tuple(old["previous_runs"]))
+
+
+def refuse(message: str):
+    """A run refused for its command line: one line on stderr and exit status 2 (a SystemExit
+    with a message exits 1)."""
+    print(f"vlcurate: {message}", file=sys.stderr)
+    raise SystemExit(2)
 
 
 def recorded_cut(output: str, plan: Plan) -> dict | None:

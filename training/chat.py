@@ -71,7 +71,7 @@ def normalise(conversation) -> tuple[str, list[tuple[str, str, list[int]]]]:
         if not isinstance(content, str):
             raise BadConversation(f"message {i} content is not a string")
         images = message.get("images") or []
-        if not all(isinstance(index, int) and index >= 0 for index in images):
+        if not isinstance(images, list) or not all(isinstance(index, int) and index >= 0 for index in images):
             raise BadConversation(f"message {i} has bad image indexes {images!r}")
         turns.append((role, content.strip(), list(images)))
     return system, turns

@@ -15,6 +15,7 @@ import sys
 
 from vlcurate.training.chat import BadConversation, pieces, prompt
 from vlcurate.training.model import ModelConfig
+from vlcurate.training.train import at_least
 from vlcurate.training.tokenizer import IMAGE
 
 
@@ -34,16 +35,19 @@ def run(argv) -> int:
     ap = argparse.ArgumentParser(prog="vlcurate chat-format", description=__doc__, formatter_class=HelpFormatter)
     ap.add_argument("file", help="conversation JSON file, or - for standard input")
     ap.add_argument("--expand", action="store_true", help="repeat each <image_placeholder> to --image-tokens")
-    ap.add_argument("--image-tokens", type=int, default=ModelConfig().image_tokens,
-                    help="tokens per image that --expand writes (the bundled model's)")
+    ap.add_argument("--image-tokens", type=at_least(1), default=ModelConfig().image_tokens,
+                    help="image tokens per <image_placeholder> with --expand (the bundled model's: 576)")
     ap.add_argument("--labels", action="store_true", help="print the trained spans (assistant text and end token)")
     args = ap.parse_args(argv)
     try:
         text = sys.stdin.read() if args.file == "-" else open(args.file, encoding="utf-8").read()
         conversations = _conversations(json.loads(text))
     except (OSError, ValueError) as error:
-        print(f"vlcurate chat-format: {error}", file=sys.stderr)
+        print(f"vlcurate chat-format: {args.file}: {getattr(error, 'strerror', None) or error}", file=sys.stderr)
         return 2
+    if not conversations:
+        print(f"vlcurate chat-format: {args.file} holds no conversation (an empty list)", file=sys.stderr)
+        return 1
     status = 0
     for i, conversation in enumerate(conversations):
         if i:

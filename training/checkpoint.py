@@ -10,6 +10,7 @@ Each file is written under a temporary name and renamed, so a crash leaves the l
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 
@@ -17,6 +18,22 @@ import torch
 from safetensors.torch import load_file, save_file
 
 STATE = "state.json"
+# What a checkpoint is made of (and the temporary names they are written under): all that
+# `vlcurate train --overwrite` removes from a folder.
+_PARTS = (STATE, "model.safetensors", "optimizer.safetensors", "data-rank*.json")
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be read: a file missing, damaged, or of other model sizes."""
+
+
+def remove_checkpoint(folder: str) -> None:
+    """Delete the checkpoint in ``folder``, state.json first (so a crash half way leaves no
+    folder that claims to be a whole checkpoint); other files there are left alone."""
+    escaped = glob.escape(folder)
+    for part in _PARTS:
+        for path in sorted(glob.glob(os.path.join(escaped, part)) + glob.glob(os.path.join(escaped, part + ".tmp-*"))):
+            os.remove(path)
 
 
 def _replace(path: str, write) -> None:
@@ -35,8 +52,14 @@ def write_json(path: str, doc: dict) -> None:
 
 
 def read_json(path: str) -> dict:
-    with open(path, encoding="utf-8") as handle:
-        return json.load(handle)
+    try:
+        with open(path, encoding="utf-8") as handle:
+            doc = json.load(handle)
+    except (OSError, ValueError) as error:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise CheckpointError(f"{path}: {getattr(error, 'strerror', None) or error}") from None
+    if not isinstance(doc, dict):
+        raise CheckpointError(f"{path}: not a checkpoint file (a JSON object)")
+    return doc
 
 
 def save_tensors(folder: str, model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> None:
@@ -54,11 +77,21 @@ def save_tensors(folder: str, model: torch.nn.Module, optimizer: torch.optim.Opt
 
 
 def load_tensors(folder: str, model: torch.nn.Module, optimizer: torch.optim.Optimizer | None) -> None:
-    model.load_state_dict(load_file(os.path.join(folder, "model.safetensors")))
-    if optimizer is None:
-        return
-    parameters = dict(model.named_parameters())
-    for key, value in load_file(os.path.join(folder, "optimizer.safetensors")).items():
-        name, _, field = key.rpartition(":")
-        parameter = parameters[name]
-        optimizer.state[parameter][field] = value.to(parameter.device) if field != "step" else value
+    """The weights (and the optimiser's moments) of the checkpoint in ``folder``; CheckpointError
+    names the file when one is missing, damaged, or does not fit the model."""
+    path = os.path.join(folder, "model.safetensors")
+    try:
+        model.load_state_dict(load_file(path))
+        if optimizer is None:
+            return
+        path = os.path.join(folder, "optimizer.safetensors")
+        parameters = dict(model.named_parameters())
+        for key, value in load_file(path).items():
+            name, _, field = key.rpartition(":")
+            parameter = parameters[name]
+            optimizer.state[parameter][field] = value.to(parameter.device) if field != "step" else value
+    except KeyError as error:
+        raise CheckpointError(f"{path}: {error} is not a parameter of this model") from None
+    except Exception as error:  # OSError, safetensors' own errors, a size mismatch, a foreign name
+        why = getattr(error, "strerror", None) or str(error).strip().splitlines()[0]
+        raise CheckpointError(f"{path}: {why}") from None

@@ -27,7 +27,7 @@ from vlcurate.training.chat import BadConversation, format_conversation, format_
 from vlcurate.training.images import BadImage, ImageConfig, preprocess
 from vlcurate.training.mixing import Mixer, ModalitySchedule, language_target
 from vlcurate.training.sources import (
-    LANGUAGE, MAX_MEMBER_BYTES, BadSample, Record, ShardInfo, list_shards, parse, read_groups,
+    LANGUAGE, MAX_MEMBER_BYTES, BadSample, NoData, Record, ShardInfo, parse, read_groups, usable_shards,
 )
 from vlcurate.training.tokenizer import IGNORE, ByteTokenizer
 
@@ -75,9 +75,7 @@ class Plan:
 
 def make_plan(specs, config: DataConfig) -> Plan:
     """Resolve the shard specs; drop routes without data and say so in ``notes``."""
-    shards = tuple(list_shards(specs))
-    if not shards:
-        raise ValueError(f"no shards found in {specs!r}")
+    shards = tuple(usable_shards(specs))
     unknown = any(shard.routes is None for shard in shards)
     known = {route for shard in shards if shard.routes for kind, route in shard.routes if kind == config.kind}
     weights = dict(config.weights)
@@ -90,7 +88,7 @@ def make_plan(specs, config: DataConfig) -> Plan:
             notes.append(f"no {config.kind} samples of {route} in these shards: training on what they have")
     routes = tuple(sorted(route for route in weights if (unknown or route in known) and weights[route] > 0))
     if not routes:
-        raise ValueError(f"no {config.kind} samples to train on in {specs!r} (routes {sorted(known)})")
+        raise _nothing_to_train(shards, config, known, weights)
     default = 0.0 if config.stage == 1 else 0.7
     target = language_target(dict(config.weights), config.lang_share, default)  # given weights only
     warmup = config.warmup_steps
@@ -104,8 +102,32 @@ def make_plan(specs, config: DataConfig) -> Plan:
     return Plan(shards, routes, {route: weights[route] for route in routes}, schedule, tuple(notes))
 
 
+def _nothing_to_train(shards, config: DataConfig, known: set, weights: dict) -> NoData:
+    """Why a plan has no route to read, and what to pass instead: the data is for another stage,
+    or --mix weighs only routes it does not hold."""
+    other = sorted({route for shard in shards for kind, route in shard.routes or () if kind != config.kind})
+    if config.weights and not any(weight > 0 for _, weight in config.weights):
+        return NoData("--mix gives every route weight 0: weigh at least one", usage=True)
+    if not known and other and config.kind == "pretrain":
+        return NoData(f"these shards hold SFT conversations ({', '.join(other)}), not pretraining samples: "
+                      f"pass --stage 3 to train on them (stage {config.stage} trains on pretraining data)", usage=True)
+    if not known and other:
+        return NoData(f"these shards hold pretraining samples ({', '.join(other)}), not SFT conversations: "
+                      "pass --stage 1 or 2 to train on them (stage 3 trains on `vlcurate sft` data)", usage=True)
+    if known:
+        return NoData(f"--mix gives no weight to what these shards hold ({', '.join(sorted(known))}); "
+                      f"weigh at least one of them, e.g. --mix {sorted(known)[0]}=1", usage=True)
+    return NoData(f"these shards hold no {config.kind} samples")
+
+
 class Exhausted(Exception):
     """A route reader went through a whole epoch of its shards without one usable sample."""
+
+
+class RanDry(NoData):
+    """Every route of a loader stream ran out of usable samples: every shard or sample was skipped.
+    (A DataLoader worker's exception reaches the trainer rebuilt from a traceback text, so the
+    trainer words its own message from the type.)"""
 
 
 class RouteReader:
@@ -300,7 +322,7 @@ class Stream:
             has_language = LANGUAGE in available
             has_images = any(route != LANGUAGE for route in available)
             if not available:
-                raise RuntimeError(f"rank {self.rank} stream {self.stream}: no route has usable samples")
+                raise RanDry(f"rank {self.rank} stream {self.stream}: no route has usable samples")
             if (language and not has_language) or (not language and not has_images):
                 self.counts["modality_fallback"] += 1  # this stream ran dry of one modality
                 language = not language

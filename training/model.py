@@ -41,6 +41,21 @@ class ModelConfig:
     max_len: int = 1024
     rope_theta: float = 10000.0
 
+    def __post_init__(self):
+        """Sizes the layers can be built from: what would otherwise fail deep inside torch."""
+        for field in dataclasses.fields(self):
+            if not getattr(self, field.name) > 0:
+                raise ValueError(f"{field.name} must be positive, not {getattr(self, field.name)}")
+        if self.dim % self.heads or (self.dim // self.heads) % 2:
+            raise ValueError(f"dim {self.dim} must be heads ({self.heads}) x an even head width")
+        if self.vision_dim % self.vision_heads:
+            raise ValueError(f"vision_dim {self.vision_dim} must be a multiple of vision_heads ({self.vision_heads})")
+        if self.low_size % self.patch or self.high_size < 2 * self.high_patch:
+            raise ValueError(f"low_size ({self.low_size}) must be a multiple of patch ({self.patch}), and high_size "
+                             f"({self.high_size}) at least twice high_patch ({self.high_patch})")
+        if self.vocab < ByteTokenizer().vocab_size:
+            raise ValueError(f"vocab must hold the tokenizer's {ByteTokenizer().vocab_size} ids")
+
     @property
     def grid(self) -> int:
         return self.low_size // self.patch

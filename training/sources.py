@@ -18,7 +18,7 @@ import os
 
 import braceexpand
 from vlcurate.transforms.io import shard_reader
-from vlcurate.transforms.io.manifest import read_manifest
+from vlcurate.transforms.io.manifest import ManifestError, read_manifest
 from vlcurate.transforms.io.shard_reader import ShardError
 
 log = logging.getLogger(__name__)
@@ -29,6 +29,7 @@ LANGUAGE = "text_only"
 TEXT_SUFFIXES = {"txt", "html", "json"}
 IMAGE_SUFFIXES = {"png", "jpg", "jpeg"}
 MAX_MEMBER_BYTES = 64 * 1024 * 1024
+BUILD_FIRST = "build a dataset first with `vlcurate pdf` (or another pipeline command) or `vlcurate run RECIPE`"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,6 +53,16 @@ class Record:
     text: str | None
     conversation: list | None
     images: list[bytes]
+
+
+class NoData(ValueError):
+    """Nothing to train on: ``usage`` when the command line is the mistake (a path that is not
+    there, a stage or mix the data does not fit: exit 2), else the data's (exit 1). The message
+    says what to do; it is one line."""
+
+    def __init__(self, message: str, usage: bool = False):
+        super().__init__(message)
+        self.usage = usage
 
 
 class BadSample(ValueError):
@@ -85,7 +96,10 @@ def _index_routes(path: str) -> frozenset | None:
 
 
 def _from_manifest(folder: str) -> list[ShardInfo]:
-    manifest = read_manifest(folder)
+    try:
+        manifest = read_manifest(folder)
+    except ManifestError as error:
+        raise NoData(f"{error}") from None
     out = []
     for shard in manifest.get("shards", []):
         index = shard.get("index", {}).get("name")
@@ -112,13 +126,24 @@ def list_shards(specs) -> list[ShardInfo]:
             if not item:
                 continue
             if item.startswith("@"):
-                with open(item[1:], encoding="utf-8") as handle:
-                    lines = [line.strip() for line in handle if line.strip() and not line.startswith("#")]
+                try:
+                    with open(item[1:], encoding="utf-8") as handle:
+                        lines = [line.strip() for line in handle if line.strip() and not line.startswith("#")]
+                except (OSError, UnicodeDecodeError) as error:
+                    raise NoData(f"cannot read the shard list {item[1:]}: {getattr(error, 'strerror', None) or error}",
+                                 usage=isinstance(error, FileNotFoundError)) from None
                 out.extend(list_shards(lines))
             elif "://" in item or item.startswith("pipe:"):
                 out.extend(ShardInfo(url) for url in braceexpand.braceexpand(item))
             elif os.path.isdir(item) and os.path.exists(os.path.join(item, "manifest.json")):
                 out.extend(_from_manifest(item))
+            elif os.path.isdir(item):  # a folder of shards without a manifest
+                found = [_local_tar(path) for pattern in ("*.tar", "shards/*.tar")
+                         for path in sorted(glob.glob(os.path.join(glob.escape(item), pattern)))]
+                if not found:
+                    raise NoData(f"no shards in {item} (expected {item}/shards/*.tar or {item}/*.tar); "
+                                 f"{BUILD_FIRST}")
+                out.extend(found)
             elif os.path.basename(item) == "manifest.json":
                 out.extend(_from_manifest(os.path.dirname(item) or "."))
             else:
@@ -127,6 +152,22 @@ def list_shards(specs) -> list[ShardInfo]:
                     paths.extend(sorted(glob.glob(expanded)) if glob.has_magic(expanded) else [expanded])
                 out.extend(_local_tar(path) for path in paths)
     return out
+
+
+def usable_shards(specs) -> list[ShardInfo]:
+    """``list_shards`` for a command line: NoData when the specs name nothing that could be read.
+    A missing shard among others is only skipped and counted (a manifest may list one that is
+    gone), but specs that are all missing paths are a mistake to stop at."""
+    shards = list_shards(specs)
+    named = ", ".join([specs] if isinstance(specs, str) else specs)
+    if not shards:
+        if any(os.path.exists(spec) for spec in ([specs] if isinstance(specs, str) else specs)):
+            raise NoData(f"no shards in {named}: no run of it kept a sample; {BUILD_FIRST}")  # an empty manifest
+        raise NoData(f"no shards match {named}; {BUILD_FIRST}", usage=True)
+    if all("://" not in shard.url and not shard.url.startswith("pipe:") and not os.path.exists(shard.url)
+           for shard in shards):
+        raise NoData(f"no shards in {named}: no such file or folder; {BUILD_FIRST}", usage=True)
+    return shards
 
 
 def _unknown_suffix(members: dict) -> str | None:

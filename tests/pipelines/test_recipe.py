@@ -152,8 +152,30 @@ def test_a_labelled_source_needs_a_labeler_and_it_must_exist(tmp_path):
                     f"stages:\n  label: {{labeler: {tmp_path}/nope}}\n")
     with pytest.raises(RecipeError, match=r"r.yaml:5: stages.label.labeler: .*nope is not a labeler folder"):
         load_recipe(str(path))
-    assert cli.main(["run", str(path)]) == 1  # the CLI prints the problems and runs nothing
+    assert cli.main(["run", str(path)]) == 2  # the CLI prints the problems and runs nothing
     assert not (tmp_path / "o").exists()
+
+
+def test_stage_and_shard_values_are_checked_as_their_flags(tmp_path):
+    path = tmp_path / "r.yaml"
+    path.write_text(f"output: {tmp_path}/o\nsources:\n  s: {{kind: text, input: {tmp_path}}}\n"
+                    "stages:\n  label:\n    min-confidence: high\n    top-k: 0\n"
+                    "  clip: {model: tiny-clip, per-category: 3, max-batch: 0}\n"
+                    "shards:\n  max-shard-bytes: 100\n")
+    with pytest.raises(RecipeError) as caught:
+        load_recipe(str(path))
+    assert caught.value.problems == [
+        f"{path}:8: stages.clip.per-category must be true or false",
+        f"{path}:6: stages.label.min-confidence: argument --min-confidence/--min_confidence: invalid float value: 'high'",
+        f"{path}:10: shards.max-shard-bytes: max_samples_per_shard must be >= 1 and max_shard_bytes >= 2048",
+    ]
+    with pytest.raises(RecipeError) as caught:  # once the types are right, what the values mean together
+        load_recipe(str(path), ["stages.label.min-confidence=0.5", "stages.clip.per-category=true"])
+    assert caught.value.problems == [
+        f"{path}:8: stages.clip.max-batch: CLIP batch sizes must satisfy 1 <= min <= max",
+        f"{path}:7: stages.label.top-k: top_k 0 must be at least 1",
+        f"{path}:10: shards.max-shard-bytes: max_samples_per_shard must be >= 1 and max_shard_bytes >= 2048",
+    ]
 
 
 def test_set_overrides_recipe_values(tmp_path, inputs):

@@ -15,8 +15,13 @@ import yaml
 def parse_weights(spec: str | None, what: str = "mix") -> dict[str, float]:
     """``spec`` -> {name: weight}, in the order given; ``what`` names the flag in errors."""
     if spec and os.path.isfile(spec):
-        with open(spec, encoding="utf-8") as handle:
-            raw = yaml.safe_load(handle)
+        try:
+            with open(spec, encoding="utf-8") as handle:
+                raw = yaml.safe_load(handle)
+        except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:  # a usage mistake like any other
+            mark = getattr(error, "problem_mark", None)
+            why = f"YAML syntax at line {mark.line + 1}: {error.problem}" if mark else str(error).splitlines()[0]
+            raise ValueError(f"{what}: cannot read {spec}: {why}") from None
         if not isinstance(raw, dict):
             raise ValueError(f"{what}: {spec} must map names to weights")
         items = list(raw.items())

@@ -1,0 +1,92 @@
+"""A user's mistakes with the pipeline commands and recipes, run as a user runs them: `--overwrite`
+deletes only the files the dataset wrote and refuses, deleting nothing, while the output holds
+others; a recipe value its command would refuse is named as RECIPE:LINE, with exit status 2."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import textwrap
+
+from fixtures import EXAMPLES
+from fixtures.command import one_line_error, vlcurate
+
+
+def files(folder: pathlib.Path) -> dict[str, bytes]:
+    return {str(path.relative_to(folder)): path.read_bytes() for path in sorted(folder.rglob("*")) if path.is_file()}
+
+
+def text_dataset(output: pathlib.Path, *flags):
+    done = vlcurate("text", "--input", EXAMPLES / "text", "--output", output, *flags)
+    assert done.returncode == 0, done.stderr
+    return done
+
+
+def test_overwrite_refuses_while_the_output_holds_files_the_dataset_did_not_write(tmp_path):
+    output = tmp_path / "out"
+    text_dataset(output)
+    for name in ("shards/mine.tar.txt", "index/old.parquet", "review/mine.jsonl", "runs/notes.json"):
+        (output / name).parent.mkdir(exist_ok=True)
+        (output / name).write_text("the user's")
+    before = files(output)
+
+    done = vlcurate("text", "--input", EXAMPLES / "text", "--output", output, "--overwrite")
+    assert done.returncode == 2
+    assert one_line_error(done) == (
+        f"vlcurate: {output} holds files its dataset did not write (shards/mine.tar.txt, index/old.parquet, "
+        "review/mine.jsonl and 1 more): move them elsewhere, or choose another --output; --overwrite deleted nothing")
+    assert files(output) == before
+
+
+def test_overwrite_deletes_the_files_of_every_run_and_nothing_else(tmp_path):
+    output = tmp_path / "out"
+    text_dataset(output)
+    (output / "notes.md").write_text("beside the dataset, not in it")
+    # Run 2, killed part way: its plan names its prefix; no manifest lists its files yet.
+    plan = json.loads((output / "runs" / "run-0001.plan.json").read_text())
+    (output / "runs" / "run-0002.plan.json").write_text(json.dumps({**plan, "number": 2, "prefix": "text-r2"}))
+    (output / "shards" / "text-r2-000000.tar").write_bytes(b"\0" * 1024)
+    (output / "index" / "text-r2-000000.parquet").write_bytes(b"PAR1")
+
+    text_dataset(output, "--overwrite", "--shard-prefix", "prose")
+    assert sorted(files(output)) == ["index/prose-000000.parquet", "manifest.json", "notes.md",
+                                     "rejects/prose-rejects-000000.parquet", "runs/run-0001.json",
+                                     "runs/run-0001.plan.json", "shards/prose-000000.tar"]
+    assert (output / "notes.md").read_text() == "beside the dataset, not in it"
+
+
+def test_recipe_values_are_checked_as_their_commands_check_them(tmp_path):
+    path = tmp_path / "recipe.yaml"
+    path.write_text(textwrap.dedent(f"""\
+        output: {tmp_path / "out"}
+        sources:
+          docs:
+            kind: pdf
+            input: {EXAMPLES / "pdfs" / "chart.pdf"}
+            options:
+              ocr: never
+              ocr-dpi: 0
+          prose: {{kind: text, input: {EXAMPLES / "text"}}}
+        stages:
+          clip:
+            model: tiny-clip
+            keep-fraction: 1.5
+        shards:
+          max-samples-per-shard: twenty
+        """))
+    done = vlcurate("run", path)
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    assert done.stderr.splitlines() == [
+        f"vlcurate run: {path}:8: source docs: option 'ocr-dpi': the OCR resolution must be between 36 and 600 dpi",
+        f"vlcurate run: {path}:13: stages.clip.keep-fraction: --clip-keep-fraction must be in (0, 1]",
+        f"vlcurate run: {path}:15: shards.max-samples-per-shard: argument --max-samples-per-shard/"
+        "--max_samples_per_shard: invalid int value: 'twenty'",
+    ]
+    assert not (tmp_path / "out").exists()
+
+    done = vlcurate("run", path, "--set", "sources.docs.options.ocr-dpi=200", "--set", "stages.clip.keep-fraction=0.5",
+                    "--set", "shards.max-samples-per-shard=-5", "--dry_run=True")
+    assert done.returncode == 2
+    assert one_line_error(done) == (f"vlcurate run: {path} (--set): shards.max-samples-per-shard: "
+                                    "max_samples_per_shard must be >= 1 and max_shard_bytes >= 2048")
