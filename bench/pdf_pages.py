@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 import pymupdf
-from timing import add_run_flags, best_time, work_folder  # bench/timing.py: this script's folder is on sys.path
+from timing import add_run_flags, best_times, work_folder  # bench/timing.py: this script's folder is on sys.path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PAGE_SIZE = 1024  # longest side of the rendered page, in pixels
@@ -209,12 +209,7 @@ def main() -> int:
     runs[B] = lambda out: run_pool(files, out)
     runs[C] = lambda out: run_pdftoppm(files, out)
 
-    results, errors = {}, {}
-    for i, (name, fn) in enumerate(runs.items()):
-        try:
-            results[name] = best_time(fn, work / f"out_{i}", args.repeat)
-        except Exception as exc:  # report and carry on, so the baselines still get measured
-            errors[name] = str(exc)
+    results, errors = best_times(runs, work, args.repeat)
 
     print(f"\n{'measurement':28s} {'pages':>6s} {'seconds':>9s} {'pages/s':>9s}")
     for name in runs:

@@ -20,6 +20,27 @@ def best_time(fn, out: Path, repeat: int) -> float:
     return min(times)
 
 
+def best_times(runs: dict, work: Path, repeat: int) -> tuple[dict, dict]:
+    """({name: best wall time}, {name: error}) of every ``runs[name](out)``, taken in rounds: each
+    round runs every measurement once, in turn. This machine's speed drifts by 15% over minutes
+    (the same run took 32 and 37 CPU-seconds ten minutes apart), so runs of the things compared
+    are interleaved rather than done one block after the other. A run that fails is reported and
+    not run again; the others go on."""
+    times: dict = {}
+    errors: dict = {}
+    for _ in range(repeat):
+        for i, (name, fn) in enumerate(runs.items()):
+            if name in errors:
+                continue
+            try:
+                seconds = best_time(fn, work / f"out_{i}", 1)
+            except Exception as exc:  # report and carry on, so the baselines still get measured
+                errors[name] = str(exc)
+                continue
+            times[name] = min(seconds, times.get(name, seconds))
+    return times, errors
+
+
 def add_run_flags(parser, seed: bool = True) -> None:
     """The flags every benchmark takes: --seed, --repeat, --workdir, --json."""
     if seed:
