@@ -116,7 +116,7 @@ class DatasetOptions(PipelineOptions):
                  help="address-space cap of each isolated child process (0: none; default 4096)")
         add_flag(parser, "allow-empty", action="store_true",
                  help="exit 0 when the dataset ends with no samples (otherwise status 1)")
-        add_flag(parser, "progress-interval", type=float, default=10.0,
+        add_flag(parser, "progress-interval", type=number(0), default=10.0,
                  help="seconds between progress lines when stderr is not a terminal (0: no progress)")
 
 

@@ -27,7 +27,8 @@ class FlagParser(argparse.ArgumentParser):
             options_class._add_argparse_args(self)
 
     def error(self, message):
-        raise ValueError(message)
+        # argparse says "argument --ocr-dpi/--ocr_dpi: ..."; a recipe's line already names its key
+        raise ValueError(re.sub(r"^argument [^:]+: ", "", message))
 
     @property
     def flag_names(self) -> set[str]:

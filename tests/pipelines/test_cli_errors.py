@@ -78,10 +78,9 @@ def test_recipe_values_are_checked_as_their_commands_check_them(tmp_path):
     assert done.returncode == 2
     assert "Traceback" not in done.stderr
     assert done.stderr.splitlines() == [
-        f"vlcurate run: {path}:8: source docs: option 'ocr-dpi': the OCR resolution must be between 36 and 600 dpi",
-        f"vlcurate run: {path}:13: stages.clip.keep-fraction: --clip-keep-fraction must be in (0, 1]",
-        f"vlcurate run: {path}:15: shards.max-samples-per-shard: argument --max-samples-per-shard/"
-        "--max_samples_per_shard: invalid int value: 'twenty'",
+        f"vlcurate run: {path}:8: source docs: option 'ocr-dpi': must be a whole number from 36 to 600, not 0",
+        f"vlcurate run: {path}:13: stages.clip.keep-fraction: must be a number > 0 and <= 1, not 1.5",
+        f"vlcurate run: {path}:15: shards.max-samples-per-shard: must be a whole number >= 1, not twenty",
     ]
     assert not (tmp_path / "out").exists()
 
@@ -89,4 +88,4 @@ def test_recipe_values_are_checked_as_their_commands_check_them(tmp_path):
                     "--set", "shards.max-samples-per-shard=-5", "--dry_run=True")
     assert done.returncode == 2
     assert one_line_error(done) == (f"vlcurate run: {path} (--set): shards.max-samples-per-shard: "
-                                    "max_samples_per_shard must be >= 1 and max_shard_bytes >= 2048")
+                                    "must be a whole number >= 1, not -5")

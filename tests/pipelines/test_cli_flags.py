@@ -144,9 +144,8 @@ def test_a_recipes_clip_values_are_checked_as_the_flags_are_with_their_line(tmp_
     with pytest.raises(RecipeError) as caught:
         load_recipe(str(path), ["stages.clip.keep-fraction=1.5"])
     assert caught.value.problems == [
-        f"{path}:7: stages.clip.max-batch: argument --clip-max-batch/--clip_max_batch: must be a whole number >= 1, not 0",
-        f"{path} (--set): stages.clip.keep-fraction: argument --clip-keep-fraction/--clip_keep_fraction: "
-        "must be a number > 0 and <= 1, not 1.5",
+        f"{path}:7: stages.clip.max-batch: must be a whole number >= 1, not 0",
+        f"{path} (--set): stages.clip.keep-fraction: must be a number > 0 and <= 1, not 1.5",
     ]
 
 

@@ -130,7 +130,7 @@ def test_every_problem_of_a_recipe_is_named_with_its_line(tmp_path):
         f"{path}:16: duplicate key 'c' (first at line 12)",
         f"{path}:3: unknown key 'colour' in the recipe (allowed: output, prefix, recipe, shards, sources, stages, target_mix)",
         f"{path}:7: source a: input /no/such/folder does not exist",
-        f"{path}:8: source a: option 'ocr': argument --ocr: invalid choice: 'sometimes' (choose from 'auto', 'always', 'never')",
+        f"{path}:8: source a: option 'ocr': invalid choice: 'sometimes' (choose from 'auto', 'always', 'never')",
         f"{path}:8: source a: option 'figures' is a switch: true or false",
         f"{path}:8: source a: option 'output' is set by the recipe itself",
         f"{path}:8: source a: option 'wings' is not a flag of `vlcurate pdf`",
@@ -166,16 +166,19 @@ def test_stage_and_shard_values_are_checked_as_their_flags(tmp_path):
         load_recipe(str(path))
     assert caught.value.problems == [
         f"{path}:8: stages.clip.per-category must be true or false",
-        f"{path}:6: stages.label.min-confidence: argument --min-confidence/--min_confidence: invalid float value: 'high'",
-        f"{path}:10: shards.max-shard-bytes: max_samples_per_shard must be >= 1 and max_shard_bytes >= 2048",
+        f"{path}:8: stages.clip.max-batch: must be a whole number >= 1, not 0",
+        f"{path}:6: stages.label.min-confidence: must be a number >= 0 and <= 1, not high",
+        f"{path}:7: stages.label.top-k: must be a whole number >= 1, not 0",
+        f"{path}:10: shards.max-shard-bytes: must be a whole number >= 2048, not 100",
     ]
-    with pytest.raises(RecipeError) as caught:  # once the types are right, what the values mean together
-        load_recipe(str(path), ["stages.label.min-confidence=0.5", "stages.clip.per-category=true"])
+    # once each value is right, what they mean together: on the line of the key that alone is refused
+    path.write_text(f"output: {tmp_path}/o\nsources:\n  s: {{kind: text, input: {tmp_path}}}\n"
+                    "stages:\n  clip: {keep-fraction: 0.5}\n")
+    with pytest.raises(RecipeError) as caught:
+        load_recipe(str(path))
     assert caught.value.problems == [
-        f"{path}:8: stages.clip.max-batch: CLIP batch sizes must satisfy 1 <= min <= max",
-        f"{path}:7: stages.label.top-k: top_k 0 must be at least 1",
-        f"{path}:10: shards.max-shard-bytes: max_samples_per_shard must be >= 1 and max_shard_bytes >= 2048",
-    ]
+        f"{path}:5: stages.clip needs a model (an open_clip architecture)",
+        f"{path}:5: stages.clip.keep-fraction: --clip-min-score and --clip-keep-fraction need --clip-model"]
 
 
 def test_set_overrides_recipe_values(tmp_path, inputs):
@@ -186,7 +189,7 @@ def test_set_overrides_recipe_values(tmp_path, inputs):
     prose = next(s for s in loaded.sources if s.name == "prose")
     assert prose.flags == ("--min-chars", "50")
     assert not next(s for s in loaded.sources if s.name == "reports").clip
-    with pytest.raises(RecipeError, match=r"\(--set\): source prose: option 'min-chars': argument --min-chars/--min_chars: "
+    with pytest.raises(RecipeError, match=r"\(--set\): source prose: option 'min-chars': "
                                           r"must be a whole number >= 0, not many"):
         load_recipe(path, ["sources.prose.options.min-chars=many"])
     with pytest.raises(RecipeError, match="--set output: not key.path=value"):

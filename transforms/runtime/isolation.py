@@ -102,10 +102,10 @@ class IsolatedWorker:
         env = dict(os.environ)
         # glibc gives a freed buffer of a few megabytes (a page's pixmap, its PNG, its staged blob)
         # back to the kernel at once, and the next page faults it all in again: 2.4 ms of kernel
-        # time a PDF page, a tenth of its render. A child keeps up to 128 MB of freed memory
+        # time a PDF page, a tenth of its render. A child keeps up to 32 MB of freed memory
         # instead (a user's own MALLOC_* settings win).
         env.setdefault("MALLOC_MMAP_THRESHOLD_", str(32 << 20))
-        env.setdefault("MALLOC_TRIM_THRESHOLD_", str(128 << 20))
+        env.setdefault("MALLOC_TRIM_THRESHOLD_", str(32 << 20))
         if self.threads:
             env[native_threads.ENV] = str(self.threads)
         self._process = subprocess.Popen(
