@@ -26,7 +26,7 @@ import sys
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from vlcurate.pipelines.options import number
+from vlcurate.pipelines.options import number as bounded_number
 from vlcurate.pipelines.recipe_file import KINDS, Recipe, RecipeError, Source, load_recipe
 from vlcurate.pipelines.runs import MODES, Plan
 
@@ -46,7 +46,7 @@ def parse_args(argv):
     parser.add_argument("--overwrite", action="store_true", help="--mode new: replace a dataset already there")
     parser.add_argument("--retry-rejects", action="store_true",
                         help="--mode extend: judge again the inputs an earlier run rejected or filtered")
-    parser.add_argument("--progress-interval", type=number(0), default=10.0,
+    parser.add_argument("--progress-interval", type=bounded_number(0), default=10.0,
                         help="seconds between progress lines when stderr is not a terminal (0: no progress)")
     parser.add_argument("--allow-empty", action="store_true",
                         help="exit 0 when the dataset ends with no samples (otherwise status 1)")

@@ -106,10 +106,11 @@ def test_a_recipe_web_source_is_checked_the_same_way_with_its_line(tmp_path):
         "  b: {kind: web, input: urls.csv}\n"
         "  c: {kind: web, input: urls.csv, options: {url-column: link}}\n")
     done = vlcurate("run", "r.yaml", cwd=tmp_path)
-    assert done.returncode == 1 and "Traceback" not in done.stderr
-    assert done.stderr.splitlines()[1:] == [
-        f"r.yaml:3: source a: --input urls.json is not a form vlcurate web reads; it takes {FORMS}",
-        "r.yaml:4: source b: urls.csv: no 'url' column (its columns: 'link'): name the URL column with --url-column",
+    assert done.returncode == 2 and "Traceback" not in done.stderr  # a recipe's problems are usage errors
+    assert done.stderr.splitlines() == [
+        f"vlcurate run: r.yaml:3: source a: --input urls.json is not a form vlcurate web reads; it takes {FORMS}",
+        "vlcurate run: r.yaml:4: source b: urls.csv: no 'url' column (its columns: 'link'): name the URL column "
+        "with --url-column",
     ]
     assert not (tmp_path / "out").exists()
 
