@@ -60,6 +60,9 @@ class ReadShard(beam.DoFn):
             return
         progress.tally("read", read, None, progress.INPUT_ITEMS)  # a shard is an input and an item
 
+    def finish_bundle(self):
+        progress.flush()  # a worker process's last counts, before the command shows its total
+
 
 def shard_paths(dataset: str) -> tuple[list[tuple[str, dict]], str]:
     """(path, manifest record) of each shard the dataset's manifest lists, and the manifest's sha256."""

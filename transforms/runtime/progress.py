@@ -102,22 +102,42 @@ def _share() -> None:
             _writer.start()
 
 
+def flush() -> None:
+    """In a worker process, write its tally now: a stage calls this as a bundle ends, so the
+    closing total the command shows counts every element (the writer thread may not wake first)."""
+    folder = os.environ.get(SHARE_ENV)
+    if not _showing_here and folder:
+        _write_tally(folder)
+
+
 def _write_every(folder: str) -> None:
-    path = os.path.join(folder, f"{os.getpid()}.json")
     written = None
     while True:
         time.sleep(_SHARE_EVERY_S)
-        with _lock:
-            data = json.dumps({"tally": dict(_tally), "stage": _last_stage})
-        if data == written:
-            continue
+        written = _write_tally(folder, written)
+        if written is False:  # the run has ended and its folder is gone: nothing to show any more
+            return
+
+
+_write_lock = threading.Lock()
+
+
+def _write_tally(folder: str, written=None):
+    """Write this process's tally to its file in ``folder`` unless it is ``written`` already; what
+    was written (False: the folder is gone)."""
+    path = os.path.join(folder, f"{os.getpid()}.json")
+    with _lock:
+        data = json.dumps({"tally": dict(_tally), "stage": _last_stage})
+    if data == written:
+        return written
+    with _write_lock:  # the writer thread and a bundle's end share the temporary name
         try:
             with open(path + ".tmp", "w", encoding="utf-8") as handle:
                 handle.write(data)
             os.replace(path + ".tmp", path)
-            written = data
-        except OSError:  # the run has ended and its folder is gone: nothing to show any more
-            return
+        except OSError:
+            return False
+    return data
 
 
 def snapshot() -> tuple[collections.Counter, str]:

@@ -85,6 +85,7 @@ class StageDoFn(beam.DoFn):
 
     def finish_bundle(self):
         self._record_done(force=True)
+        progress.flush()
 
     def settle(self, element, compute, started: float | None = None) -> list:
         """``compute()``'s outputs, or the one reject row its failure becomes; counted and timed
@@ -199,6 +200,7 @@ class IsolatedStageDoFn(StageDoFn):
                 else:
                     yield GlobalWindows.windowed_value(output)
         self._record_done(force=True)
+        progress.flush()
 
     def _settle_oldest(self):
         element, started, future = self._pending.popleft()
