@@ -30,6 +30,7 @@ import json
 import math
 import os
 import tarfile
+import threading
 import uuid
 
 from vlcurate.transforms.data.rejects import RejectRecord
@@ -218,22 +219,29 @@ def staged_call(staging: Staging, function, *args):
     return result
 
 
-_PACKS: dict = {}  # folder -> this process's open pack file in it
+_PACK: dict = {}  # this process's open pack file: {"folder": ..., "handle": ...}
+_PACK_LOCK = threading.Lock()
 
 
 def _append_to_pack(folder: str, blob: bytes) -> tuple[str, int]:
-    """Append ``blob`` to this process's pack file in ``folder``: (the file, the blob's offset)."""
-    handle = _PACKS.get(folder)
-    # An isolated child outlives a run: the pack of a run whose staging was removed is not reused.
-    if handle is None or os.fstat(handle.fileno()).st_nlink == 0:
-        if handle is not None:
-            handle.close()
-        os.makedirs(folder, exist_ok=True)
-        handle = _PACKS[folder] = open(os.path.join(folder, f"{os.getpid()}-{uuid.uuid4().hex}.pack"), "ab")
-    offset = handle.tell()
-    handle.write(blob)
-    handle.flush()  # with the OS before the record leaves: a killed child loses no blob it reported
-    return handle.name, offset
+    """Append ``blob`` to this process's pack file in ``folder``: (the file, the blob's offset).
+
+    A process keeps one pack open, the current run's. An isolated child outlives runs (a test
+    session runs many), so the pack of an earlier run, or one whose staging was removed, is closed
+    when the child next stages: a process never holds more than one (an open deleted file keeps
+    its disk space until it is closed)."""
+    with _PACK_LOCK:
+        handle = _PACK.get("handle")
+        if handle is None or _PACK.get("folder") != folder or os.fstat(handle.fileno()).st_nlink == 0:
+            if handle is not None:
+                handle.close()
+            os.makedirs(folder, exist_ok=True)
+            handle = open(os.path.join(folder, f"{os.getpid()}-{uuid.uuid4().hex}.pack"), "ab")
+            _PACK.update(folder=folder, handle=handle)
+        offset = handle.tell()
+        handle.write(blob)
+        handle.flush()  # with the OS before the record leaves: a killed child loses no blob it reported
+        return handle.name, offset
 
 
 def _read_range(record: StagedSample) -> bytes:
