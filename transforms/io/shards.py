@@ -22,7 +22,6 @@ from collections.abc import Iterable
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 from apache_beam.pvalue import AsList, AsSingleton
-from apache_beam.transforms.window import GlobalWindows
 
 from vlcurate.transforms.data.rejects import RejectRecord
 from vlcurate.transforms.data.review import REVIEW_LABEL, review_queue_path
@@ -31,7 +30,7 @@ from vlcurate.transforms.io.files import WrittenFile, atomic_write, write_bytes
 from vlcurate.transforms.io.manifest import build_manifest, write_manifest
 from vlcurate.transforms.io.staging import TAR_BLOCK, Staging, StagedSample, StagingLost, decode, index_row
 from vlcurate.transforms.io.tables import index_table, parquet_bytes, rejects_table, run_source
-from vlcurate.transforms.runtime.stage import REJECTS
+from vlcurate.transforms.runtime.stage import REJECTS, in_global_window
 
 TAR_END = 2 * TAR_BLOCK  # the two zero blocks that close an archive
 # Buckets are sized to fill this share of a shard's caps, so that the random spread of a hash
@@ -256,11 +255,7 @@ class _WriteShards(beam.DoFn):
 
     def finish_bundle(self):
         while self._pending:
-            for output in _shard_outputs(self._pending.popleft().result()):
-                if isinstance(output, beam.pvalue.TaggedOutput):
-                    yield beam.pvalue.TaggedOutput(output.tag, GlobalWindows.windowed_value(output.value))
-                else:
-                    yield GlobalWindows.windowed_value(output)
+            yield from map(in_global_window, _shard_outputs(self._pending.popleft().result()))
 
 
 def _shard_outputs(written):

@@ -194,17 +194,21 @@ class IsolatedStageDoFn(StageDoFn):
 
     def finish_bundle(self):
         while self._pending:
-            for output in self._settle_oldest():
-                if isinstance(output, beam.pvalue.TaggedOutput):
-                    yield beam.pvalue.TaggedOutput(output.tag, GlobalWindows.windowed_value(output.value))
-                else:
-                    yield GlobalWindows.windowed_value(output)
+            yield from map(in_global_window, self._settle_oldest())
         self._record_done(force=True)
         progress.flush()
 
     def _settle_oldest(self):
         element, started, future = self._pending.popleft()
         return self.settle(element, lambda: self.outputs(element, future.result()), started)
+
+
+def in_global_window(output):
+    """An output emitted from ``finish_bundle`` (tagged or not), placed in the global window, as
+    Beam asks of what a bundle's end emits; our stages run in batch pipelines."""
+    if isinstance(output, beam.pvalue.TaggedOutput):
+        return beam.pvalue.TaggedOutput(output.tag, GlobalWindows.windowed_value(output.value))
+    return GlobalWindows.windowed_value(output)
 
 
 def runs_in_this_process(options) -> bool:
