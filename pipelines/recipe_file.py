@@ -74,6 +74,17 @@ class Recipe:
         return _as_flags(values)
 
 
+def _parsed(parser: FlagParser, flag: str, value) -> tuple[list[str], str]:
+    """(the command-line arguments of ``--flag value``, "") if the flag's own type takes the value,
+    else ([], the parser's words refusing it): a recipe value is checked as its flag is."""
+    one = _as_flags({flag: value})
+    try:
+        parser.parse_args(one)
+    except ValueError as error:
+        return [], str(error)
+    return one, ""
+
+
 def _as_flags(values: dict) -> list[str]:
     out = []
     for name, value in values.items():
@@ -249,11 +260,9 @@ class _Checker:
             if parser.is_switch(key) and not isinstance(value, bool):
                 self.add(options, key, f"source {name}: option '{key}' is a switch: true or false")
                 continue
-            one = _as_flags({key: value})
-            try:
-                parser.parse_args(one)
-            except ValueError as error:
-                self.add(options, key, f"source {name}: option '{key}': {error}")
+            one, refusal = _parsed(parser, key, value)
+            if refusal:
+                self.add(options, key, f"source {name}: option '{key}': {refusal}")
                 continue
             flags += one
             by_key[key] = one
@@ -276,11 +285,9 @@ class _Checker:
                 self.add(mapping, key, f"{section}.{key} must be " + ("true or false" if parser.is_switch(flag) else
                                                                         "a single value"))
                 continue
-            one = _as_flags({flag: value})
-            try:
-                parser.parse_args(one)
-            except ValueError as error:
-                self.add(mapping, key, f"{section}.{key}: {error}")
+            one, refusal = _parsed(parser, flag, value)
+            if refusal:
+                self.add(mapping, key, f"{section}.{key}: {refusal}")
                 continue
             by_key[key] = one
         if len(self.problems) == before:
