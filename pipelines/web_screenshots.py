@@ -12,6 +12,7 @@ A page without visible text gets the OCR of its viewport screenshot as txt (--oc
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 
@@ -40,7 +41,7 @@ _DEFAULTS = WebConfig()
 class WebScreenshotsOptions(PipelineOptions):
     @classmethod
     def _add_argparse_args(cls, parser):
-        add_flag(parser, "viewport", action="append", default=None,
+        add_flag(parser, "viewport", action="append", default=None, type=viewport_size,
                  help="WIDTHxHEIGHT; repeat for several (default 1024x1024)")
         add_flag(parser, "full-page", action="store_true", help="also a full-page screenshot, up to --max-page-height")
         add_flag(parser, "max-page-height", type=whole_number(16), default=_DEFAULTS.max_page_height,
@@ -59,6 +60,21 @@ class WebScreenshotsOptions(PipelineOptions):
         add_flag(parser, "url-column", default=_DEFAULTS.url_column,
                  help="the URL's column in a .csv or .tsv list (its field in .jsonl or .parquet); the other "
                       "columns are kept in each sample's json under input")
+
+
+def viewport_size(text: str) -> str:
+    """An argparse type: WIDTHxHEIGHT within the sizes WebConfig takes (a bad one is a usage error,
+    exit 2, like any other malformed flag value)."""
+    try:
+        width, height = parse_viewport(text)
+    except ValueError:
+        width = height = 0
+    if not (16 <= width <= 8192 and 16 <= height <= 8192):
+        raise argparse.ArgumentTypeError(f"must be WIDTHxHEIGHT, each from 16 to 8192 (e.g. 1024x768), not {text}")
+    return text
+
+
+viewport_size.metavar = "WxH"
 
 
 OPTIONS = (WebScreenshotsOptions, OcrOptions)  # what `vlcurate web --help` lists besides DatasetOptions

@@ -120,6 +120,14 @@ def test_a_bad_value_stops_the_command_with_one_line(tmp_path, argv, line):
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize("viewport", ["abc", "1024x", "10x10", "1024x9000"])
+def test_a_malformed_viewport_is_a_usage_error(tmp_path, viewport):
+    refused(vlcurate("web", "--input", EXAMPLES / "web", "--output", tmp_path / "out", "--offline",
+                     "--viewport", viewport),
+            f"vlcurate web: --viewport must be WIDTHxHEIGHT, each from 16 to 8192 (e.g. 1024x768), not {viewport}")
+    assert not (tmp_path / "out").exists()
+
+
 def test_every_number_flag_of_every_pipeline_refuses_a_value_out_of_range(capsys, tmp_path):
     # Every flag that converts its value must bound it: -5 is out of every range (counts >= 0 or 1,
     # sizes >= 1, seconds > 0, fractions and scores within 0..1 or -1..1).
