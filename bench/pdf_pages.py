@@ -11,7 +11,7 @@ images; several files of different lengths) and measures pages/s for:
   (b) a plain multiprocessing.Pool(2) loop doing the same PyMuPDF work per page
       (render at longest side 1024, PNG encode, text blocks, write to tar),
   (c) poppler's pdftoppm -png -scale-to 1024, two processes in parallel,
-and the throughput ratios a/b and a/c; the target is a/b >= 0.8. It also times the CLI on a
+and the throughput ratios a/b and a/c; the target is a/b >= 0.9, and a2 no slower than a. It also times the CLI on a
 one-page corpus, the pipeline's fixed cost (interpreter, Beam, child start-up, manifest), and
 prints the steady-state ratio: pages / (time(a) - fixed cost) against (b). Numbers depend on the
 machine.
@@ -40,6 +40,7 @@ from timing import add_run_flags, best_times, work_folder  # bench/timing.py: th
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PAGE_SIZE = 1024  # longest side of the rendered page, in pixels
 WORKERS = 2
+TARGET = 0.9  # a/b end to end (pages/s against the Pool loop)
 CHUNK = 10  # pages per task in (b) and (c): small enough that both workers stay busy
 A, A2 = "(a) beam, default local", "(a2) beam multi_processing"
 A0 = "(a0) beam, 1-page corpus"
@@ -230,7 +231,10 @@ def main() -> int:
     if ratios:
         print("\nthroughput ratios: " + "   ".join(f"{k} = {v:.2f}" for k, v in ratios.items()))
     if "a/b" in ratios:
-        print(f"target a/b >= 0.8: {'MET' if ratios['a/b'] >= 0.8 else 'NOT MET'}")
+        print(f"target a/b >= {TARGET}: {'MET' if ratios['a/b'] >= TARGET else 'NOT MET'}")
+    if A in results and A2 in results:
+        print(f"target a2 no slower than a: {'MET' if results[A2] <= results[A] else 'NOT MET'} "
+              f"(a2/a = {results[A] / results[A2]:.2f})")
 
     if args.json:
         args.json.write_text(json.dumps({
@@ -238,7 +242,7 @@ def main() -> int:
             "repeat": args.repeat,
             "results": {k: {"seconds": t, "pages_per_s": pages / t} for k, t in results.items()},
             "errors": errors, "ratios": ratios,
-            "target_met": ratios.get("a/b", 0) >= 0.8,
+            "target_met": ratios.get("a/b", 0) >= TARGET,
         }, indent=2) + "\n")
     if tmp:
         tmp.cleanup()
