@@ -19,17 +19,16 @@ Exit status: 0 done; 1 the dataset, its queue or a file cannot be used (one line
 
 from __future__ import annotations
 
-import argparse
 import sys
 
-from vlcurate.pipelines.flags import HelpFormatter
+from vlcurate.pipelines.flags import HelpFormatter, ToolParser
 
 SUBCOMMANDS = ("apply", "export", "import")
 _TAXONOMY_HELP = "the taxonomy YAML the editors label with (default: the bundled one)"
 
 
-def _parser(word: str) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=f"vlcurate review{' ' + word if word else ''}", description=__doc__,
+def _parser(word: str) -> ToolParser:
+    parser = ToolParser(prog=f"vlcurate review{' ' + word if word else ''}", description=__doc__,
                                      formatter_class=HelpFormatter)
     parser.add_argument("dataset", metavar="DATASET", help="a dataset folder (local)")
     parser.add_argument("--taxonomy", default=None, metavar="FILE", help=_TAXONOMY_HELP)
@@ -58,7 +57,7 @@ def _parser(word: str) -> argparse.ArgumentParser:
 
 def run(argv: list[str]) -> int:
     word = argv[0] if argv and argv[0] in SUBCOMMANDS else ""
-    args = _parser(word).parse_args(argv[1:] if word else argv)  # SystemExit(2) on a usage error: cli's
+    args = _parser(word).parse_args(argv[1:] if word else argv)  # a usage error: UsageError, exit 2
     from vlcurate.taxonomy.desk.desk import DeskError
 
     try:

@@ -31,10 +31,12 @@ def check_editor(name) -> str:
 
 
 def open_taxonomy(path: str | None) -> Taxonomy:
+    import os
+
+    if path is not None and not os.path.isfile(path):
+        raise DeskError(f"--taxonomy {path}: no such file")
     try:
         return load_taxonomy(path)
-    except FileNotFoundError:
-        raise DeskError(f"--taxonomy {path}: no such file") from None
     except TaxonomyError as error:
         raise DeskError(f"--taxonomy {path}: {len(error.problems)} problem(s), first: {error.problems[0]} "
                         f"(vlcurate taxonomy validate {path})") from None

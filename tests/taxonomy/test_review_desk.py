@@ -1,0 +1,203 @@
+"""The review desk without a browser: the decisions log, the queue's leases, apply, the app's
+security (through Starlette's test client) and the command's one-line errors."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+
+import pyarrow.parquet as pq
+import pytest
+from starlette.testclient import TestClient
+
+from fixtures.review import CANDIDATES, HOSTILE, LABELLED, write_review_dataset
+from vlcurate.pipelines import cli
+from vlcurate.taxonomy.desk.app import CSP, build_app
+from vlcurate.taxonomy.desk.apply import apply_decisions
+from vlcurate.taxonomy.desk.decisions import DecisionLog
+from vlcurate.taxonomy.desk.desk import Desk, DeskError
+from vlcurate.taxonomy.desk.queue import Filter
+from vlcurate.taxonomy.labeler import read_examples
+from vlcurate.taxonomy.tree import load_taxonomy
+from vlcurate.transforms.io.shard_reader import read_shard
+
+A, B = "a" * 24, "b" * 24  # two sessions
+
+
+@pytest.fixture
+def review_dataset(tmp_path):
+    return write_review_dataset(tmp_path / "data")
+
+
+def file_hashes(folder):
+    return {path.relative_to(folder).as_posix(): hashlib.sha256(path.read_bytes()).hexdigest()
+            for path in sorted(folder.rglob("*")) if path.is_file() and path.name != "decisions.jsonl"}
+
+
+def samples_of(folder):
+    return {s.key: s for path in sorted((folder / "shards").glob("*.tar")) for s in read_shard(str(path))}
+
+
+def test_the_log_keeps_each_decision_once_and_undo_takes_back_the_last(tmp_path):
+    log = DecisionLog(str(tmp_path / "review" / "decisions.jsonl"))
+    log.label("k1", CANDIDATES[0], "ann", "text one", None)
+    log.label("k2", CANDIDATES[1], "ann", "text two", None)
+    log.label("k1", CANDIDATES[2], "bob", "text one", None)
+    assert log.current("k1")["previous"] == CANDIDATES[0]
+    undone = log.undo_last("ann")
+    assert undone["key"] == "k2" and undone["label"] is None
+    assert log.undo_last("bob")["label"] == CANDIDATES[0]  # bob's relabel taken back: ann's label again
+    # A line cut by a crash mid-write was never acknowledged: it is ignored on reload.
+    with open(log.path, "ab") as handle:
+        handle.write(b'{"schema": "vlcurate.review-decision/1", "seq": 99, "act')
+    again = DecisionLog(log.path)
+    assert {key: doc["label"] for key, doc in again.labels().items()} == {"k1": CANDIDATES[0]}
+
+
+def test_two_sessions_never_get_the_same_item_and_a_lease_expires(review_dataset):
+    desk = Desk(str(review_dataset), lease_seconds=60)
+    now = [0.0]
+    desk.queue._clock = lambda: now[0]
+    first, second = desk.next_item(A, Filter()), desk.next_item(B, Filter())
+    assert first["key"] != second["key"]
+    assert desk.next_item(A, Filter())["key"] == first["key"]  # a reload shows the same item
+    with pytest.raises(PermissionError):
+        desk.decide(B, "bob", first["key"], CANDIDATES[0])
+    now[0] = 61.0  # A went away: its item is free again, and the first in the queue for a third editor
+    assert desk.next_item("c" * 24, Filter())["key"] == first["key"]
+    assert desk.next_item(B, Filter())["key"] == second["key"]  # B keeps the item it has open
+
+
+def test_items_come_lowest_confidence_first_and_filters_count(review_dataset):
+    desk = Desk(str(review_dataset))
+    confidences = [item.confidence for item in desk.queue.items if item.row is not None]
+    assert len(confidences) == 30 and confidences == sorted(confidences)
+    counts = desk.queue.counts(Filter())
+    assert counts["total"] == 30 and counts["status"] == {"labelled": 10, "review": 30}
+    assert counts["language"] == {"de": 10, "en": 20}
+    german = desk.next_item(A, Filter(language="de"))
+    assert german["language"] == "de"
+    labelled = desk.next_item(B, Filter(status="labelled"))  # a sample not under review, read from its shard
+    assert labelled["label"] == LABELLED and labelled["conversation"][0]["role"] == "User"
+    assert desk.queue.counts(Filter(text="question 3:"))["total"] == 1
+
+
+def test_bad_input_is_one_clear_message_and_no_stored_label(tmp_path, review_dataset):
+    desk = Desk(str(review_dataset))
+    key = desk.next_item(A, Filter())["key"]
+    for label, message in (("recognition/no-such-leaf", "is not in taxonomy 1"),
+                           ("recognition", "is not a labelling leaf")):
+        with pytest.raises(DeskError, match=message):
+            desk.decide(A, "ann", key, label)
+    assert len(desk.log) == 0 and not (review_dataset / "review" / "decisions.jsonl").exists()
+    with pytest.raises(DeskError, match="no such file"):
+        Desk(str(review_dataset), taxonomy=str(tmp_path / "missing.yaml"))
+    bare = write_review_dataset(tmp_path / "bare", review=0, labelled=4)
+    with pytest.raises(DeskError, match="has no review queue"):
+        Desk(str(bare))
+
+
+def test_apply_writes_labels_into_index_json_and_manifest_and_only_changed_shards(tmp_path, review_dataset):
+    twin = tmp_path / "twin"
+    shutil.copytree(review_dataset, twin)
+    before = file_hashes(review_dataset)
+    desk = Desk(str(review_dataset))
+    item = desk.next_item(A, Filter(min_confidence=0.3))
+    desk.decide(A, "ann", item["key"], CANDIDATES[1])
+    shutil.copy(review_dataset / "review" / "decisions.jsonl", twin / "review" / "decisions.jsonl")
+    result = apply_decisions(str(review_dataset))
+    assert result.changed == 1 and result.shards == [item["shard"]]
+    after = file_hashes(review_dataset)
+    changed = {name for name in after if after[name] != before.get(name)}
+    assert changed == {f"shards/{item['shard']}.tar", f"index/{item['shard']}.parquet",
+                       f"review/{item['shard']}-review.jsonl", "manifest.json"}
+    sample = samples_of(review_dataset)[item["key"]]
+    assert sample.taxonomy["id"] == CANDIDATES[1] and sample.taxonomy["status"] == "reviewed"
+    assert sample.taxonomy["editor"] == "ann" and sample.taxonomy["previous"] is None
+    assert sample.taxonomy["labeler_confidence"] == item["confidence"]
+    row = [r for r in pq.read_table(review_dataset / "index" / f"{item['shard']}.parquet").to_pylist()
+           if r["key"] == item["key"]][0]
+    assert (row["taxonomy_id"], row["taxonomy_status"]) == (CANDIDATES[1], "reviewed")
+    manifest = json.loads((review_dataset / "manifest.json").read_text())
+    assert manifest["labels"] == {"(review)": 29, CANDIDATES[1]: 1, LABELLED: 10}
+    record = [s for s in manifest["shards"] if s["name"] == f"shards/{item['shard']}.tar"][0]
+    assert record["sha256"] == hashlib.sha256((review_dataset / record["name"]).read_bytes()).hexdigest()
+    queue = (review_dataset / "review" / f"{item['shard']}-review.jsonl").read_text()
+    assert item["key"] not in queue  # decided: no longer awaiting review
+    # Twice: nothing changes. Another copy with the same decisions: the same bytes.
+    assert apply_decisions(str(review_dataset)).shards == []
+    assert file_hashes(review_dataset) == after
+    apply_decisions(str(twin))
+    twin_hashes = file_hashes(twin)
+    assert {n: h for n, h in twin_hashes.items() if n != "manifest.json"} == \
+        {n: h for n, h in after.items() if n != "manifest.json"}
+
+
+def test_training_reads_the_decisions_in_force(review_dataset):
+    desk = Desk(str(review_dataset))
+    keys = []
+    for label in CANDIDATES[:3]:
+        item = desk.next_item(A, Filter())
+        desk.decide(A, "ann", item["key"], label)
+        keys.append(item["key"])
+    desk.undo(A, "ann")
+    taxonomy = load_taxonomy()
+    for path in (review_dataset, review_dataset / "review" / "decisions.jsonl"):
+        examples = read_examples(str(path), taxonomy)
+        assert [(e.text.split(":")[0], e.label) for e in examples] == \
+            [(desk.queue.by_key[k].row["text"].split(":")[0], label) for k, label in zip(keys[:2], CANDIDATES)]
+
+
+@pytest.fixture
+def client(review_dataset):
+    desk = Desk(str(write_review_dataset(review_dataset.parent / "hostile", hostile=0)))
+    with TestClient(build_app(desk, "ann", ("testserver",))) as client:
+        yield client
+
+
+def token_of(client):
+    page = client.get("/")
+    return page.text.split('name="csrf-token" content="', 1)[1].split('"', 1)[0], page
+
+
+def test_writes_need_the_session_token_and_pages_carry_the_csp(client):
+    token, page = token_of(client)
+    assert page.headers["content-security-policy"] == CSP and "script-src 'self'" in CSP
+    assert "<script>" not in page.text.replace('<script src="/static/desk.js" defer></script>', "")
+    item = client.get("/api/next").json()["item"]
+    assert item["conversation"][0]["content"] == "<image_placeholder>" + HOSTILE  # JSON, shown as text
+    body = {"key": item["key"], "label": CANDIDATES[0], "editor": "ann"}
+    assert client.post("/api/decide", json=body).status_code == 403
+    assert client.post("/api/decide", json=body, headers={"X-CSRF-Token": "0" * 64}).status_code == 403
+    bad = client.post("/api/decide", json={**body, "label": "nope"}, headers={"X-CSRF-Token": token})
+    assert bad.status_code == 400 and "is not in taxonomy" in bad.json()["error"]
+    assert client.post("/api/decide", json=body, headers={"X-CSRF-Token": token}).status_code == 200
+    assert client.get("/", headers={"Host": "evil.example"}).status_code == 400  # DNS rebinding
+
+
+def test_only_dataset_images_are_served_by_key(client):
+    assert client.get("/api/next").status_code == 403  # no session yet: the page gives one
+    token_of(client)
+    item = client.get("/api/next").json()["item"]
+    image = client.get(f"/image/{item['key']}/0")
+    assert image.status_code == 200 and image.headers["content-type"] == "image/png"
+    assert image.content.startswith(b"\x89PNG")
+    for path in (f"/image/{item['key']}/1", "/image/sft-000000000000000000000000/0", "/image/..%2Fmanifest.json/0",
+                 "/image/%2Fetc%2Fpasswd/0", "/image/../../manifest.json", "/static/../manifest.json",
+                 "/static/%2e%2e/app.py", "/shards/sft-000000.tar", "/manifest.json"):
+        assert client.get(path).status_code == 404, path
+
+
+def test_the_command_says_what_is_wrong_in_one_line(tmp_path, review_dataset, capsys):
+    bare = write_review_dataset(tmp_path / "bare", review=0, labelled=3)
+    cases = [(["review", str(bare)], 1, "has no review queue"),
+             (["review", str(tmp_path / "nowhere")], 1, "nowhere a dataset folder?"),
+             (["review", str(review_dataset), "--taxonomy", str(tmp_path / "t.yaml")], 1, "no such file"),
+             (["review", "apply", str(review_dataset)], 1, "no decisions to apply"),
+             (["review", str(review_dataset), "--port", "x"], 2, "invalid int value")]
+    for argv, status, message in cases:
+        assert cli.main(argv) == status
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err, (argv, err)
+        assert len(err.strip().splitlines()) == 1
