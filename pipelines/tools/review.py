@@ -19,6 +19,7 @@ Exit status: 0 done; 1 the dataset, its queue or a file cannot be used (one line
 
 from __future__ import annotations
 
+import contextlib
 import sys
 
 from vlcurate.pipelines.flags import HelpFormatter, ToolParser
@@ -58,11 +59,16 @@ def _parser(word: str) -> ToolParser:
 def run(argv: list[str]) -> int:
     word = argv[0] if argv and argv[0] in SUBCOMMANDS else ""
     args = _parser(word).parse_args(argv[1:] if word else argv)  # a usage error: UsageError, exit 2
-    from vlcurate.taxonomy.desk.desk import DeskError
+    from vlcurate.taxonomy.desk.desk import DeskError, read_dataset_manifest
+    from vlcurate.transforms.io.lock import OutputLocked, locked
 
     try:
-        return {"": _serve, "apply": _apply, "export": _export, "import": _import}[word](args)
-    except DeskError as error:
+        read_dataset_manifest(args.dataset)  # before the lock, which would make a missing folder
+        # The desk, apply and import hold the dataset's lock: a pipeline run, a second desk (its
+        # leases live in its process) or an apply under a serving desk would each undo the other.
+        with locked(args.dataset) if word != "export" else contextlib.nullcontext():
+            return {"": _serve, "apply": _apply, "export": _export, "import": _import}[word](args)
+    except (DeskError, OutputLocked) as error:
         print(f"vlcurate review{' ' + word if word else ''}: {error}", file=sys.stderr)
         return 1
 

@@ -16,7 +16,7 @@ from vlcurate.taxonomy.desk.samples import SampleReader
 from vlcurate.taxonomy.tree import Taxonomy, TaxonomyError, load_taxonomy
 from vlcurate.transforms.data.review import REVIEW_LABEL, REVIEW_FOLDER
 
-EDITOR = re.compile(r"^[\w .@+-]{1,64}$")
+EDITOR = re.compile(r"^[\w .@+:-]{1,64}$")
 MAX_TEXT = 20_000  # characters of a sample's text shown (a page of text, not a book)
 
 
@@ -26,7 +26,7 @@ class DeskError(ValueError):
 
 def check_editor(name) -> str:
     if not isinstance(name, str) or not EDITOR.match(name.strip()):
-        raise DeskError("an editor's name is 1 to 64 letters, digits, spaces or . @ + - _")
+        raise DeskError("an editor's name is 1 to 64 letters, digits, spaces or . @ + : - _")
     return name.strip()
 
 
@@ -120,12 +120,15 @@ class Desk:
         """Every node with its path of names, for the candidates' context and the `/` search."""
         nodes = []
         for node in self.taxonomy:
-            parts = node.id.split("/")
-            path = [self.taxonomy.node("/".join(parts[:i + 1])).name for i in range(len(parts))]
-            nodes.append({"id": node.id, "name": node.name, "path": path, "leaf": node.is_leaf,
+            nodes.append({"id": node.id, "name": node.name, "path": self.taxonomy_path(node.id), "leaf": node.is_leaf,
                           "description": node.description or node.paper_description,
                           "examples": list(node.examples), "keywords": list(node.keywords)})
         return {"version": self.taxonomy.version, "nodes": nodes}
+
+    def taxonomy_path(self, node_id: str) -> list[str]:
+        """The names from the main category down to the node (ids are paths of segments)."""
+        parts = node_id.split("/")
+        return [self.taxonomy.node("/".join(parts[:i + 1])).name for i in range(len(parts))]
 
     def mix(self) -> dict:
         """Samples per main category with the decisions counted in, against the target mix."""
@@ -163,11 +166,11 @@ class Desk:
         if key in self.log and self.log.current(key)["editor"] != editor:
             self.queue.release(key, session)
             raise PermissionError(f"sample {key} was decided by {self.log.current(key)['editor']} meanwhile")
-        decision = self.log.label(key, label, editor, self._text(item), item.label)
+        decision = self.log.label(key, label, editor, self.text_of(item), item.label)
         self.queue.release(key, session)
         return decision
 
-    def _text(self, item: Item) -> str:
+    def text_of(self, item: Item) -> str:
         if item.row is not None:
             return item.row.get("text") or ""
         from vlcurate.transforms.label.queue import label_text

@@ -201,3 +201,60 @@ def test_the_command_says_what_is_wrong_in_one_line(tmp_path, review_dataset, ca
         err = capsys.readouterr().err
         assert message in err and "Traceback" not in err, (argv, err)
         assert len(err.strip().splitlines()) == 1
+
+
+def test_label_studio_export_then_an_edited_export_imports_as_decisions(tmp_path, review_dataset):
+    tasks_path = tmp_path / "tasks.json"
+    assert cli.main(["review", "export", str(review_dataset), "--format", "label-studio",
+                     "--output", str(tasks_path)]) == 0
+    tasks = json.loads(tasks_path.read_text())
+    assert len(tasks) == 30 and len({task["data"]["key"] for task in tasks}) == 30
+    first = tasks[0]
+    assert first["data"]["image"].startswith("data:image/png;base64,")
+    assert first["data"]["text"].startswith("User: <image_placeholder>question")
+    assert first["predictions"][0]["result"][0]["value"]["choices"] == [CANDIDATES[0]]
+    config = (tmp_path / "tasks.label-config.xml").read_text()
+    assert config.count("<Choice ") == len(load_taxonomy().leaves()) and f'value="{CANDIDATES[2]}"' in config
+    # What Label Studio's JSON export holds after editors chose: annotations[].result[].value.choices,
+    # a cancelled annotation, an older one superseded by a later one, and two bad tasks.
+    chosen = {tasks[0]["data"]["key"]: CANDIDATES[1], tasks[1]["data"]["key"]: CANDIDATES[2]}
+    exported = [
+        {**tasks[0], "annotations": [
+            {"id": 1, "completed_by": 7, "was_cancelled": False, "created_at": "2026-01-01T10:00:00Z",
+             "updated_at": "2026-01-01T10:00:00Z", "result": [_choice(CANDIDATES[0])]},
+            {"id": 2, "completed_by": {"id": 7, "email": "eve@example.org"}, "was_cancelled": False,
+             "created_at": "2026-01-02T10:00:00Z", "updated_at": "2026-01-02T10:00:00Z",
+             "result": [_choice(CANDIDATES[1])]}]},
+        {**tasks[1], "annotations": [
+            {"id": 3, "completed_by": 8, "was_cancelled": True, "result": [_choice(CANDIDATES[0])]},
+            {"id": 4, "completed_by": 8, "was_cancelled": False, "result": [_choice(CANDIDATES[2])]}]},
+        {**tasks[2], "annotations": []},  # not annotated: nothing to import
+        {**tasks[3], "annotations": [{"id": 5, "completed_by": 8, "result": [_choice("recognition/nope")]}]},
+        {"id": 99, "data": {"text": "someone else's task"}, "annotations": []},
+    ]
+    annotations = tmp_path / "export.json"
+    annotations.write_text(json.dumps(exported))
+    assert cli.main(["review", "import", str(review_dataset), str(annotations)]) == 1  # two tasks refused
+    log = DecisionLog.of(str(review_dataset))
+    assert {key: doc["label"] for key, doc in log.labels().items()} == chosen
+    assert log.current(tasks[0]["data"]["key"])["editor"] == "label-studio:eve@example.org"
+    assert log.current(tasks[1]["data"]["key"])["via"] == "label-studio"
+    cli.main(["review", "import", str(review_dataset), str(annotations)])  # twice: nothing new
+    assert len((review_dataset / "review" / "decisions.jsonl").read_text().splitlines()) == 2
+    assert apply_decisions(str(review_dataset)).changed == 2
+    samples = samples_of(review_dataset)
+    assert {key: samples[key].taxonomy["id"] for key in chosen} == chosen
+
+
+def _choice(label):
+    return {"from_name": "label", "to_name": "text", "type": "choices", "value": {"choices": [label]}}
+
+
+def test_label_studio_export_can_point_at_a_local_files_root(tmp_path, review_dataset):
+    tasks_path, root = tmp_path / "tasks.json", tmp_path / "files"
+    assert cli.main(["review", "export", str(review_dataset), "--format", "label-studio", "--output", str(tasks_path),
+                     "--files-root", str(root)]) == 0
+    task = json.loads(tasks_path.read_text())[0]
+    name = task["data"]["image"].split("?d=", 1)[1]
+    assert task["data"]["image"].startswith("/data/local-files/?d=vlcurate-images/")
+    assert (root / name).read_bytes().startswith(b"\x89PNG")
