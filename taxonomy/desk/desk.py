@@ -79,6 +79,7 @@ class Desk:
         self.queue = Queue(load_items(self.dataset, index_paths(self.dataset, self.manifest)), self.log,
                            lease_seconds)
         self.samples = SampleReader(self.dataset)
+        self.samples.note_starts(list(dict.fromkeys(item.shard for item in self.queue.items)))
         self.target = self._target(target_mix)
 
     def _target(self, given: dict | None) -> dict | None:

@@ -258,3 +258,18 @@ def test_label_studio_export_can_point_at_a_local_files_root(tmp_path, review_da
     name = task["data"]["image"].split("?d=", 1)[1]
     assert task["data"]["image"].startswith("/data/local-files/?d=vlcurate-images/")
     assert (root / name).read_bytes().startswith(b"\x89PNG")
+
+
+def test_a_sample_is_read_from_where_its_shard_holds_it_and_a_wrong_key_is_an_error(review_dataset):
+    from vlcurate.taxonomy.desk.samples import SampleReader
+    from vlcurate.transforms.io.shard_reader import ShardError
+
+    shard = "sft-000001"
+    expected = list(read_shard(str(review_dataset / "shards" / f"{shard}.tar")))
+    cold, warm = SampleReader(str(review_dataset)), SampleReader(str(review_dataset))
+    warm.note_starts([shard]).join()
+    for number in (len(expected) - 1, 0, 5):  # warm: opened at the sample's start; cold: stepped up to it
+        assert cold.sample(expected[number].key, shard, number) == expected[number]
+        assert warm.sample(expected[number].key, shard, number) == expected[number]
+    with pytest.raises(ShardError, match="bad_sample"):
+        warm.sample(expected[3].key, shard, 4)
