@@ -95,8 +95,7 @@ def _serve(args) -> int:
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         print(f"vlcurate review: warning: listening on {args.host}: anyone who reaches this address can read the "
               "dataset and label it", file=sys.stderr)
-    hosts = ("127.0.0.1", "localhost", "::1", args.host)
-    app = build_app(desk, args.editor, tuple(hosts) + tuple(f"{h}:{args.port}" for h in hosts))
+    app = build_app(desk, args.editor, ("127.0.0.1", "localhost", args.host))  # Host headers it answers
     queued = sum(item.row is not None for item in desk.queue.items)
     print(f"review desk for {desk.dataset}: {queued} items under review, {len(desk.log)} decided; "
           f"http://{args.host}:{args.port}/  (Ctrl-C stops; decisions are saved as they are made)", flush=True)
