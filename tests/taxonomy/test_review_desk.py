@@ -273,3 +273,21 @@ def test_a_sample_is_read_from_where_its_shard_holds_it_and_a_wrong_key_is_an_er
         assert warm.sample(expected[number].key, shard, number) == expected[number]
     with pytest.raises(ShardError, match="bad_sample"):
         warm.sample(expected[3].key, shard, 4)
+
+
+def test_the_desk_binds_to_localhost_warns_for_another_host_and_holds_the_dataset(review_dataset, monkeypatch, capsys):
+    import uvicorn
+
+    from vlcurate.transforms.io.lock import LOCK, locked
+
+    served = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, host, port, **_: served.append(
+        (host, port, (review_dataset / LOCK).exists())))
+    assert cli.main(["review", str(review_dataset)]) == 0
+    assert served == [("127.0.0.1", 8765, True)] and "warning" not in capsys.readouterr().err
+    assert not (review_dataset / LOCK).exists()  # released when the desk stops
+    assert cli.main(["review", str(review_dataset), "--host", "0.0.0.0", "--port", "9000"]) == 0
+    assert served[-1][:2] == ("0.0.0.0", 9000) and "warning: listening on 0.0.0.0" in capsys.readouterr().err
+    with locked(str(review_dataset)):  # a run (or another desk) writes the dataset
+        assert cli.main(["review", "apply", str(review_dataset)]) == 1
+    assert "is being written by another run" in capsys.readouterr().err
