@@ -118,18 +118,27 @@ class Desk:
         }
 
     def taxonomy_view(self) -> dict:
-        """Every node with its path of names, for the candidates' context and the `/` search."""
+        """Every node with its path of names, for the candidates' context and the `/` search. Most
+        leaves carry no words of their own: a node shows the description and examples of its
+        nearest node up the path that has them, and is found by its own and its parents' keywords."""
         nodes = []
         for node in self.taxonomy:
+            up = self._up(node.id)
+            described = next((n for n in up if n.description or n.paper_description), None)
             nodes.append({"id": node.id, "name": node.name, "path": self.taxonomy_path(node.id), "leaf": node.is_leaf,
-                          "description": node.description or node.paper_description,
-                          "examples": list(node.examples), "keywords": list(node.keywords)})
+                          "description": described and (described.description or described.paper_description),
+                          "examples": list(next((n.examples for n in up if n.examples), ())),
+                          "keywords": [word for n in up for word in n.keywords]})
         return {"version": self.taxonomy.version, "nodes": nodes}
+
+    def _up(self, node_id: str) -> list:
+        """The node and its parents, nearest first."""
+        parts = node_id.split("/")
+        return [self.taxonomy.node("/".join(parts[:i])) for i in range(len(parts), 0, -1)]
 
     def taxonomy_path(self, node_id: str) -> list[str]:
         """The names from the main category down to the node (ids are paths of segments)."""
-        parts = node_id.split("/")
-        return [self.taxonomy.node("/".join(parts[:i + 1])).name for i in range(len(parts))]
+        return [node.name for node in reversed(self._up(node_id))]
 
     def mix(self) -> dict:
         """Samples per main category with the decisions counted in, against the target mix."""

@@ -291,3 +291,11 @@ def test_the_desk_binds_to_localhost_warns_for_another_host_and_holds_the_datase
     with locked(str(review_dataset)):  # a run (or another desk) writes the dataset
         assert cli.main(["review", "apply", str(review_dataset)]) == 1
     assert "is being written by another run" in capsys.readouterr().err
+
+
+def test_a_leaf_without_words_of_its_own_shows_its_parents(review_dataset):
+    nodes = {node["id"]: node for node in Desk(str(review_dataset)).taxonomy_view()["nodes"]}
+    leaf = nodes["recognition/global-description/theme-description"]
+    assert leaf["path"] == ["Recognition", "Global Description", "Theme Description"]
+    assert leaf["description"].startswith("Describe the image as a whole")
+    assert "What kind of place is this?" in leaf["examples"] and "atmosphere" in leaf["keywords"]
