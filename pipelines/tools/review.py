@@ -63,6 +63,8 @@ def run(argv: list[str]) -> int:
     from vlcurate.transforms.io.lock import OutputLocked, locked
 
     try:
+        if "://" in args.dataset:
+            raise DeskError(f"{args.dataset}: the desk works on a local dataset (copy it here, then back)")
         read_dataset_manifest(args.dataset)  # before the lock, which would make a missing folder
         # The desk, apply and import hold the dataset's lock: a pipeline run, a second desk (its
         # leases live in its process) or an apply under a serving desk would each undo the other.

@@ -17,7 +17,7 @@ from vlcurate.taxonomy.desk.decisions import DecisionLog, DecisionsError
 from vlcurate.taxonomy.desk.desk import DeskError, index_paths, open_taxonomy, read_dataset_manifest
 from vlcurate.taxonomy.tree import Taxonomy
 from vlcurate.transforms.data.review import REVIEWED_STATUS
-from vlcurate.transforms.io.manifest import write_manifest
+from vlcurate.transforms.io.manifest import MANIFEST, write_manifest
 from vlcurate.transforms.io.shard_reader import listed_shards, read_shard
 from vlcurate.transforms.io.staging import label_of
 
@@ -73,7 +73,7 @@ def apply_decisions(dataset: str, taxonomy_path: str | None = None) -> Applied:
     for key, shard in shard_of.items():
         by_shard[shard][key] = decisions[key]
     records = {record["name"]: record for _, record in listed_shards(dataset, manifest)}
-    labels = collections.Counter(manifest.get("labels") or {})
+    written: dict[str, tuple] = {}  # shard entry name -> (its new record, its label counts' change)
     for shard in sorted(by_shard):
         wanted = by_shard[shard]
         path = f"{dataset}/shards/{shard}.tar"
@@ -92,18 +92,42 @@ def apply_decisions(dataset: str, taxonomy_path: str | None = None) -> Applied:
                 yield new
 
         record = rewrite_shard(edited(read_shard(path, expect=expect)), shard, dataset)
-        labels.subtract(before)
-        labels.update(after)
-        expect.update(bytes=record.tar.bytes, sha256=record.tar.sha256, samples=record.samples,
-                      index={"name": f"index/{shard}.parquet", "bytes": record.index.bytes,
-                             "sha256": record.index.sha256})
+        after.subtract(before)
+        written[f"shards/{shard}.tar"] = (record, after)
         result.changed += len(changed)
         result.shards.append(shard)
-    if result.shards:
-        labels.pop(None, None)
-        manifest["labels"] = {label: count for label, count in sorted(labels.items()) if count > 0}
-        write_manifest(dataset, manifest)
+    if written:
+        # The dataset's manifest, and the manifest of each run that wrote a changed shard: a later
+        # `--mode extend` merges the runs' manifests into the dataset's again.
+        for name, document in [*_run_manifests(dataset), (MANIFEST, manifest)]:
+            if _update(document, written):
+                write_manifest(dataset, document, name)
     return result
+
+
+def _update(manifest: dict, written: dict) -> bool:
+    """Give the shards of ``written`` that ``manifest`` lists their new facts and labels."""
+    labels = collections.Counter(manifest.get("labels") or {})
+    found = False
+    for entry in manifest.get("shards") or []:
+        if entry["name"] in written:
+            record, change = written[entry["name"]]
+            entry.update(bytes=record.tar.bytes, sha256=record.tar.sha256, samples=record.samples,
+                         index={"name": f"index/{record.name}.parquet", "bytes": record.index.bytes,
+                                "sha256": record.index.sha256})
+            labels.update(change)
+            found = True
+    labels.pop(None, None)
+    manifest["labels"] = {label: count for label, count in sorted(labels.items()) if count > 0}
+    return found
+
+
+def _run_manifests(dataset: str) -> list[tuple[str, dict]]:
+    from vlcurate.transforms.io.runs import manifest_name, run_manifests, run_state
+
+    numbers = run_state(dataset).finished
+    return [(manifest_name(number), document) for number, document in zip(numbers, run_manifests(dataset, numbers))
+            if document is not None]
 
 
 def _edited(sample, decision: dict, taxonomy: Taxonomy):

@@ -111,7 +111,7 @@ def test_apply_writes_labels_into_index_json_and_manifest_and_only_changed_shard
     after = file_hashes(review_dataset)
     changed = {name for name in after if after[name] != before.get(name)}
     assert changed == {f"shards/{item['shard']}.tar", f"index/{item['shard']}.parquet",
-                       f"review/{item['shard']}-review.jsonl", "manifest.json"}
+                       f"review/{item['shard']}-review.jsonl", "manifest.json", "runs/run-0001.json"}
     sample = samples_of(review_dataset)[item["key"]]
     assert sample.taxonomy["id"] == CANDIDATES[1] and sample.taxonomy["status"] == "reviewed"
     assert sample.taxonomy["editor"] == "ann" and sample.taxonomy["previous"] is None
@@ -123,6 +123,8 @@ def test_apply_writes_labels_into_index_json_and_manifest_and_only_changed_shard
     assert manifest["labels"] == {"(review)": 29, CANDIDATES[1]: 1, LABELLED: 10}
     record = [s for s in manifest["shards"] if s["name"] == f"shards/{item['shard']}.tar"][0]
     assert record["sha256"] == hashlib.sha256((review_dataset / record["name"]).read_bytes()).hexdigest()
+    run = json.loads((review_dataset / "runs" / "run-0001.json").read_text())  # what a later run merges
+    assert run["labels"] == manifest["labels"] and run["shards"] == manifest["shards"]
     queue = (review_dataset / "review" / f"{item['shard']}-review.jsonl").read_text()
     assert item["key"] not in queue  # decided: no longer awaiting review
     # Twice: nothing changes. Another copy with the same decisions: the same bytes.
