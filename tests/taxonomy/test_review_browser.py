@@ -195,3 +195,15 @@ def test_hostile_conversation_text_is_shown_as_text_and_nothing_runs(tmp_path, b
     page.evaluate("() => { const s = document.createElement('script'); s.textContent = 'window.__pwned = 3';"
                   " document.body.append(s); }")
     assert page.evaluate("window.__pwned") is None and not dialogs and not page.errors
+
+
+def test_filters_reach_other_samples_from_the_keyboard(tmp_path, browser, desk_of):
+    dataset = write_review_dataset(tmp_path / "data", review=6, labelled=3)
+    page = open_desk(browser, desk_of(dataset, "--editor", "ann").url)
+    assert page.locator("#f-status option:checked").inner_text() == "review (6)"
+    page.select_option("#f-status", "labelled")
+    page.locator("#f-text").press("Enter")  # Enter in a filter field applies the filters
+    page.wait_for_function("document.body.dataset.ready === '1' && document.querySelector('#facts')"
+                           ".textContent.includes('labelled')")
+    assert page.locator(".candidate").count() == 1  # a labelled sample: its leaf, read from its shard
+    assert page.locator("#total").inner_text() == "3 undecided with these filters"

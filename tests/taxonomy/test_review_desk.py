@@ -301,3 +301,33 @@ def test_a_leaf_without_words_of_its_own_shows_its_parents(review_dataset):
     assert leaf["path"] == ["Recognition", "Global Description", "Theme Description"]
     assert leaf["description"].startswith("Describe the image as a whole")
     assert "What kind of place is this?" in leaf["examples"] and "atmosphere" in leaf["keywords"]
+
+
+@pytest.mark.e2e
+def test_the_desk_and_apply_on_a_dataset_the_sft_pipeline_labelled(tmp_path, capsys):
+    from fixtures import EXAMPLES
+
+    labeler, output = tmp_path / "labeler", tmp_path / "sft"
+    assert cli.main(["taxonomy", "train", "--examples", str(EXAMPLES / "sft" / "labelled.jsonl"),
+                     "--output", str(labeler)]) == 0
+    assert cli.main(["sft", "--input", str(EXAMPLES / "sft" / "conversations"), "--output", str(output),
+                     "--image-root", str(EXAMPLES), "--labeler", str(labeler), "--min-confidence", "0.99",
+                     "--runner=FnApiRunner"]) == 0
+    desk = Desk(str(output))
+    queued = [item for item in desk.queue.items if item.row is not None]
+    assert queued and all(item.status == "review" for item in queued)
+    decided = {}
+    for label in CANDIDATES[:2]:
+        item = desk.next_item(A, Filter())
+        assert item["conversation"] and item["candidates"]
+        if item["images"]:
+            assert desk.samples.sample(item["key"], item["shard"], desk.queue.by_key[item["key"]].number).images
+        desk.decide(A, "ann", item["key"], label)
+        decided[item["key"]] = label
+    capsys.readouterr()
+    assert cli.main(["review", "apply", str(output)]) == 0
+    assert "2 samples changed" in capsys.readouterr().out
+    assert cli.main(["inspect", str(output), "--verify"]) == 0  # shards, sizes and sha256 as the manifest says
+    samples = samples_of(output)
+    assert {key: samples[key].taxonomy["id"] for key in decided} == decided
+    assert json.loads((output / "manifest.json").read_text())["labels"]["(review)"] == len(queued) - 2

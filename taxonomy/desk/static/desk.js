@@ -204,6 +204,10 @@ function onSearchKey(event) {
 function onKey(event) {
   if (event.target.tagName === "INPUT" || event.target.tagName === "SELECT") {
     if (event.key === "Enter" && event.target.id === "editor") event.target.blur();
+    if (event.key === "Enter" && event.target.dataset.filter !== undefined) {  // Enter in a filter applies them
+      event.target.blur();
+      act(async () => {});
+    }
     return;
   }
   if (event.ctrlKey || event.metaKey || event.altKey) return;
