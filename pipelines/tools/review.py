@@ -61,6 +61,7 @@ def run(argv: list[str]) -> int:
     args = _parser(word).parse_args(argv[1:] if word else argv)  # a usage error: UsageError, exit 2
     from vlcurate.taxonomy.desk.desk import DeskError, read_dataset_manifest
     from vlcurate.transforms.io.lock import OutputLocked, locked
+    from vlcurate.transforms.io.shard_reader import ShardError
 
     try:
         if "://" in args.dataset:
@@ -70,7 +71,7 @@ def run(argv: list[str]) -> int:
         # leases live in its process) or an apply under a serving desk would each undo the other.
         with locked(args.dataset) if word != "export" else contextlib.nullcontext():
             return {"": _serve, "apply": _apply, "export": _export, "import": _import}[word](args)
-    except (DeskError, OutputLocked) as error:
+    except (DeskError, OutputLocked, ShardError) as error:  # ShardError: a damaged shard, named
         print(f"vlcurate review{' ' + word if word else ''}: {error}", file=sys.stderr)
         return 1
 
@@ -115,7 +116,9 @@ def _apply(args) -> int:
     if result.unknown:
         print(f"vlcurate review apply: {len(result.unknown)} decided keys are not in the dataset, e.g. "
               f"{result.unknown[0]}", file=sys.stderr)
-    return 0
+    for problem in result.damaged:
+        print(f"vlcurate review apply: not applied: damaged {problem}", file=sys.stderr)
+    return 1 if result.damaged else 0
 
 
 def _export(args) -> int:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import pathlib
 import re
 import secrets
@@ -29,7 +30,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from vlcurate.taxonomy.desk.desk import Desk, DeskError, check_editor
-from vlcurate.taxonomy.desk.queue import Filter
+from vlcurate.taxonomy.desk.queue import Conflict, Filter
 from vlcurate.transforms.data.sample import IMAGE_EXTENSIONS
 from vlcurate.transforms.io.shard_reader import ShardError
 
@@ -95,14 +96,12 @@ def build_app(desk: Desk, editor: str = "", hosts: tuple[str, ...] = ("127.0.0.1
         """The session and JSON body of a write, after its CSRF token is checked."""
         session = session_of(request)
         if not hmac.compare_digest(request.headers.get("x-csrf-token", ""), token_of(session)):
-            raise PermissionError("a write needs this session's CSRF token")
+            raise PermissionError("a write needs this session's CSRF token: reload the page (the desk restarted?)")
         if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
             raise ValueError("a write is JSON")
         body = await request.body()
         if len(body) > MAX_BODY:
             raise ValueError("request too large")
-        import json
-
         doc = json.loads(body or b"{}")
         if not isinstance(doc, dict):
             raise ValueError("a write is a JSON object")
@@ -114,9 +113,10 @@ def build_app(desk: Desk, editor: str = "", hosts: tuple[str, ...] = ("127.0.0.1
         async def call(request: Request) -> Response:
             try:
                 return await handler(request)
+            except Conflict as error:
+                return json_error(409, str(error))
             except PermissionError as error:
-                return json_error(409 if "meanwhile" in str(error) or "another editor" in str(error) else 403,
-                                  str(error))
+                return json_error(403, str(error))
             except LookupError as error:
                 return json_error(404, str(error).strip("'\""))
             except (DeskError, ValueError) as error:

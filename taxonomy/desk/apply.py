@@ -18,7 +18,7 @@ from vlcurate.taxonomy.desk.desk import DeskError, index_paths, open_taxonomy, r
 from vlcurate.taxonomy.tree import Taxonomy
 from vlcurate.transforms.data.review import REVIEWED_STATUS
 from vlcurate.transforms.io.manifest import MANIFEST, write_manifest
-from vlcurate.transforms.io.shard_reader import listed_shards, read_shard
+from vlcurate.transforms.io.shard_reader import ShardError, listed_shards, read_shard
 from vlcurate.transforms.io.staging import label_of
 
 
@@ -28,6 +28,7 @@ class Applied:
     changed: int = 0  # samples whose taxonomy changed
     shards: list[str] = dataclasses.field(default_factory=list)  # shards written again
     unknown: list[str] = dataclasses.field(default_factory=list)  # decided keys not in the dataset
+    damaged: list[str] = dataclasses.field(default_factory=list)  # shards that could not be read, why
 
 
 def reviewed_taxonomy(old: dict | None, decision: dict, taxonomy: Taxonomy) -> dict:
@@ -51,8 +52,6 @@ def reviewed_taxonomy(old: dict | None, decision: dict, taxonomy: Taxonomy) -> d
 
 
 def apply_decisions(dataset: str, taxonomy_path: str | None = None) -> Applied:
-    from vlcurate.transforms.io.shards import rewrite_shard
-
     dataset = dataset.rstrip("/")
     manifest = read_dataset_manifest(dataset)
     taxonomy = open_taxonomy(taxonomy_path)
@@ -75,27 +74,14 @@ def apply_decisions(dataset: str, taxonomy_path: str | None = None) -> Applied:
     records = {record["name"]: record for _, record in listed_shards(dataset, manifest)}
     written: dict[str, tuple] = {}  # shard entry name -> (its new record, its label counts' change)
     for shard in sorted(by_shard):
-        wanted = by_shard[shard]
-        path = f"{dataset}/shards/{shard}.tar"
-        expect = records.get(f"shards/{shard}.tar")
-        changed = [sample.key for sample in read_shard(path, expect=expect)
-                   if sample.key in wanted and _edited(sample, wanted[sample.key], taxonomy) != sample]
-        if not changed:
+        try:
+            changed = _rewrite(dataset, shard, by_shard[shard], records.get(f"shards/{shard}.tar"), taxonomy, written)
+        except ShardError as error:  # a damaged shard stays as it is; the others are applied
+            result.damaged.append(str(error))
             continue
-        before, after = collections.Counter(), collections.Counter()
-
-        def edited(samples):
-            for sample in samples:
-                new = _edited(sample, wanted[sample.key], taxonomy) if sample.key in wanted else sample
-                before[label_of(sample)] += 1
-                after[label_of(new)] += 1
-                yield new
-
-        record = rewrite_shard(edited(read_shard(path, expect=expect)), shard, dataset)
-        after.subtract(before)
-        written[f"shards/{shard}.tar"] = (record, after)
-        result.changed += len(changed)
-        result.shards.append(shard)
+        if changed:
+            result.changed += changed
+            result.shards.append(shard)
     if written:
         # The dataset's manifest, and the manifest of each run that wrote a changed shard: a later
         # `--mode extend` merges the runs' manifests into the dataset's again.
@@ -103,6 +89,31 @@ def apply_decisions(dataset: str, taxonomy_path: str | None = None) -> Applied:
             if _update(document, written):
                 write_manifest(dataset, document, name)
     return result
+
+
+def _rewrite(dataset: str, shard: str, wanted: dict, expect: dict | None, taxonomy: Taxonomy, written: dict) -> int:
+    """Write ``shard`` again with the decisions ``wanted`` (key -> decision) when one changes a
+    sample (noted in ``written``); how many samples changed."""
+    from vlcurate.transforms.io.shards import rewrite_shard
+
+    path = f"{dataset}/shards/{shard}.tar"
+    changed = sum(sample.key in wanted and _edited(sample, wanted[sample.key], taxonomy) != sample
+                  for sample in read_shard(path, expect=expect))
+    if not changed:
+        return 0
+    before, after = collections.Counter(), collections.Counter()
+
+    def edited(samples):
+        for sample in samples:
+            new = _edited(sample, wanted[sample.key], taxonomy) if sample.key in wanted else sample
+            before[label_of(sample)] += 1
+            after[label_of(new)] += 1
+            yield new
+
+    record = rewrite_shard(edited(read_shard(path, expect=expect)), shard, dataset)
+    after.subtract(before)
+    written[f"shards/{shard}.tar"] = (record, after)
+    return changed
 
 
 def _update(manifest: dict, written: dict) -> bool:

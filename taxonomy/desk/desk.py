@@ -11,7 +11,7 @@ import collections
 import re
 
 from vlcurate.taxonomy.desk.decisions import DecisionLog, DecisionsError
-from vlcurate.taxonomy.desk.queue import Filter, Item, Queue, load_items
+from vlcurate.taxonomy.desk.queue import Conflict, Filter, Item, Queue, load_items
 from vlcurate.taxonomy.desk.samples import SampleReader
 from vlcurate.taxonomy.tree import Taxonomy, TaxonomyError, load_taxonomy
 from vlcurate.transforms.data.review import REVIEW_LABEL, REVIEW_FOLDER
@@ -170,12 +170,12 @@ class Desk:
 
     def decide(self, session: str, editor: str, key: str, label: str) -> dict:
         """Store ``label`` for ``key``; the item must be this session's (or free). KeyError: unknown
-        key; PermissionError: another editor holds it or has decided it already."""
+        key; Conflict: another editor holds it or has decided it already."""
         label, editor = self.check_label(label), check_editor(editor)
         item = self.queue.take(key, session)
         if key in self.log and self.log.current(key)["editor"] != editor:
             self.queue.release(key, session)
-            raise PermissionError(f"sample {key} was decided by {self.log.current(key)['editor']} meanwhile")
+            raise Conflict(f"sample {key} was decided by {self.log.current(key)['editor']} meanwhile")
         decision = self.log.label(key, label, editor, self.text_of(item), item.label)
         self.queue.release(key, session)
         return decision
@@ -196,6 +196,6 @@ class Desk:
         if undone is not None:
             try:
                 self.queue.take(undone["key"], session)
-            except PermissionError:  # someone opened it meanwhile: it stays undecided in the queue
+            except Conflict:  # someone opened it meanwhile: it stays undecided in the queue
                 pass
         return undone

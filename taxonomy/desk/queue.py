@@ -21,6 +21,10 @@ FILTERS = ("source", "category", "language", "node", "status")
 MAX_SEARCH = 200  # characters of a text search
 
 
+class Conflict(PermissionError):
+    """Another editor holds the item, or decided it meanwhile."""
+
+
 @dataclasses.dataclass
 class Item:
     key: str
@@ -156,13 +160,13 @@ class Queue:
 
     def take(self, key: str, session: str) -> Item:
         """Lease ``key`` to ``session`` (to decide it, or to show an undone item again); a
-        LookupError when it is unknown, PermissionError when another editor holds it."""
+        LookupError when it is unknown, a Conflict when another editor holds it."""
         with self._lock:
             if key not in self.by_key:
                 raise LookupError(f"no sample {key} in this dataset")
             now = self._clock()
             if not self._free_for(key, session, now):
-                raise PermissionError(f"sample {key} is open at another editor's desk")
+                raise Conflict(f"sample {key} is open at another editor's desk")
             return self._lease(key, session, now)
 
     def release(self, key: str, session: str, skip: bool = False) -> None:

@@ -331,3 +331,29 @@ def test_the_desk_and_apply_on_a_dataset_the_sft_pipeline_labelled(tmp_path, cap
     samples = samples_of(output)
     assert {key: samples[key].taxonomy["id"] for key in decided} == decided
     assert json.loads((output / "manifest.json").read_text())["labels"]["(review)"] == len(queued) - 2
+
+
+def test_apply_leaves_a_damaged_shard_as_it_is_and_applies_the_others(review_dataset, capsys):
+    desk = Desk(str(review_dataset))
+    by_shard = {}
+    while len(by_shard) < 2:
+        item = desk.next_item(A, Filter())
+        desk.decide(A, "ann", item["key"], CANDIDATES[1])
+        by_shard.setdefault(item["shard"], item["key"])
+    damaged, sound = sorted(by_shard)
+    tar = review_dataset / "shards" / f"{damaged}.tar"
+    tar.write_bytes(tar.read_bytes()[:-3000])  # cut short, as a failed copy leaves it
+    cut = tar.read_bytes()
+    capsys.readouterr()
+    assert cli.main(["review", "apply", str(review_dataset)]) == 1
+    err = capsys.readouterr().err
+    assert f"not applied: damaged shard {tar}: truncated" in err and "Traceback" not in err
+    assert tar.read_bytes() == cut
+    assert samples_of_shard(review_dataset, sound)[by_shard[sound]].taxonomy["status"] == "reviewed"
+    manifest = json.loads((review_dataset / "manifest.json").read_text())
+    record = [s for s in manifest["shards"] if s["name"] == f"shards/{sound}.tar"][0]
+    assert record["sha256"] == hashlib.sha256((review_dataset / record["name"]).read_bytes()).hexdigest()
+
+
+def samples_of_shard(folder, shard):
+    return {s.key: s for s in read_shard(str(folder / "shards" / f"{shard}.tar"))}
