@@ -25,7 +25,7 @@ async function api(path, body) {
   };
   const response = await fetch(path, {credentials: "same-origin", ...options});
   const doc = await response.json();
-  if (!response.ok) throw new Error(doc.error || response.statusText);
+  if (!response.ok) throw Object.assign(new Error(doc.error || response.statusText), {status: response.status});
   return doc;
 }
 
@@ -142,6 +142,7 @@ async function act(work) {
     refreshSide().catch((error) => say(error.message, true));
   } catch (error) {
     say(error.message, true);
+    if (error.status === 409) await next().catch(() => {});  // another editor has it now: move on
     document.body.dataset.ready = "1";
   } finally {
     state.busy = false;
