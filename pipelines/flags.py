@@ -41,6 +41,14 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
         return f"{text} (default: %(default)s)"
 
 
+class ToolParser(argparse.ArgumentParser):
+    """A tool command's parser (not a pipeline's): a usage mistake is a UsageError, so `vlcurate`
+    prints one line and exits with 2 instead of argparse's usage block."""
+
+    def error(self, message):
+        raise UsageError(f"{self.prog}: {message} ({self.prog} --help)")
+
+
 def check(word: str, module, argv: list[str]) -> None:
     """Refuse, as a UsageError, anything in ``argv`` that `vlcurate WORD` would not use as given."""
     parser = command_parser(word, module)

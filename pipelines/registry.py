@@ -53,6 +53,8 @@ COMMANDS: tuple[Command, ...] = (
     Command("taxonomy", "vlcurate.taxonomy.cli",
             "validate, show, diff and migrate the use-case taxonomy; train its labeler"),
     Command("report", _P + "tools.report", "write report.html beside a dataset's manifest (funnel, plots, contact sheet)"),
+    Command("review", _P + "tools.review", "the editors' review desk: label the taxonomy queue in a browser, "
+                                           "apply it; Label Studio export/import"),
     Command("inspect", _P + "tools.inspect", "print a dataset's summary, or show one sample"),
     Command("models", _P + "tools.models", "fetch model weights on a connected machine (models fetch clip ...)"),
     Command("train", "vlcurate.training.train", "train the small DeepSeek-VL-shaped model on a dataset's shards"),
