@@ -47,7 +47,7 @@ def read_page(task: WebTask, config: WebConfig) -> Document:
         title = page.title()
         final_url = page.url
         content = main_content(html, final_url) if len(html.encode("utf-8")) <= config.max_html_bytes else None
-        fetch = _image_fetcher(responses, final_url)
+        fetch = _image_fetcher(responses, final_url, _shown(final_url) if task.folder else str)
         found = blocks(parse_html(content), fetch) if content else []
         return Document(uri=task.uri, format="html", identity=(task.key,), blocks=tuple(found), title=title,
                         text_source="html", provenance=(("browser", page.context.browser.version),
@@ -69,11 +69,20 @@ def _keep(responses: dict, response) -> None:
         return
 
 
-def _image_fetcher(responses: dict, base: str):
+def _shown(page_url: str):
+    """A folder page's image URL as its path in the folder: the local server's port changes from
+    run to run, and the samples must not."""
+    parts = urllib.parse.urlsplit(page_url)
+    origin = f"{parts.scheme}://{parts.netloc}/"
+    return lambda url: url[len(origin):] if url.startswith(origin) else url
+
+
+def _image_fetcher(responses: dict, base: str, shown):
     def fetch(src: str, alt: str) -> ImageBlock:
         url = urllib.parse.urljoin(base, src)
         if url.startswith("data:"):
             return _data_uri(url, src, alt)
+        src = shown(url)
         response = responses.get(url)
         if response is None:
             return ImageBlock(None, src, alt, ("image_missing", "the page did not load it"))
