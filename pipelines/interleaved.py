@@ -30,6 +30,7 @@ from vlcurate.pipelines.launch import is_dry_run, launch
 from vlcurate.pipelines.options import (
     DatasetOptions, add_flag, image_pixels, input_path, isolation_caps, number, shard_config, whole_number,
 )
+from vlcurate.pipelines.pdf_pages import PdfPagesOptions
 from vlcurate.pipelines.registry import command
 from vlcurate.pipelines.web_screenshots import WebScreenshotsOptions, input_units, read_records, web_config
 from vlcurate.transforms.io.staging import Staging
@@ -61,16 +62,16 @@ class InterleavedOptions(PipelineOptions):
                  help="larger images are scaled down to this long side")
         add_flag(parser, "min-chars-per-image", type=whole_number(0), default=_DEFAULTS.min_chars_per_image,
                  help="parts with fewer characters of text per image are filtered (interleaved_too_little_text)")
-        add_flag(parser, "max-pages", type=whole_number(1), default=_DEFAULTS.max_pages,
-                 help="PDFs with more pages are rejected whole")
 
 
-# What `vlcurate interleaved --help` lists besides DatasetOptions: its own flags and the web
-# pipeline's page flags (a page is fetched as `vlcurate web` fetches it).
-OPTIONS = (InterleavedOptions, WebScreenshotsOptions)
-# Flags it does nothing with (pipelines/flags.py): screenshots, OCR, CLIP (a document's images
-# are not one image-text pair) and deduplication.
-UNUSED_FLAGS = ("viewport", "full-page", "max-page-height", "clip-*", "dedup")
+# What `vlcurate interleaved --help` lists besides DatasetOptions: its own flags, the web
+# pipeline's page flags (a page is fetched as `vlcurate web` fetches it) and the PDF pipeline's
+# --max-pages (Beam parses every options class into one parser: a flag is defined once).
+OPTIONS = (InterleavedOptions, WebScreenshotsOptions, PdfPagesOptions)
+# Flags it does nothing with (pipelines/flags.py): screenshots and page renders, CLIP (a
+# document's images are not one image-text pair) and deduplication.
+UNUSED_FLAGS = ("viewport", "full-page", "max-page-height", "page-size", "image-format", "jpeg-quality",
+                "max-page-pixels", "clip-*", "dedup")
 
 
 def configure(options: PipelineOptions) -> tuple[InterleavedConfig, dict]:
@@ -84,7 +85,7 @@ def configure(options: PipelineOptions) -> tuple[InterleavedConfig, dict]:
             max_tokens=flags.max_tokens, max_images=flags.max_images, split_level=flags.split_level,
             min_image_side=flags.min_image_side, max_image_aspect=flags.max_image_aspect,
             max_image_side=flags.max_image_side, min_chars_per_image=flags.min_chars_per_image,
-            max_image_pixels=image_pixels(options, _DEFAULTS.max_image_pixels), max_pages=flags.max_pages,
+            max_image_pixels=image_pixels(options, _DEFAULTS.max_image_pixels), max_pages=options.view_as(PdfPagesOptions).max_pages,
             timeout_s=_DEFAULTS.timeout_s if timeout is None else timeout,
             web=dataclasses.replace(web, viewports=web.viewports[:1]), **caps,
         )
