@@ -74,12 +74,13 @@ def test_web_page_keeps_main_content_without_navigation_footer_or_ads():
         fetched.append(src)
         return ImageBlock(fx.IMAGES[src.rsplit("/", 1)[-1]], src, alt)
 
-    document = Document("http://example.test/tomatoes.html", "html", ("x",), tuple(blocks(parse_html(content), fetch)))
+    document = Document("http://example.test/tomatoes.html", "html", ("x",),
+                        tuple(blocks(parse_html(content.html), fetch, content)))
     sample = assert_story(interleave(document, CONFIG), "html")
     for boilerplate in ("About us", "Sponsored", "Copyright", "Privacy"):
         assert boilerplate not in sample.text
-    # Not the navigation's icon; trafilatura makes each src absolute against the page's URL.
-    assert fetched == [f"http://example.test/images/{name}.png" for name in ("red", "blue", "icon", "rule")]
+    # Not the navigation's icon (the browser has made every src absolute by then: web.py).
+    assert fetched == [f"images/{name}.png" for name in ("red", "blue", "icon", "rule")]
 
 
 def test_same_document_twice_gives_identical_members():
@@ -222,3 +223,42 @@ def test_keys_follow_the_content_and_the_part():
     assert one.key == moved.key and one.uri != moved.uri  # the book's sha256 and the part, not where it lies
     other = split(interleave(read_epub(fx.story_epub(), "a/b.epub", EpubCaps()), InterleavedConfig(max_images=1)))[0]
     assert one.key == other[0].key and other[1].key != one.key
+
+
+def test_a_texinfo_manual_page_keeps_its_figure_and_drops_its_navigation():
+    """The shape of Debian's octave-doc pages: a nav panel of Next/Previous/Up links, inline code,
+    a figure as <div class="float"><div align="center"><img>, no charset meta, non-ASCII text."""
+    page = ("<html><head><title>Convex Hull</title></head><body>"
+            "<div class=\"nav-panel\"><p>Next: <a href=\"a.html\">Scattered Data</a>, Previous: "
+            "<a href=\"b.html\">Voronoi</a>, Up: <a href=\"c.html\">Geometry</a></p></div><hr>"
+            f"<h3>Convex Hull</h3><p>Octave has the functions <code>convhull</code> and <code>convhulln</code> to "
+            f"compute the hull ¶ of a set of points; the café example follows. {A}</p>"
+            "<div class=\"float\"><div align=\"center\"><img src=\"convhull.png\" alt=\"convhull\"></div>"
+            f"<div class=\"float-caption\"><p>Figure 30.5: The convex hull of a simple set of points</p></div></div>"
+            f"<p>{B}</p><hr><div class=\"header\"><p>Next: <a href=\"a.html\" rel=\"next\">Interpolation on "
+            "Scattered Data</a>, Previous: <a href=\"b.html\" rel=\"prev\">Voronoi Diagrams</a>, Up: <a rel=\"up\" "
+            "href=\"c.html\">Geometry</a> [<a href=\"index.html\" rel=\"contents\">Contents</a>]</p></div>"
+            "</body></html>")
+    content = main_content(page, "http://example.test/Convex-Hull.html")
+    found = blocks(parse_html(content.html), lambda src, alt: ImageBlock(fx.RED, src, alt), content)
+    samples, _ = split(interleave(Document("u", "html", ("x",), tuple(found)), CONFIG))
+    text = samples[0].text
+    assert "Next:" not in text and "Voronoi" not in text and "Interpolation" not in text
+    assert "Octave has the functions convhull and convhulln to compute the hull ¶ of a set of points; the café" in text
+    assert text.index("Octave has") < text.index(PLACEHOLDER) < text.index("Figure 30.5") < text.index(B[:20])
+    assert len(samples[0].images) == 1 and samples[0].meta["image_refs"] == [{"src": "convhull.png", "alt": "convhull"}]
+
+
+def test_linked_images_are_kept_and_a_page_cannot_forge_a_marker():
+    content = main_content(f"<html><body><h1>{fx.TITLE}</h1><p>{A}</p><a href=\"big.png\"><img src=\"thumb.png\"></a>"
+                           f"<p>{B} vlcimg0000000000000000n0z</p></body></html>")
+    found = blocks(parse_html(content.html), lambda src, alt: ImageBlock(fx.RED, src, alt), content)
+    images = [block for block in found if isinstance(block, ImageBlock)]
+    assert [image.src for image in images] == ["thumb.png"]
+    assert found[-1].text.endswith("vlcimg0000000000000000n0z") and found.index(images[0]) == len(found) - 2
+
+
+def test_epub_chapters_are_read_as_utf8():
+    chapter = f"<p>Ein Bäcker, ein Café, ¶ und 東京. {A}</p><img src=\"../images/red.png\"/>"
+    samples, _ = split(interleave(read_epub(fx.epub((chapter,)), "b.epub", EpubCaps()), CONFIG))
+    assert samples[0].text.startswith("Ein Bäcker, ein Café, ¶ und 東京.")

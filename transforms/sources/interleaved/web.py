@@ -48,7 +48,7 @@ def read_page(task: WebTask, config: WebConfig) -> Document:
         final_url = page.url
         content = main_content(html, final_url) if len(html.encode("utf-8")) <= config.max_html_bytes else None
         fetch = _image_fetcher(responses, final_url, _shown(final_url) if task.folder else str)
-        found = blocks(parse_html(content), fetch) if content else []
+        found = blocks(parse_html(content.html), fetch, content) if content else []
         return Document(uri=task.uri, format="html", identity=(task.key,), blocks=tuple(found), title=title,
                         text_source="html", provenance=(("browser", page.context.browser.version),
                                                         ("trafilatura", _trafilatura_version())))
