@@ -145,10 +145,9 @@ def read_epub(data: bytes, uri: str, caps: EpubCaps) -> Document:
         raise Reject("epub_unsafe", f"{len(chapters)} chapters, cap {caps.max_chapters}")
     out: list = []
     for chapter in chapters:
+        data = book.read(chapter)
         try:
-            root = parse_html(book.read(chapter))
-        except Reject:
-            raise
+            root = parse_html(data)
         except Exception as error:  # lxml's parser errors on bytes it cannot read at all
             raise Reject("epub_invalid", f"{chapter[:200]}: {type(error).__name__}: {error}") from error
         if root is None:
