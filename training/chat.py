@@ -138,3 +138,24 @@ def format_plain(text: str, image_count: int, tokenizer: ByteTokenizer, image_to
     body = tokenizer.encode(text) + [tokenizer.eos_id]
     head = [tokenizer.bos_id] + [tokenizer.image_id] * (image_tokens * image_count)
     return Formatted(head + body, [IGNORE] * len(head) + body, list(range(image_count)))
+
+
+def format_interleaved(text: str, image_count: int, tokenizer: ByteTokenizer, image_tokens: int) -> Formatted:
+    """An interleaved pretraining sample (a document's text with an ``<image_placeholder>`` at each
+    image's place, DeepSeek-VL's interleaved form): BOS, the text with each placeholder expanded
+    to its image's tokens, EOS; loss on the text and EOS, never on image tokens. The placeholders
+    must be exactly the images."""
+    parts = text.split(IMAGE)
+    if len(parts) - 1 != image_count:
+        raise BadConversation(f"{len(parts) - 1} {IMAGE} for {image_count} images")
+    ids, labels = [tokenizer.bos_id], [IGNORE]
+    for j, part in enumerate(parts):
+        piece = tokenizer.encode(part)
+        ids.extend(piece)
+        labels.extend(piece)
+        if j < len(parts) - 1:
+            ids.extend([tokenizer.image_id] * image_tokens)
+            labels.extend([IGNORE] * image_tokens)
+    ids.append(tokenizer.eos_id)
+    labels.append(tokenizer.eos_id)
+    return Formatted(ids, labels, list(range(image_count)))

@@ -77,7 +77,8 @@ def test_a_flag_of_another_command_does_nothing_and_is_refused(tmp_path):
             "vlcurate text: --clip-model does nothing for vlcurate text "
             "(it is a flag of vlcurate pdf, web, ocr, charts, notebooks, sft, filter)")
     refused(vlcurate("filter", "--input", tmp_path, "--output", tmp_path / "out", "--page-timeout", 5),
-            "vlcurate filter: --page-timeout does nothing for vlcurate filter (it is a flag of vlcurate pdf, web, ocr, charts)")
+            "vlcurate filter: --page-timeout does nothing for vlcurate filter "
+            "(it is a flag of vlcurate pdf, web, ocr, charts, interleaved)")
 
 
 def test_beams_own_flags_pass_the_check():

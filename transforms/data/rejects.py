@@ -51,6 +51,19 @@ REASONS = {
     "record_too_large": "an instruction record (a JSONL line) is longer than --max-record-bytes",
     "sft_image_mismatch": "a record's image placeholders (<image>, <image_placeholder>) do not match its images",
     "sft_image_missing": "a record names an image that is not there, outside the image root, or remote (not fetched)",
+    # interleaved documents (vlcurate interleaved)
+    "epub_invalid": "the input is not an EPUB: not a zip, or no container, package document or readable chapter",
+    "epub_unsafe": "the EPUB breaks a cap: too many members, a member or the whole too large when inflated, a "
+    "compression ratio of a zip bomb, or a path outside the book",
+    "interleaved_no_content": "the document has no main content left: no text and no usable image once navigation, "
+    "footers and ads are stripped",
+    "interleaved_no_images": "a part of a document (a run of sections) has no image left; it would be text-only data",
+    "interleaved_too_little_text": "a part of a document has fewer than --min-chars-per-image characters of text per image",
+    "image_tiny": "an image of a document is smaller than --min-image-side on a side (icons, bullets, spacers)",
+    "image_decorative": "an image of a document is longer than --max-image-aspect times its width or height (rules, "
+    "banners)",
+    "image_missing": "an image a document names is not there: not in the book, outside it, not loaded by the page, "
+    "or remote (an EPUB's remote images are not fetched)",
     # text-only corpora
     "text_empty": "a text document is empty, or shorter than --min-chars",
     # quality and duplicates (vlcurate filter, --clip-*, --dedup)
@@ -77,6 +90,7 @@ REASONS = {
 FILTER_REASONS = frozenset({
     "duplicate_key", "ocr_empty", "no_figures", "notebook_no_plots", "plot_several_images", "plot_code_too_short",
     "clip_below_threshold", "duplicate_exact", "duplicate_near", "text_empty", "already_in_dataset",
+    "interleaved_no_content", "interleaved_no_images", "interleaved_too_little_text", "image_tiny", "image_decorative",
 })
 
 

@@ -214,8 +214,8 @@ def staged_call(staging: Staging, function, *args):
     result = function(*args)
     if isinstance(result, Sample):
         return staging.stage(result, packed=True)
-    if isinstance(result, list) and all(isinstance(item, Sample) for item in result):
-        return [staging.stage(item, packed=True) for item in result]
+    if isinstance(result, list):  # samples, and beside them any reject rows the function made
+        return [staging.stage(item, packed=True) if isinstance(item, Sample) else item for item in result]
     return result
 
 

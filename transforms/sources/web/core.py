@@ -59,20 +59,8 @@ _ELEMENTS_JS = """(limit) => {
 
 def render_web_task(task: WebTask, config: WebConfig) -> Sample:
     """Render one task in this process's guarded browser (started on first use)."""
-    from vlcurate.transforms.sources.web.browser import host_for
-
-    host = host_for(config.allow_hosts, config.recycle_pages, config.offline)
-    url = host.folder_url(task.folder, task.relative) if task.folder else task.uri
-    browser, proxy = host.browser_and_proxy()
-    session = proxy.open_session(config.max_page_bytes)
-    try:
-        sample = _render(browser, proxy, session, url, task, config)
-    except Reject as reject:
-        if reject.reason == "browser_crash":
-            host.stop_browser()
-        raise
-    finally:
-        proxy.close_session(session)
+    sample = visit(task, config, lambda page, response, session, asked, remaining_ms: _sample(
+        page, response, session, asked, task, config, remaining_ms))
     if config.ocr.wanted(has_text=bool(sample.text.strip())):
         from vlcurate.transforms.ocr.core import with_ocr
 
@@ -80,7 +68,27 @@ def render_web_task(task: WebTask, config: WebConfig) -> Sample:
     return sample
 
 
-def _render(browser, proxy, session, url: str, task: WebTask, config: WebConfig) -> Sample:
+def visit(task: WebTask, config: WebConfig, read, watch=None):
+    """Load ``task``'s page in this process's guarded browser (started on first use) and return
+    ``read(page, response, session, asked, remaining_ms)`` while the page is open; ``watch(page)``
+    runs before the navigation (to listen for responses). Every failure is a Reject."""
+    from vlcurate.transforms.sources.web.browser import host_for
+
+    host = host_for(config.allow_hosts, config.recycle_pages, config.offline)
+    url = host.folder_url(task.folder, task.relative) if task.folder else task.uri
+    browser, proxy = host.browser_and_proxy()
+    session = proxy.open_session(config.max_page_bytes)
+    try:
+        return _visit(browser, proxy, session, url, task.viewport, config, read, watch)
+    except Reject as reject:
+        if reject.reason == "browser_crash":
+            host.stop_browser()
+        raise
+    finally:
+        proxy.close_session(session)
+
+
+def _visit(browser, proxy, session, url: str, viewport, config: WebConfig, read, watch):
     from playwright.sync_api import Error as PlaywrightError
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
@@ -92,7 +100,7 @@ def _render(browser, proxy, session, url: str, task: WebTask, config: WebConfig)
             raise Reject("timeout", f"over the {config.page_timeout_s:g}s page budget")
         return left * 1000
 
-    width, height = task.viewport
+    width, height = viewport
     try:
         context = browser.new_context(
             viewport={"width": width, "height": height},
@@ -118,6 +126,8 @@ def _render(browser, proxy, session, url: str, task: WebTask, config: WebConfig)
         context.on("page", lambda other: other.close() if other is not page else None)
         page.on("dialog", lambda dialog: dialog.dismiss())
         page.on("crash", lambda _: crashed.append(True))
+        if watch is not None:
+            watch(page)
         try:
             response = page.goto(url, wait_until="load", timeout=remaining_ms())
         except PlaywrightTimeout as error:
@@ -133,8 +143,8 @@ def _render(browser, proxy, session, url: str, task: WebTask, config: WebConfig)
             raise Reject("too_many_bytes", f"the page pulled over {config.max_page_bytes} bytes")
         if response.status >= 400:
             raise Reject("http_error", f"HTTP {response.status}")
-        _settle(page, session, config, remaining_ms)
-        return _sample(page, response, session, asked, task, config, remaining_ms)
+        wait_quiet(page, session, config, remaining_ms)
+        return read(page, response, session, asked, remaining_ms)
     except PlaywrightTimeout as error:
         raise Reject("timeout", f"over the {config.page_timeout_s:g}s page budget: {error}") from error
     except PlaywrightError as error:
@@ -167,7 +177,7 @@ def _navigation_reject(error, session, crashed: bool) -> Reject:
 _QUIET_S = 0.1
 
 
-def _settle(page, session, config: WebConfig, remaining_ms) -> None:
+def wait_quiet(page, session, config: WebConfig, remaining_ms) -> None:
     """Wait, at most ``settle_s``, until the page's traffic through the guard has stopped.
 
     Playwright's "networkidle" waits for 500 ms of silence on every page; the guard sees every
