@@ -120,6 +120,29 @@ class DatasetOptions(PipelineOptions):
                  help="seconds between progress lines when stderr is not a terminal (0: no progress)")
 
 
+class NetworkOptions(PipelineOptions):
+    """What the commands that reach the network (web, captions) may reach: public addresses, and
+    the --allow-host pairs; --offline: those pairs only."""
+
+    @classmethod
+    def _add_argparse_args(cls, parser):
+        add_flag(parser, "allow-host", action="append", default=None,
+                 help="HOST:PORT that may be reached although private or loopback (tests); repeatable")
+        add_flag(parser, "offline", action="store_true",
+                 help="reach only --allow-host (and web's input folder), and look no name up (local sites, "
+                      "WebSight-style folders, tests)")
+
+
+class UrlListOptions(PipelineOptions):
+    """The URL column of a URL list (web, captions)."""
+
+    @classmethod
+    def _add_argparse_args(cls, parser):
+        add_flag(parser, "url-column", default="url",
+                 help="the URL's column in a .csv or .tsv list (its field in .jsonl or .parquet); the other "
+                      "columns are kept in each sample's json under input")
+
+
 _OCR_DEFAULTS = OcrConfig()
 
 
