@@ -6,7 +6,7 @@ or CC3M lists; or a folder of images (searched at any depth) with a .txt caption
 (cat.jpg and cat.txt). Downloads go through the network guard (public addresses only, unless
 --allow-host), many at once per worker process; a server's X-Robots-Tag noai or noimageai is an
 opt_out reject. Each image is decoded under the pixel cap, resized (--resize-mode) to
---image-size and re-encoded; its original size and sha256 stay in the json.
+--image-size and re-encoded as JPEG (quality 95); its original size and sha256 stay in the json.
 
     vlcurate captions --input LIST.parquet|LIST.csv|LIST.tsv|LIST.jsonl|FOLDER --output DATASET
                       [--url-column url] [--caption-column caption] [--image-size 384]
@@ -49,8 +49,6 @@ class CaptionsOptions(PipelineOptions):
                  help="keep_ratio: shorter side to --image-size; center_crop: then the centre square; border: "
                       "longer side to --image-size, padded black to a square; no: as downloaded")
         add_flag(parser, "resize-only-if-bigger", action="store_true", help="never scale a smaller image up")
-        add_flag(parser, "image-format", choices=("jpeg", "png"), default=_DEFAULTS.image_format,
-                 help="how the resized image is stored (JPEG at quality 95)")
         add_flag(parser, "download-threads", type=whole_number(1, 1024), default=_DEFAULTS.threads,
                  help="concurrent downloads per worker process")
         add_flag(parser, "retries", type=whole_number(0, 10), default=_DEFAULTS.retries,
@@ -71,7 +69,7 @@ def configure(options: PipelineOptions) -> tuple[CaptionConfig, dict]:
         return CaptionConfig(
             url_column=urls.url_column, caption_column=flags.caption_column, image_size=flags.image_size,
             resize_mode=flags.resize_mode, resize_only_if_bigger=flags.resize_only_if_bigger,
-            image_format=flags.image_format, max_image_pixels=image_pixels(options, _DEFAULTS.max_image_pixels),
+            max_image_pixels=image_pixels(options, _DEFAULTS.max_image_pixels),
             max_file_bytes=dataset.max_file_bytes or _DEFAULTS.max_file_bytes,
             timeout_s=page_timeout(options, _DEFAULTS.timeout_s), retries=flags.retries,
             threads=flags.download_threads, allow_hosts=tuple(network.allow_host or ()), offline=network.offline,
