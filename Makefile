@@ -80,6 +80,7 @@ examples: setup
 	$(BIN)/python examples/make_images.py
 	$(BIN)/python examples/make_charts.py
 	$(BIN)/python examples/make_notebooks.py
+	$(BIN)/python examples/make_captions.py
 
 clean:
 	rm -rf $(VENV) out .pytest_cache
