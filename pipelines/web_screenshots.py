@@ -49,6 +49,9 @@ class WebScreenshotsOptions(PipelineOptions):
                  help="seconds to wait for the network to go quiet after load")
         add_flag(parser, "max-page-bytes", type=whole_number(1), default=_DEFAULTS.max_page_bytes,
                  help="bytes a page may pull over the network")
+        add_flag(parser, "alt-text", action="store_true",
+                 help="also a caption sample per visible image with a caption-like alt text (its image fetched "
+                      "through the guard, resized like vlcurate captions' defaults)")
         add_flag(parser, "recycle-pages", type=whole_number(1), default=_DEFAULTS.recycle_pages,
                  help="relaunch each browser after this many pages")
 
@@ -73,6 +76,7 @@ def web_config(options: PipelineOptions) -> WebConfig:
             offline=network.offline,
             recycle_pages=flags.recycle_pages,
             url_column=urls.url_column,
+            alt_text=flags.alt_text,
             ocr=ocr_config(options, render_processes(options)),
         )
     except ValueError as error:

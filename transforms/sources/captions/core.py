@@ -46,10 +46,12 @@ def opt_out(values: list[str]) -> str | None:
     return None
 
 
-def download(url: str, config: CaptionConfig):
-    """The image's response through the guard; a failure or an opt-out is its Reject."""
+def download(url: str, config: CaptionConfig, policy: AddressPolicy | None = None):
+    """The image's response through the guard (``policy``, else the config's); a failure or an
+    opt-out is its Reject."""
+    policy = policy or policy_for(config.allow_hosts, config.offline)
     try:
-        fetched = fetch(url, policy_for(config.allow_hosts, config.offline), config.limits())
+        fetched = fetch(url, policy, config.limits())
     except FetchError as error:
         raise Reject(error.reason, error.detail) from None
     directive = opt_out(fetched.values("x-robots-tag"))
@@ -89,7 +91,7 @@ def folder_pair(path: str, folder: str, config: CaptionConfig) -> Sample:
 
 
 def pair_sample(key: str, source: str, uri: str, caption: str, data: bytes, config: CaptionConfig,
-                meta: dict, locator: str = "") -> Sample:
+                meta: dict, locator: str = "", text_source: str = "caption") -> Sample:
     """The caption sample of image bytes: the original's facts kept, the picture resized and re-encoded."""
     image, image_format = open_image(data, config.max_image_pixels)
     original = {"width": image.width, "height": image.height, "format": image_format.lower(),
@@ -97,5 +99,5 @@ def pair_sample(key: str, source: str, uri: str, caption: str, data: bytes, conf
     image = resize(image, config.resize_mode, config.image_size, config.resize_only_if_bigger)
     encoded = encode_image(image, config.image_format, config.jpeg_quality)
     return Sample(key=key, source=source, category="caption", uri=uri, locator=locator, images=(encoded,),
-                  text=caption, text_source="caption", provenance={"vlcurate": __version__},
+                  text=caption, text_source=text_source, provenance={"vlcurate": __version__},
                   meta={"original": original, **meta})

@@ -78,8 +78,8 @@ class RenderWebPage(IsolatedStageDoFn):
     def call(self, task):
         return render_web_task, (task, self._config)
 
-    def outputs(self, task, sample):
-        return [sample]
+    def outputs(self, task, result):
+        return result if isinstance(result, list) else [result]  # a page, then its alt-text pairs
 
 
 class WebPages(beam.PTransform):

@@ -7,6 +7,7 @@ guarded Chromium (transforms/sources/web/browser.py); a fresh browser context pe
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 import urllib.parse
@@ -57,8 +58,9 @@ _ELEMENTS_JS = """(limit) => {
 }"""
 
 
-def render_web_task(task: WebTask, config: WebConfig) -> Sample:
-    """Render one task in this process's guarded browser (started on first use)."""
+def render_web_task(task: WebTask, config: WebConfig) -> Sample | list[Sample]:
+    """Render one task in this process's guarded browser (started on first use); with
+    ``config.alt_text``, the page's sample and its alt-text caption samples."""
     from vlcurate.transforms.sources.web.browser import host_for
 
     host = host_for(config.allow_hosts, config.recycle_pages, config.offline)
@@ -66,7 +68,7 @@ def render_web_task(task: WebTask, config: WebConfig) -> Sample:
     browser, proxy = host.browser_and_proxy()
     session = proxy.open_session(config.max_page_bytes)
     try:
-        sample = _render(browser, proxy, session, url, task, config)
+        sample, images = _render(browser, proxy, session, url, task, config)
     except Reject as reject:
         if reject.reason == "browser_crash":
             host.stop_browser()
@@ -77,7 +79,13 @@ def render_web_task(task: WebTask, config: WebConfig) -> Sample:
         from vlcurate.transforms.ocr.core import with_ocr
 
         sample = with_ocr(sample, config.ocr)  # the viewport screenshot; the page's context is closed
-    return sample
+    if images is None:
+        return sample
+    from vlcurate.transforms.sources.web.alt_text import ALT_IMAGES, alt_text_samples
+
+    base = host.folder_url(task.folder, "") if task.folder else ""
+    captions, summary = alt_text_samples(images, task.relative or task.uri, base, proxy.policy, ALT_IMAGES)
+    return [dataclasses.replace(sample, meta={**sample.meta, "alt_text": summary}), *captions]
 
 
 def _render(browser, proxy, session, url: str, task: WebTask, config: WebConfig) -> Sample:
@@ -134,7 +142,15 @@ def _render(browser, proxy, session, url: str, task: WebTask, config: WebConfig)
         if response.status >= 400:
             raise Reject("http_error", f"HTTP {response.status}")
         _settle(page, session, config, remaining_ms)
-        return _sample(page, response, session, asked, task, config, remaining_ms)
+        sample = _sample(page, response, session, asked, task, config, remaining_ms)
+        # Alt-text images are listed while the page is open and fetched once it is closed; from
+        # the first viewport only, so that several viewports do not give the same pairs again.
+        images = None
+        if config.alt_text and task.viewport == config.viewports[0]:
+            from vlcurate.transforms.sources.web.alt_text import ALT_TEXT_JS, MAX_IMAGES
+
+            images = page.evaluate(ALT_TEXT_JS, 4 * MAX_IMAGES)
+        return sample, images
     except PlaywrightTimeout as error:
         raise Reject("timeout", f"over the {config.page_timeout_s:g}s page budget: {error}") from error
     except PlaywrightError as error:
