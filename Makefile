@@ -74,6 +74,7 @@ bench: setup
 	$(BIN)/python bench/labeler.py
 	$(BIN)/python bench/loader.py
 	$(BIN)/python bench/recipe.py
+	$(BIN)/python bench/captions.py
 
 examples: setup
 	$(BIN)/python examples/make_examples.py

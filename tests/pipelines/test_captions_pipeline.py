@@ -141,3 +141,12 @@ def test_mistakes_are_one_line_and_status_2(tmp_path):
     done = vlcurate("captions", "--input", tmp_path / "list.csv", "--output", tmp_path / "out",
                     "--resize-mode", "stretch")
     assert done.returncode == 2 and "--resize-mode" in one_line_error(done)
+
+
+@pytest.mark.e2e
+def test_a_parquet_list_translates_for_dataflow_without_reading_it(monkeypatch):
+    from fixtures.dataflow import translate_for_dataflow
+    from vlcurate.pipelines import captions
+
+    translate_for_dataflow(captions.run, "gs://vlcurate-test/pairs.parquet", "gs://vlcurate-test/captions",
+                           monkeypatch, ["ReadRows", "Captions"])
