@@ -55,6 +55,7 @@ def test_an_image_and_a_redirect_to_it_download(site):
     ("/missing.jpg", "http_error"),
     ("/broken.jpg", "http_error"),
     ("/huge.jpg", "file_too_large"),
+    ("/huge-unannounced.jpg", "file_too_large"),
     ("/slow.jpg", "timeout"),
     ("/hangup.jpg", "download_error"),
     ("/loop.jpg", "too_many_redirects"),

@@ -43,7 +43,7 @@ class DownloadPair(ThreadedStageDoFn):
         self._config = config
 
     def ref(self, task):
-        return task.uri, ""
+        return task.uri, task.key  # one URL may be listed under several captions: the key tells them apart
 
     def run(self, task):
         return [download_pair(task, self._config)]

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import threading
 
 from vlcurate import __version__
 from vlcurate.transforms.data.images import open_image
@@ -25,6 +27,9 @@ from vlcurate.transforms.sources.web.guard.policy import AddressPolicy
 OPT_OUT_DIRECTIVES = frozenset({"noai", "noimageai"})
 _AGENTS = frozenset({"*", "vlcurate"})  # "agent: directive" forms that speak to us
 _POLICIES: dict = {}  # one policy per process and settings: resolving --allow-host names once
+# Decoding is CPU work: more at once than cores gains nothing, and each may hold a picture of up
+# to --max-image-pixels (120 MB at the default), so the download threads take turns here.
+_DECODING = threading.BoundedSemaphore(max(2, os.cpu_count() or 1))
 
 
 def policy_for(allow_hosts: tuple[str, ...], offline: bool) -> AddressPolicy:
@@ -93,11 +98,12 @@ def folder_pair(path: str, folder: str, config: CaptionConfig) -> Sample:
 def pair_sample(key: str, source: str, uri: str, caption: str, data: bytes, config: CaptionConfig,
                 meta: dict, locator: str = "", text_source: str = "caption") -> Sample:
     """The caption sample of image bytes: the original's facts kept, the picture resized and re-encoded."""
-    image, image_format = open_image(data, config.max_image_pixels)
-    original = {"width": image.width, "height": image.height, "format": image_format.lower(),
-                "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
-    image = resize(image, config.resize_mode, config.image_size, config.resize_only_if_bigger)
-    encoded = encode_image(image, config.image_format, config.jpeg_quality)
+    with _DECODING:
+        image, image_format = open_image(data, config.max_image_pixels)
+        original = {"width": image.width, "height": image.height, "format": image_format.lower(),
+                    "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+        image = resize(image, config.resize_mode, config.image_size, config.resize_only_if_bigger)
+        encoded = encode_image(image, config.image_format, config.jpeg_quality)
     return Sample(key=key, source=source, category="caption", uri=uri, locator=locator, images=(encoded,),
                   text=caption, text_source=text_source, provenance={"vlcurate": __version__},
                   meta={"original": original, **meta})

@@ -23,6 +23,7 @@ _REDIRECTS = (301, 302, 303, 307, 308)
 # Statuses worth another try (the server is busy or briefly broken); any other 4xx/5xx is final.
 _TRANSIENT_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 _CHUNK = 65536
+_TLS = ssl.create_default_context()  # loading the CA store costs milliseconds: once per process
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,7 +74,7 @@ class _PinnedHTTP(http.client.HTTPConnection):
 
 class _PinnedHTTPS(http.client.HTTPSConnection):
     def __init__(self, host: str, port: int, ip: str, timeout: float):
-        super().__init__(host, port, timeout=timeout, context=ssl.create_default_context())
+        super().__init__(host, port, timeout=timeout, context=_TLS)
         self._ip = ip
 
     def connect(self):
