@@ -141,9 +141,10 @@ class StageDoFn(beam.DoFn):
 class ConcurrentStageDoFn(StageDoFn):
     """A stage with several elements in flight: ``submit(element) -> Future`` starts one,
     ``outputs(element, result) -> iterable`` turns its result into outputs. Up to ``in_flight``
-    elements are pending; results leave in order as they finish, the rest at the end of the
-    bundle. Outputs emitted at the end of a bundle are placed in the global window: these stages
-    run in batch pipelines."""
+    elements are pending; results leave as they finish, in any order (a slow element does not
+    hold back the ones behind it; the shards are sorted whatever the order), the rest at the end
+    of the bundle. Outputs emitted at the end of a bundle are placed in the global window: these
+    stages run in batch pipelines."""
 
     in_flight = 2
     _pending: collections.deque  # set by start_bundle
@@ -163,18 +164,30 @@ class ConcurrentStageDoFn(StageDoFn):
             yield from replayed
             return
         self._pending.append((element, time.time(), self.submit(element)))
-        while self._pending and (len(self._pending) >= self.in_flight or self._pending[0][2].done()):
-            yield from self._settle_oldest()
+        if len(self._pending) >= self.in_flight:
+            concurrent.futures.wait([future for _, _, future in self._pending],
+                                    return_when=concurrent.futures.FIRST_COMPLETED)
+        yield from self._settle_done()
 
     def finish_bundle(self):
         while self._pending:
-            yield from map(in_global_window, self._settle_oldest())
+            concurrent.futures.wait([future for _, _, future in self._pending],
+                                    return_when=concurrent.futures.FIRST_COMPLETED)
+            yield from map(in_global_window, self._settle_done())
         self._record_done(force=True)
         progress.flush()
 
-    def _settle_oldest(self):
-        element, started, future = self._pending.popleft()
-        return self.settle(element, lambda: self.outputs(element, future.result()), started)
+    def _settle_done(self) -> list:
+        """The outputs of every pending element that has finished, which leave the queue."""
+        done = [entry for entry in self._pending if entry[2].done()]
+        if not done:
+            return []
+        settled = {id(entry) for entry in done}  # taken once: a future that finishes meanwhile waits its turn
+        self._pending = collections.deque(entry for entry in self._pending if id(entry) not in settled)
+        outputs = []
+        for element, started, future in done:
+            outputs += self.settle(element, lambda: self.outputs(element, future.result()), started)
+        return outputs
 
 
 class IsolatedStageDoFn(ConcurrentStageDoFn):
