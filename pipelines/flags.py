@@ -21,6 +21,8 @@ REQUIRED = ("input", "output")  # what every pipeline command must be given
 _TITLES = {  # --help's group titles for the shared options classes; a command's own: "vlcurate WORD"
     "DatasetOptions": "input, output, runs and shards",
     "OcrOptions": "OCR",
+    "NetworkOptions": "network",
+    "UrlListOptions": "URL lists",
     "QualityOptions": "quality stages: CLIP scores and filters, deduplication",
 }
 

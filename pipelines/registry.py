@@ -42,6 +42,8 @@ COMMANDS: tuple[Command, ...] = (
             "pdf_charts", "chart", ("pdf",), "charts", True),
     Command("notebooks", _P + "notebooks", "pair notebook plots with their code into web_code samples",
             "notebooks", "notebook", ("ipynb",), "notebooks", True),
+    Command("captions", _P + "captions", "download image URL lists (or caption a folder) into caption samples",
+            "captions", "caption", IMAGE_EXTENSIONS, "captions", True),
     Command("sft", _P + "sft", "ingest, language-id and label instruction data into sft samples",
             "sft", "sft", ("jsonl", "json"), "sft", False),
     Command("text", _P + "text_corpus", "text-only corpora into text_only samples",

@@ -75,10 +75,10 @@ def test_an_unknown_flag_names_the_closest_flag_or_the_help(capsys, tmp_path):
 def test_a_flag_of_another_command_does_nothing_and_is_refused(tmp_path):
     refused(vlcurate("text", "--input", tmp_path, "--output", tmp_path / "out", "--clip-model", "ViT-B-32"),
             "vlcurate text: --clip-model does nothing for vlcurate text "
-            "(it is a flag of vlcurate pdf, web, ocr, charts, notebooks, sft, filter)")
+            "(it is a flag of vlcurate pdf, web, ocr, charts, notebooks, captions, sft, filter)")
     refused(vlcurate("filter", "--input", tmp_path, "--output", tmp_path / "out", "--page-timeout", 5),
             "vlcurate filter: --page-timeout does nothing for vlcurate filter "
-            "(it is a flag of vlcurate pdf, web, ocr, charts, interleaved)")
+            "(it is a flag of vlcurate pdf, web, ocr, charts, captions, interleaved)")
 
 
 def test_beams_own_flags_pass_the_check():

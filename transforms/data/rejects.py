@@ -12,7 +12,7 @@ import re
 # The documented reason codes. A stage raising a code that is not here is a bug, caught at once.
 REASONS = {
     # reading inputs
-    "file_too_large": "the input file is larger than --max-file-bytes",
+    "file_too_large": "the input file (or a downloaded image) is larger than --max-file-bytes",
     "read_error": "the input could not be read",
     "input_changed": "the input's content changed while the run was reading it",
     # PDF documents and pages
@@ -28,11 +28,15 @@ REASONS = {
     "url_blocked": "a URL's scheme is not http(s), or its address is loopback, private, link-local, "
     "multicast or reserved (checked on the resolved address of every connection)",
     "network_error": "the page could not be fetched (no such host, connection refused or reset)",
-    "http_error": "the page answered with an HTTP status of 400 or more",
+    "http_error": "the page (or a downloaded image) answered with an HTTP status of 400 or more",
     "too_many_redirects": "the page redirects without end",
     "too_many_bytes": "the page pulled more than --max-page-bytes, or its HTML is over the cap",
     "download_refused": "the URL is a download, not a page",
     "browser_crash": "the browser or the page's renderer crashed on this page",
+    # image-caption pairs (vlcurate captions, vlcurate web --alt-text)
+    "download_error": "the image could not be downloaded (no such host, connection refused or reset, TLS)",
+    "opt_out": "the image's server opts it out of AI training (X-Robots-Tag: noai or noimageai)",
+    "caption_empty": "the record has no caption (an empty caption column, or no sidecar .txt beside the image)",
     # images and OCR
     "image_unreadable": "the input is not an image of an accepted format (PNG, JPEG, WebP, BMP, TIFF, GIF), "
     "or it is truncated or damaged",

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 SCHEMA = "vlcurate.sample/1"
-SOURCES = frozenset({"pdf", "web", "chart", "notebook", "ocr", "sft", "text", "interleaved"})
+SOURCES = frozenset({"pdf", "web", "chart", "notebook", "ocr", "caption", "sft", "text", "interleaved"})
 CATEGORIES = frozenset(
     {"interleaved", "caption", "table_chart", "web_code", "scene_ocr", "document_ocr", "text_only"}
 )

@@ -7,6 +7,7 @@ guarded Chromium (transforms/sources/web/browser.py); a fresh browser context pe
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 import urllib.parse
@@ -57,15 +58,36 @@ _ELEMENTS_JS = """(limit) => {
 }"""
 
 
-def render_web_task(task: WebTask, config: WebConfig) -> Sample:
-    """Render one task in this process's guarded browser (started on first use)."""
-    sample = visit(task, config, lambda page, response, session, asked, remaining_ms: _sample(
-        page, response, session, asked, task, config, remaining_ms))
+def render_web_task(task: WebTask, config: WebConfig) -> Sample | list[Sample]:
+    """Render one task in this process's guarded browser (started on first use); with
+    ``config.alt_text``, the page's sample and its alt-text caption samples."""
+
+    def read(page, response, session, asked, remaining_ms):
+        sample = _sample(page, response, session, asked, task, config, remaining_ms)
+        # Alt-text images are listed while the page is open and fetched once it is closed; from
+        # the first viewport only, so that several viewports do not give the same pairs again.
+        images = None
+        if config.alt_text and task.viewport == config.viewports[0]:
+            from vlcurate.transforms.sources.web.alt_text import ALT_TEXT_JS, MAX_IMAGES
+
+            images = page.evaluate(ALT_TEXT_JS, 4 * MAX_IMAGES)
+        return sample, images
+
+    sample, images = visit(task, config, read)
     if config.ocr.wanted(has_text=bool(sample.text.strip())):
         from vlcurate.transforms.ocr.core import with_ocr
 
         sample = with_ocr(sample, config.ocr)  # the viewport screenshot; the page's context is closed
-    return sample
+    if images is None:
+        return sample
+    from vlcurate.transforms.sources.web.alt_text import ALT_IMAGES, alt_text_samples
+    from vlcurate.transforms.sources.web.browser import host_for
+
+    host = host_for(config.allow_hosts, config.recycle_pages, config.offline)  # the one visit() used
+    policy = host.browser_and_proxy()[1].policy
+    base = host.folder_url(task.folder, "") if task.folder else ""
+    captions, summary = alt_text_samples(images, task.relative or task.uri, base, policy, ALT_IMAGES)
+    return [dataclasses.replace(sample, meta={**sample.meta, "alt_text": summary}), *captions]
 
 
 def visit(task: WebTask, config: WebConfig, read, watch=None):
