@@ -1,0 +1,92 @@
+"""A table figure's cells: PyMuPDF's ``find_tables`` inside the figure's box, as CSV and markdown.
+
+The grid comes from ``find_tables`` (ruling lines first; the text-alignment strategy only when no
+ruled table is there), but each cell's text is read with ``get_textbox`` over the cell's box:
+``Table.extract()`` of PyMuPDF 2.0 drops spaces and moves punctuation onto a line of its own
+("1,234,567" came back as "1234567\\n, ,"). A cell that a merged cell covers (the right part of a
+header spanning two columns) is empty in both outputs; the merged cell's text stands in its first
+cell. Rows with no text at all (ruling artefacts) are dropped. The markdown's header is the first
+row: markdown has one header row, so a second header row is the first body row.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+
+import pymupdf
+
+_MARGIN_PT = 6.0  # a figure's box may sit just inside the table's outer rules
+_MAX_CELLS = 20_000  # a hostile page can draw a grid of any size; this many cells is a table's worth
+
+
+@dataclasses.dataclass(frozen=True)
+class TableData:
+    rows: tuple[tuple[str, ...], ...]  # every row as wide as the table; "" for empty or covered cells
+    strategy: str  # how find_tables found the grid: "lines" or "text"
+
+    def csv(self) -> str:
+        out = io.StringIO()
+        csv.writer(out, lineterminator="\n").writerows(self.rows)
+        return out.getvalue()
+
+    def markdown(self) -> str:
+        return markdown_table(self.rows[0], self.rows[1:])
+
+    def fields(self) -> dict:
+        """The chart JSON's fields for this table."""
+        return {"data_csv": self.csv(), "data_markdown": self.markdown(),
+                "table": {"rows": len(self.rows), "columns": len(self.rows[0]), "strategy": self.strategy}}
+
+
+def markdown_table(header, rows) -> str:
+    """A GitHub-flavoured markdown table: pipes escaped, newlines as spaces."""
+    def line(cells):
+        return "| " + " | ".join(str(cell).replace("|", "\\|").replace("\n", " ") for cell in cells) + " |"
+    return "\n".join([line(header), "|" + "---|" * len(header), *(line(row) for row in rows)])
+
+
+def table_fields(page: pymupdf.Page, bbox: pymupdf.Rect) -> dict:
+    """``TableData.fields()`` of the table in ``bbox``, or {} when no table with cells is there
+    (or reading it failed: odd drawings must not cost the figure itself)."""
+    try:
+        table = read_table(page, bbox)
+    except Exception:
+        return {}
+    return table.fields() if table is not None else {}
+
+
+def read_table(page: pymupdf.Page, bbox: pymupdf.Rect) -> TableData | None:
+    """The largest table of at least two rows and two columns inside ``bbox``."""
+    clip = (pymupdf.Rect(bbox) + (-_MARGIN_PT, -_MARGIN_PT, _MARGIN_PT, _MARGIN_PT)) & page.rect
+    for strategy in ("lines", "text"):
+        found = [t for t in page.find_tables(clip=clip, strategy=strategy).tables
+                 if t.row_count >= 2 and t.col_count >= 2 and t.row_count * t.col_count <= _MAX_CELLS]
+        if found:
+            table = max(found, key=lambda t: pymupdf.Rect(t.bbox).get_area())
+            rows = _cell_texts(page, table)
+            if len(rows) >= 2:
+                return TableData(rows, strategy)
+    return None
+
+
+def _cell_texts(page: pymupdf.Page, table) -> tuple[tuple[str, ...], ...]:
+    width = table.col_count
+    rows = []
+    for cells in [row.cells for row in table.rows]:
+        texts = [_text(page, cell) for cell in cells][:width]
+        texts += [""] * (width - len(texts))
+        if any(texts):
+            rows.append(tuple(texts))
+    if table.header.external:  # a header row find_tables found above the ruled part...
+        header = tuple(([_text(page, cell) for cell in table.header.cells] + [""] * width)[:width])
+        if sum(1 for text in header if text) >= 2:  # ...unless it is one line over it (a caption)
+            rows.insert(0, header)
+    return tuple(rows)
+
+
+def _text(page: pymupdf.Page, cell) -> str:
+    if cell is None:  # covered by a merged cell
+        return ""
+    return " ".join(page.get_textbox(pymupdf.Rect(cell)).split())
