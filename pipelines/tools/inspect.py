@@ -117,6 +117,8 @@ def show_sample(sample, where: str | None, text_chars: int) -> str:
         lines.append("first user turn: " + excerpt(sample, text_chars))
     if sample.html is not None:
         lines.append(f"html: {len(sample.html)} chars")
+    if sample.markdown is not None:
+        lines.append(f"markdown: {len(sample.markdown)} chars")
     lines.append(f"images ({len(sample.images)}):")
     for i, image in enumerate(sample.images):
         lines.append(f"  {i}: {image.format} {image.width}x{image.height}, {len(image.data):,} bytes, sha256 {image.sha256}")

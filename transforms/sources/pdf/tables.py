@@ -65,13 +65,23 @@ def read_table(page: pymupdf.Page, bbox: pymupdf.Rect) -> TableData | None:
                  if t.row_count >= 2 and t.col_count >= 2 and t.row_count * t.col_count <= _MAX_CELLS]
         if found:
             table = max(found, key=lambda t: pymupdf.Rect(t.bbox).get_area())
-            rows = _cell_texts(page, table)
+            rows = _cell_texts(page, table)[0]
             if len(rows) >= 2:
                 return TableData(rows, strategy)
     return None
 
 
-def _cell_texts(page: pymupdf.Page, table) -> tuple[tuple[str, ...], ...]:
+def table_markdown(page: pymupdf.Page, table) -> str:
+    """A table ``find_tables`` found on ``page`` as markdown, by the same cell rules as a table
+    figure's (what page markdown, transforms/sources/pdf/markdown.py, writes for its tables)."""
+    rows, over = _cell_texts(page, table)
+    text = markdown_table(rows[0], rows[1:]) + "\n" if rows else ""
+    return f"{over}\n\n{text}" if over else text  # the line over it stays on the page
+
+
+def _cell_texts(page: pymupdf.Page, table) -> tuple[tuple[tuple[str, ...], ...], str]:
+    """The table's rows of cell texts, and the text of a line over it that find_tables took for
+    an external header but that holds one cell only (a caption or a heading: not a row)."""
     width = table.col_count
     rows = []
     for cells in [row.cells for row in table.rows]:
@@ -79,11 +89,14 @@ def _cell_texts(page: pymupdf.Page, table) -> tuple[tuple[str, ...], ...]:
         texts += [""] * (width - len(texts))
         if any(texts):
             rows.append(tuple(texts))
+    over = ""
     if table.header.external:  # a header row find_tables found above the ruled part...
         header = tuple(([_text(page, cell) for cell in table.header.cells] + [""] * width)[:width])
-        if sum(1 for text in header if text) >= 2:  # ...unless it is one line over it (a caption)
+        if sum(1 for text in header if text) >= 2:
             rows.insert(0, header)
-    return tuple(rows)
+        else:  # ...unless it is one line over it
+            over = " ".join(text for text in header if text)
+    return tuple(rows), over
 
 
 def _text(page: pymupdf.Page, cell) -> str:
