@@ -143,3 +143,27 @@ def test_an_ocred_page_gets_the_markdown_of_its_ocr_text(engine):
     assert lines[0] == "# Opening hours"
     assert [line for line in lines[1:] if line] == ["Open daily from 9 to 5", "Closed on public holidays"]
     assert with_ocr(sample, OcrConfig(engine=engine)).markdown is None  # web screenshots: no md
+
+
+def _tex_like_manual() -> bytes:
+    """A cover in six large sizes, then chapters (17 pt) and sections (12 pt) over a 10 pt body."""
+    import pymupdf
+
+    document = pymupdf.open()
+    cover = document.new_page()
+    for i, size in enumerate((40, 34, 30, 26, 23, 21)):
+        cover.insert_text((72, 100 + 60 * i), f"Cover line {i}", fontsize=size)
+    for chapter in (1, 2):
+        page = document.new_page()
+        page.insert_text((72, 80), f"{chapter} Chapter {chapter}", fontsize=17, fontname="hebo")
+        page.insert_textbox(pymupdf.Rect(72, 95, 540, 200), "Body text of the chapter. " * 12, fontsize=10)
+        page.insert_text((72, 230), f"{chapter}.1 A section", fontsize=12, fontname="hebo")
+        page.insert_textbox(pymupdf.Rect(72, 240, 540, 400), "More body text in the section. " * 12, fontsize=10)
+    return document.tobytes(garbage=4, deflate=True, no_new_id=True)
+
+
+def test_a_10_pt_manual_keeps_its_12_pt_sections_and_a_cover_takes_no_level_from_them():
+    pdf, tasks, config = _pages(_tex_like_manual())
+    headings = [[line for line in render_page(pdf, task, config).markdown.splitlines() if line.startswith("#")]
+                for task in tasks[1:]]
+    assert headings == [["# 1 Chapter 1", "## 1.1 A section"], ["# 2 Chapter 2", "## 2.1 A section"]]

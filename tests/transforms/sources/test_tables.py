@@ -11,7 +11,7 @@ import pymupdf
 
 from fixtures import chart as chart_fixtures
 from fixtures import table as table_fixtures
-from fixtures.table import SALES, SALES_MERGES, SALES_WIDTHS, draw_table
+from fixtures.table import SALES, SALES_MERGES, SALES_WIDTHS, draw_table, draw_tex_table
 from vlcurate.transforms.sources.pdf.config import FigureConfig, PdfConfig
 from vlcurate.transforms.sources.pdf.core import inspect_document, open_pdf
 from vlcurate.transforms.sources.pdf.figures import figure_samples
@@ -51,6 +51,29 @@ def test_a_cell_spanning_columns_in_a_body_row_and_a_table_box_found_slightly_in
     _document, page, box = _page_with(rows, merges=[(2, 1, 3)], widths=[60, 90, 90, 90])
     table = read_table(page, box + (4, 4, -4, -4))
     assert [list(row) for row in table.rows] == rows
+
+
+def test_a_tex_table_ruled_only_between_columns_keeps_a_row_per_line():
+    """TeX's {l|l} tabular: find_tables sees one body row; each text line is a row of its own."""
+    rows = [["IDL type", "Caml type"], ["byte, short", "int"], ["int, long with [int32] attribute", "int32"],
+            ["hyper, long long", "int64"], ["", "unit"], ["boolean", "bool"]]
+    document = pymupdf.open()
+    page = document.new_page()
+    box = draw_tex_table(page, 72, 100, [200, 120], rows)
+    table = read_table(page, box)
+    assert [list(row) for row in table.rows] == rows
+
+
+def test_a_cell_that_wraps_stays_one_cell():
+    document = pymupdf.open()
+    page = document.new_page()
+    rows = [["Name", "Note", "Units"], ["North", "", "1,250"], ["South", "", "980"]]
+    box = draw_table(page, 72, 100, [80, 160, 60], rows, row_height=30)
+    page.insert_text((155, 145), "first line of a note", fontsize=9, fontname="helv")
+    page.insert_text((155, 156), "and its second line", fontsize=9, fontname="helv")
+    table = read_table(page, box)
+    assert [list(row) for row in table.rows] == [
+        ["Name", "Note", "Units"], ["North", "first line of a note and its second line", "1,250"], ["South", "", "980"]]
 
 
 def test_no_table_in_the_box_gives_no_fields():

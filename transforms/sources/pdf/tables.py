@@ -85,10 +85,10 @@ def _cell_texts(page: pymupdf.Page, table) -> tuple[tuple[tuple[str, ...], ...],
     width = table.col_count
     rows = []
     for cells in [row.cells for row in table.rows]:
-        texts = [_text(page, cell) for cell in cells][:width]
-        texts += [""] * (width - len(texts))
-        if any(texts):
-            rows.append(tuple(texts))
+        cells = (list(cells) + [None] * width)[:width]
+        for texts in _line_rows(page, cells) or [[_text(page, cell) for cell in cells]]:
+            if any(texts):
+                rows.append(tuple(texts))
     over = ""
     if table.header.external:  # a header row find_tables found above the ruled part...
         header = tuple(([_text(page, cell) for cell in table.header.cells] + [""] * width)[:width])
@@ -97,6 +97,46 @@ def _cell_texts(page: pymupdf.Page, table) -> tuple[tuple[tuple[str, ...], ...],
         else:  # ...unless it is one line over it
             over = " ".join(text for text in header if text)
     return tuple(rows), over
+
+
+def _line_rows(page: pymupdf.Page, cells: list) -> list[list[str]] | None:
+    """A ruled row that holds several rows of text, one a line, as those rows; None for a row of
+    one line, or of cells that wrap. A table ruled only between its columns and under its header
+    (TeX's usual tabular) is one row to find_tables: camlidl's manual lost every row of its
+    three tables into one cell each. A text line is a row when most lines have text in two cells
+    or more; a cell that wraps has lines with text in that cell only."""
+    boxes = [pymupdf.Rect(cell) if cell is not None else None for cell in cells]
+    present = [box for box in boxes if box is not None]
+    if len(present) < 2:
+        return None
+    words = page.get_text("words", clip=_union(present))
+    if not words:
+        return None
+    words.sort(key=lambda w: ((w[1] + w[3]) / 2, w[0]))
+    height = sorted(w[3] - w[1] for w in words)[len(words) // 2]
+    lines: list[list] = [[words[0]]]
+    for word in words[1:]:
+        if (word[1] + word[3]) / 2 - (lines[-1][-1][1] + lines[-1][-1][3]) / 2 > 0.5 * height:
+            lines.append([])
+        lines[-1].append(word)
+    if len(lines) < 2:
+        return None
+    rows = []
+    for line in lines:
+        texts = []
+        for box in boxes:
+            inside = [w for w in line if box is not None and box.contains(pymupdf.Point((w[0] + w[2]) / 2, (w[1] + w[3]) / 2))]
+            texts.append(" ".join(w[4] for w in sorted(inside, key=lambda w: w[0])))
+        rows.append(texts)
+    spread = sum(1 for texts in rows if sum(1 for text in texts if text) >= 2)
+    return rows if spread >= 0.8 * len(rows) else None
+
+
+def _union(boxes) -> pymupdf.Rect:
+    out = pymupdf.Rect(boxes[0])
+    for box in boxes[1:]:
+        out |= box
+    return out
 
 
 def _text(page: pymupdf.Page, cell) -> str:
