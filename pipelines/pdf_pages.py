@@ -48,7 +48,7 @@ class PdfPagesOptions(PipelineOptions):
         add_flag(parser, "max-page-pixels", type=whole_number(1), default=_DEFAULTS.max_page_pixels,
                  help="a page that would render larger is rejected")
         add_flag(parser, "no-markdown", action="store_true",
-                 help="leave out each page's KEY.md (its markdown costs 2-5 times a page's rendering)")
+                 help="leave out each page's KEY.md (the markdown makes a page take 4-7 times as long)")
 
 
 _FIGURE_DEFAULTS = FigureConfig()

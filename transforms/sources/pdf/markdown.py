@@ -6,9 +6,10 @@ than the document's body size is a heading (a level per size), monospaced lines 
 bullets and numbers start list items, and ruled tables (``find_tables``) become markdown tables.
 That mode is what runs here, and the layout model is kept out of the import (as pdf/core.py does).
 
-pymupdf4llm changes the document it reads (it bakes annotations and form fields into the pages and
-drops the structure tree), so it reads a second copy of the document, opened from the same bytes;
-the same pages would otherwise give another text layer depending on what this process read first.
+pymupdf4llm changes the document it reads (it bakes annotations and form fields into the pages),
+so it reads a second copy of the document, opened from the same bytes and baked before its first
+page is read; the same page would otherwise give another txt, and another md, depending on what
+this process read first.
 Heading sizes are taken over the whole document (at most ``_HEADER_PAGES`` pages, spread evenly),
 once per copy, so a level means the same size on every page (``HeadingSizes``).
 """
