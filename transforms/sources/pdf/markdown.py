@@ -24,8 +24,7 @@ _WITHOUT_LAYOUT = "pymupdf.layout" not in sys.modules
 if _WITHOUT_LAYOUT:
     sys.modules["pymupdf.layout"] = None  # pymupdf4llm then takes its legacy mode and loads no model
 import pymupdf  # noqa: E402
-import pymupdf4llm  # noqa: E402,F401  (checks that its version is PyMuPDF's)
-from pymupdf4llm.helpers import pymupdf_rag  # noqa: E402
+from pymupdf4llm.helpers import pymupdf_rag  # noqa: E402  (the package checks its version is PyMuPDF's)
 
 if _WITHOUT_LAYOUT:
     del sys.modules["pymupdf.layout"]  # a later explicit import (figures.py) loads it
