@@ -63,7 +63,7 @@ COMMANDS: tuple[Command, ...] = (
     Command("inspect", _P + "tools.inspect", "print a dataset's summary, or show one sample"),
     Command("models", _P + "tools.models", "fetch model weights on a connected machine (models fetch clip ...)"),
     Command("train", "vlcurate.training.train", "train the small DeepSeek-VL-shaped model on a dataset's shards"),
-    Command("chat-format", "vlcurate.training.chat_cli", "print the prompt the trainer builds for a conversation file"),
+    Command("chat-format", "vlcurate.training.chat_cli", "print the prompt the trainer builds for a conversation file or a dataset's sample"),
 )
 
 BY_WORD = {command.word: command for command in COMMANDS}
