@@ -9,8 +9,8 @@ images; several files of different lengths) and measures pages/s for:
       locally (FnApiRunner in-process, rendering in one isolated PyMuPDF child per core);
       --also-multi-process adds a run with --direct_running_mode=multi_processing and 2 workers,
   (b) a plain multiprocessing.Pool(2) loop doing the same PyMuPDF work per page
-      (render at longest side 1024, PNG encode, text blocks, write to tar; no page markdown:
-      --also-no-markdown adds the pipeline run (a3) that does the same, with --no-markdown),
+      (render at longest side 1024, PNG encode, text blocks, write to tar; no page markdown,
+      as the pipeline's default; --also-markdown adds the pipeline run (a3) with --markdown),
   (c) poppler's pdftoppm -png -scale-to 1024, two processes in parallel,
 and the throughput ratios a/b and a/c; the target is a/b >= 0.9, and a2 no slower than a. It also times the CLI on a
 one-page corpus, the pipeline's fixed cost (interpreter, Beam, child start-up, manifest), and
@@ -45,7 +45,7 @@ TARGET = 0.9  # a/b end to end (pages/s against the Pool loop)
 CHUNK = 10  # pages per task in (b) and (c): small enough that both workers stay busy
 A, A2 = "(a) beam, default local", "(a2) beam multi_processing"
 A0 = "(a0) beam, 1-page corpus"
-A3 = "(a3) beam, --no-markdown"
+A3 = "(a3) beam, --markdown"
 B, C = "(b) multiprocessing.Pool", "(c) pdftoppm x2"
 WORDS = ("data model page image text training curation pipeline vision language shard "
          "render quality filter document layout token caption scan table figure").split()
@@ -108,18 +108,18 @@ def chunks(files: list[tuple[Path, int]]) -> list[tuple[str, int, int]]:
 # --------------------------------------------------------------------------- (a) Beam pipeline
 
 
-def pipeline_cmd(corpus: Path, out: Path, multi_process: bool, markdown: bool = True) -> list[str]:
+def pipeline_cmd(corpus: Path, out: Path, multi_process: bool, markdown: bool = False) -> list[str]:
     """The CLI invocation being measured (vlcurate installed, as `make bench` does)."""
     cmd = [sys.executable, "-m", "vlcurate.pipelines.cli", "pdf", "--input", str(corpus),
            "--output", str(out), "--page-size", str(PAGE_SIZE), "--image-format", "png"]
-    if not markdown:
-        cmd.append("--no-markdown")
+    if markdown:
+        cmd.append("--markdown")
     if multi_process:
         return cmd + ["--direct_running_mode", "multi_processing", "--direct_num_workers", str(WORKERS)]
     return cmd  # the defaults: FnApiRunner in-process, one rendering child per core
 
 
-def run_pipeline(corpus: Path, out: Path, multi_process: bool = False, markdown: bool = True) -> None:
+def run_pipeline(corpus: Path, out: Path, multi_process: bool = False, markdown: bool = False) -> None:
     proc = subprocess.run(pipeline_cmd(corpus, out, multi_process, markdown), cwd=REPO_ROOT,
                           capture_output=True, text=True)
     if proc.returncode != 0:
@@ -190,8 +190,8 @@ def main() -> int:
     add_run_flags(ap)
     ap.add_argument("--also-multi-process", action="store_true",
                     help="also time the pipeline with --direct_running_mode=multi_processing")
-    ap.add_argument("--also-no-markdown", action="store_true",
-                    help="also time the pipeline with --no-markdown (the same work per page as (b))")
+    ap.add_argument("--also-markdown", action="store_true",
+                    help="also time the pipeline with --markdown (each page's KEY.md too; (b) makes none)")
     ap.add_argument("--skip-pipeline", action="store_true", help="only run the baselines (b) and (c)")
     args = ap.parse_args()
 
@@ -213,8 +213,8 @@ def main() -> int:
         runs[A] = lambda out: run_pipeline(corpus, out)
         if args.also_multi_process:
             runs[A2] = lambda out: run_pipeline(corpus, out, multi_process=True)
-        if args.also_no_markdown:
-            runs[A3] = lambda out: run_pipeline(corpus, out, markdown=False)
+        if args.also_markdown:
+            runs[A3] = lambda out: run_pipeline(corpus, out, markdown=True)
     runs[B] = lambda out: run_pool(files, out)
     runs[C] = lambda out: run_pdftoppm(files, out)
 

@@ -102,7 +102,7 @@ def run_cli(argv) -> dict:
 
 def test_run_writes_a_balanced_dataset_readable_by_webdataset(mixed_inputs, tmp_path, capsys):
     output = tmp_path / "out"
-    manifest = run_cli(["--input", str(mixed_inputs), "--output", str(output), *FAST])
+    manifest = run_cli(["--input", str(mixed_inputs), "--output", str(output), *FAST, "--markdown"])
     printed = capsys.readouterr().out
     assert f"shards        {output}/shards/: " in printed
     assert "pdf_encrypted 1" in next(line for line in printed.splitlines() if line.startswith("rejected "))

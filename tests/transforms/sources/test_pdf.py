@@ -73,7 +73,7 @@ def write(tmp_path, name: str, data: bytes) -> str:
 def test_text_page_sample_has_key_image_text_and_pdf_facts():
     data = pdf_fixtures.text_pdf(3, "doc", title="A Title")
     sha = hashlib.sha256(data).hexdigest()
-    config = PdfConfig(page_size=400)
+    config = PdfConfig(page_size=400, markdown=True)
     sample = render(data, 1, config, uri="file:///in/doc.pdf")
 
     assert sample.source == "pdf"

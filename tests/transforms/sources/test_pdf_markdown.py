@@ -21,7 +21,7 @@ NO_OCR = OcrConfig(mode="never")
 
 
 def _pages(data: bytes, **settings):
-    config = PdfConfig(ocr=NO_OCR, **settings)
+    config = PdfConfig(ocr=NO_OCR, **{"markdown": True, **settings})
     pdf = open_pdf(data)
     return pdf, inspect_document(pdf, "mem://manual.pdf", hashlib.sha256(data).hexdigest(), config), config
 
