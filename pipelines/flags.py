@@ -47,6 +47,11 @@ class ToolParser(argparse.ArgumentParser):
     """A tool command's parser (not a pipeline's): a usage mistake is a UsageError, so `vlcurate`
     prints one line and exits with 2 instead of argparse's usage block."""
 
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        kwargs.setdefault("allow_abbrev", False)  # --shard is a typo, not --shards (as for the pipelines)
+        super().__init__(*args, **kwargs)
+
     def error(self, message):
         raise UsageError(f"{self.prog}: {message} ({self.prog} --help)")
 

@@ -17,7 +17,6 @@ The modes (new, extend, resume, and --retry-rejects) are every command's: see pi
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import hashlib
 import json
@@ -33,9 +32,9 @@ from vlcurate.pipelines.runs import MODES, Plan
 
 def parse_args(argv):
     """(vlcurate run's own flags, Beam's flags); anything else is a UsageError."""
-    from vlcurate.pipelines.flags import HelpFormatter, check_beam
+    from vlcurate.pipelines.flags import ToolParser, check_beam
 
-    parser = argparse.ArgumentParser(prog="vlcurate run", description=__doc__, formatter_class=HelpFormatter,
+    parser = ToolParser(prog="vlcurate run", description=__doc__,
                                      epilog="Apache Beam's own flags (--runner, --direct_num_workers, Dataflow's "
                                             "--project ...) pass through; a source's options go in the recipe.")
     parser.add_argument("recipe", help="the recipe YAML")

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import collections
-import functools
 import json
 import pathlib
 import sys
@@ -26,12 +25,11 @@ _FILE_HELP = f"a taxonomy YAML file (default: the bundled {DEFAULT_TAXONOMY.name
 
 def build_parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]:
     """The parser and its subparsers; each subcommand sets ``func(args) -> exit status``."""
-    from vlcurate.pipelines.flags import HelpFormatter
+    from vlcurate.pipelines.flags import ToolParser
 
-    parser = argparse.ArgumentParser(prog="vlcurate taxonomy", description=__doc__.split("\n\n")[0],
-                                     formatter_class=HelpFormatter)
+    parser = ToolParser(prog="vlcurate taxonomy", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
-                                parser_class=functools.partial(argparse.ArgumentParser, formatter_class=HelpFormatter))
+                                parser_class=ToolParser)
 
     command = sub.add_parser("validate", help="check taxonomy files; list every problem with file, line and node")
     command.add_argument("files", nargs="*", metavar="FILE", help=_FILE_HELP + "; several may be given")

@@ -17,7 +17,6 @@ printed as the trainer reads it: an ``<image_placeholder>`` per image, then its 
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -93,9 +92,9 @@ def _is_file(path: str) -> bool:
 
 
 def run(argv) -> int:
-    from vlcurate.pipelines.flags import HelpFormatter
+    from vlcurate.pipelines.flags import ToolParser
 
-    ap = argparse.ArgumentParser(prog=PROG, description=__doc__, formatter_class=HelpFormatter)
+    ap = ToolParser(prog=PROG, description=__doc__)
     ap.add_argument("file", help="conversation JSON file (- for standard input), a dataset folder or a shard (.tar)")
     ap.add_argument("--key", help="the sample to print (needed for a dataset or a shard)")
     ap.add_argument("--expand", action="store_true", help="repeat each <image_placeholder> to --image-tokens")

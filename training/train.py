@@ -68,9 +68,9 @@ def share(text: str) -> float:
 
 
 def parser() -> argparse.ArgumentParser:
-    from vlcurate.pipelines.flags import HelpFormatter
+    from vlcurate.pipelines.flags import ToolParser
 
-    ap = argparse.ArgumentParser(prog="vlcurate train", description=__doc__, formatter_class=HelpFormatter)
+    ap = ToolParser(prog="vlcurate train", description=__doc__)
     ap.add_argument("--shards", nargs="+", required=True,
                     help="dataset folder(s) (read through manifest.json), tar paths, globs, comma lists, @FILE, URLs")
     ap.add_argument("--stage", type=int, choices=(1, 2, 3), default=2,

@@ -14,12 +14,11 @@ DATASET and SHARD may be gs:// paths.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
 
-from vlcurate.pipelines.flags import HelpFormatter
+from vlcurate.pipelines.flags import ToolParser
 from vlcurate.pipelines.summary import summary
 from vlcurate.transforms.io.manifest import read_manifest
 from vlcurate.transforms.io.lookup import find_sample
@@ -30,7 +29,7 @@ from vlcurate.transforms.data.sample import dumps_json
 
 
 def run(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="vlcurate inspect", description=__doc__, formatter_class=HelpFormatter)
+    parser = ToolParser(prog="vlcurate inspect", description=__doc__)
     parser.add_argument("path", help="a dataset folder or a shard (.tar)")
     parser.add_argument("--key", help="show this sample")
     parser.add_argument("--save-images", metavar="DIR", help="write the shown sample's images to DIR")

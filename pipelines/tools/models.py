@@ -7,11 +7,11 @@ printed, for `--clip-checkpoint PATH` on machines without network.
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 
 from vlcurate.transforms.io.files import file_sha256
+from vlcurate.pipelines.flags import ToolParser
 
 
 def fetch_clip(model: str, pretrained: str, output: str) -> str:
@@ -29,7 +29,7 @@ def fetch_clip(model: str, pretrained: str, output: str) -> str:
 
 
 def run(argv=None) -> None:
-    parser = argparse.ArgumentParser(prog="vlcurate models", description=__doc__)
+    parser = ToolParser(prog="vlcurate models", description=__doc__)
     sub = parser.add_subparsers(dest="action", required=True)
     fetch = sub.add_parser("fetch", help="download model weights into a local file")
     fetch.add_argument("kind", choices=["clip"], help="which model: clip (open_clip weights)")

@@ -10,10 +10,9 @@ embedded, and it has no scripts. DATASET may be a gs:// folder.
 
 from __future__ import annotations
 
-import argparse
 import sys
 
-from vlcurate.pipelines.flags import HelpFormatter
+from vlcurate.pipelines.flags import ToolParser
 from vlcurate.transforms.data.mix import parse_weights, shares
 from vlcurate.transforms.report.build import SHEET_SAMPLES, write_report
 
@@ -24,7 +23,7 @@ def parse_mix(spec: str) -> dict[str, float]:
 
 
 def run(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="vlcurate report", description=__doc__, formatter_class=HelpFormatter)
+    parser = ToolParser(prog="vlcurate report", description=__doc__)
     parser.add_argument("dataset", help="a dataset folder (holding manifest.json)")
     parser.add_argument("--output", help="where to write the page (default: DATASET/report.html)")
     parser.add_argument("--target-mix", default="",

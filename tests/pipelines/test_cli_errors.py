@@ -8,6 +8,8 @@ import json
 import pathlib
 import textwrap
 
+import pytest
+
 from fixtures import EXAMPLES
 from fixtures.command import one_line_error, vlcurate
 
@@ -89,3 +91,22 @@ def test_recipe_values_are_checked_as_their_commands_check_them(tmp_path):
     assert done.returncode == 2
     assert one_line_error(done) == (f"vlcurate run: {path} (--set): shards.max-samples-per-shard: "
                                     "must be a whole number >= 1, not -5")
+
+
+@pytest.mark.parametrize("argv, line", [
+    (["run"], "vlcurate run: the following arguments are required: recipe (vlcurate run --help)"),
+    (["report"], "vlcurate report: the following arguments are required: dataset (vlcurate report --help)"),
+    (["inspect"], "vlcurate inspect: the following arguments are required: path (vlcurate inspect --help)"),
+    (["models", "fetch"], "vlcurate models fetch: the following arguments are required: kind, --model, --pretrained, "
+                          "--output (vlcurate models fetch --help)"),
+    (["train", "--shards", "x", "--shard", "y"], "vlcurate train: unrecognized arguments: --shard y (vlcurate train --help)"),
+    (["chat-format"], "vlcurate chat-format: the following arguments are required: file (vlcurate chat-format --help)"),
+    (["taxonomy", "shw"], "vlcurate taxonomy: argument COMMAND: invalid choice: 'shw' (choose from 'validate', "),
+    (["taxonomy", "show", "--bogus"], "vlcurate taxonomy: unrecognized arguments: --bogus (vlcurate taxonomy --help)"),
+])
+def test_a_tool_commands_usage_mistake_is_one_line_with_status_2(argv, line):
+    # The tools (not pipelines) parse with argparse too: one line naming the command and its --help,
+    # never argparse's usage block above the error.
+    done = vlcurate(*argv)
+    assert done.returncode == 2
+    assert one_line_error(done).startswith(line)

@@ -8,7 +8,7 @@ import hashlib
 import json
 
 import pytest
-from fixtures.command import one_line_error, parser_error, vlcurate
+from fixtures.command import one_line_error, vlcurate
 from fixtures.training import TINY_MODEL, pretraining_sample, sft_sample, write_dataset
 
 pytestmark = pytest.mark.e2e  # every test runs the command in its own process (torch's import alone takes seconds)
@@ -130,7 +130,7 @@ def test_a_mix_of_routes_the_data_lacks_is_refused(datasets):
 def test_bad_flag_values_are_usage_errors(datasets, tmp_path, flags, message):
     done = train("--shards", datasets / "docs", "--steps", 2, "--output", tmp_path / "ck", *flags)
     assert done.returncode == 2
-    assert parser_error(done) == f"vlcurate train: error: {message}"
+    assert one_line_error(done) == f"vlcurate train: {message} (vlcurate train --help)"
 
 
 def test_a_mix_file_that_is_not_yaml_is_a_usage_error(datasets, tmp_path):
@@ -138,7 +138,7 @@ def test_a_mix_file_that_is_not_yaml_is_a_usage_error(datasets, tmp_path):
     mix.write_text("document_ocr: [1\n")
     done = train("--check", "--shards", datasets / "docs", "--mix", mix)
     assert done.returncode == 2
-    assert parser_error(done).startswith(f"vlcurate train: error: --mix: cannot read {mix}: YAML syntax at line 2")
+    assert one_line_error(done).startswith(f"vlcurate train: --mix: cannot read {mix}: YAML syntax at line 2")
 
 
 # --- the checkpoint folder --------------------------------------------------------------------------------
