@@ -13,19 +13,19 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
-import re
 
 import pymupdf
 import pymupdf.layout  # noqa: F401  registers page.get_layout()'s model (pdf/core.py leaves it out of PyMuPDF's import)
 
 from vlcurate import __version__
+from vlcurate.transforms.sources.pdf.captions import is_caption, names_a_table
 from vlcurate.transforms.sources.pdf.chart_data import ChartData, recover
+from vlcurate.transforms.sources.pdf.chart_marks import visible
 from vlcurate.transforms.sources.pdf.core import clean_text, document_of
 from vlcurate.transforms.sources.pdf.config import FigureConfig, PageTask, PdfConfig
 from vlcurate.transforms.data.rejects import Reject
 from vlcurate.transforms.data.sample import Image, Sample, make_key
 
-CAPTION = re.compile(r"^\s*(fig(ure)?|table|tab|chart|plot|graph|exhibit)\.?\s*(\d+|[ivxlc]+\b)", re.IGNORECASE)
 _LAYOUT_FIGURES = {"picture": "picture", "table": "table"}
 # A raster covering this much of the page is the page itself (a scan), not a figure on it.
 _PAGE_SCAN_SHARE = 0.85
@@ -53,7 +53,7 @@ def find_figures(page: pymupdf.Page, config: FigureConfig, drawings: list | None
         if rect.get_area() >= _PAGE_SCAN_SHARE * area.get_area():
             continue
         candidates.append(Figure(rect, {"image"}, image_area=rect.get_area()))
-    for rect in page.cluster_drawings(drawings=drawings):
+    for rect in page.cluster_drawings(drawings=visible(drawings if drawings is not None else page.get_drawings())):
         rect = pymupdf.Rect(rect) & area
         if rect.get_area() < _PAGE_SCAN_SHARE * area.get_area():
             candidates.append(Figure(rect, {"drawings"}))
@@ -138,7 +138,7 @@ def _with_labels(bbox: pymupdf.Rect, lines) -> pymupdf.Rect:
         reach = pymupdf.Rect(bbox.x0 - _LABEL_MARGIN_PT, bbox.y0 - _LABEL_MARGIN_PT,
                              bbox.x1 + _LABEL_MARGIN_PT, bbox.y1 + _LABEL_MARGIN_PT)
         for rect, text in lines:
-            if rect.intersects(reach) and not CAPTION.match(text) and rect.width <= 0.6 * max(bbox.width, 1):
+            if rect.intersects(reach) and not is_caption(text) and rect.width <= 0.6 * max(bbox.width, 1):
                 bbox = bbox | rect
     return bbox
 
@@ -155,7 +155,7 @@ def find_captions(page: pymupdf.Page, boxes: list[pymupdf.Rect], config: FigureC
         text = " ".join(clean_text(text).split())
         if block_type != 0 or not text:
             continue
-        named = CAPTION.match(text) is not None
+        named = is_caption(text)
         if not named and not any(_overlap(rect, box) for box in layout_captions):
             continue
         for index, bbox in enumerate(boxes):
@@ -182,6 +182,13 @@ def _caption_distance(rect: pymupdf.Rect, bbox: pymupdf.Rect) -> tuple[float | N
         return max(0.0, rect.y0 - bbox.y1), True
     if rect.y1 <= bbox.y0 + slack:
         return max(0.0, bbox.y0 - rect.y1), False
+    # A caption drawn inside the figure (matplotlib's fig.text under the axes): in its lower or
+    # upper fifth, it is as near as can be.
+    band = bbox.height / 5
+    if rect.y0 >= bbox.y1 - band:
+        return 0.0, True
+    if rect.y1 <= bbox.y0 + band:
+        return 0.0, False
     return None, False
 
 
@@ -190,7 +197,8 @@ def crop(page: pymupdf.Page, bbox: pymupdf.Rect, config: FigureConfig, max_pixel
     clip = (bbox + (-4, -4, 4, 4)) & page.rect
     long_side = max(clip.width, clip.height)
     scale = max(config.dpi / 72, config.min_side_px / long_side)
-    scale = min(scale, config.max_side_px / long_side, (max_pixels / max(clip.get_area(), 1e-9)) ** 0.5)
+    scale = min(scale, (config.max_side_px - 1) / long_side,  # - 1: the pixmap rounds its box out
+                (max_pixels / max(clip.get_area(), 1e-9)) ** 0.5)
     pixmap = page.get_pixmap(matrix=pymupdf.Matrix(scale, scale), clip=clip, alpha=False)
     return Image(pixmap.tobytes("png"), "png", pixmap.width, pixmap.height)
 
@@ -218,9 +226,13 @@ def figure_samples(document: pymupdf.Document, task: PageTask, config: PdfConfig
             "found_by": sorted(figure.found_by),
             "caption": caption,
         }
-        if data is not None:
+        if data is not None and data.rows:
             chart.update(data_csv=data.csv(), data_markdown=data.markdown(), chart_type=data.kind,
                          series=list(data.series), x_label=data.x_label, y_label=data.y_label)
+        elif data is not None:
+            chart.update(data_reason=data.reason)
+        elif chart["kind"] == "photo":
+            chart.update(data_reason="a raster picture: its data is not recoverable")
         locator = f"{task.locator};figure={number}"
         samples.append(Sample(
             key=make_key("chart", task.file_sha256, locator),
@@ -247,7 +259,7 @@ def _chart_data(page: pymupdf.Page, bbox: pymupdf.Rect, drawings: list) -> Chart
 
 
 def _kind(figure: Figure, data: ChartData | None, caption: str | None) -> str:
-    if figure.table or (caption or "").lower().startswith(("table", "tab.")):
+    if figure.table or names_a_table(caption):
         return "table"
     if data is not None:
         return "chart"
