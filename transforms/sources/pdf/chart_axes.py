@@ -15,6 +15,7 @@ from vlcurate.transforms.sources.pdf.captions import is_caption
 
 _NUMBER = re.compile(r"^[−\-–+]?\(?\$?\d[\d,]*(\.\d+)?%?\)?$|^[−\-–+]?\.\d+%?$")
 _POWER = re.compile(r"^(\d+(?:\.\d+)?)\^([−\-–+]?\d+)$")  # "10^3": a log axis label, exponent raised
+_FACTOR = re.compile(r"^(?:1e|[×x]\s*10\^)([−\-–+]?\d+)$")  # "1e6", "×10^6": the ticks' unit
 _TICK_MAX_PT = 10.0  # tick marks are short lines at the axes
 _LABEL_GAP_PT = 16.0  # how far a tick label may stand from its tick
 _FIT_TOLERANCE = 0.01  # tick values off their fitted line by more than 1% of the range: not this scale
@@ -38,6 +39,12 @@ class Axis:
     def value(self, position: float) -> float:
         linear = self.scale * position + self.offset
         return 10 ** linear if self.log else linear
+
+    def times(self, factor: float) -> Axis:
+        """The axis with its tick values multiplied (matplotlib's "1e6" over the axis)."""
+        if not self.numeric or self.log or factor == 1:
+            return self
+        return dataclasses.replace(self, scale=self.scale * factor, offset=self.offset * factor, step=self.step * factor)
 
     def category(self, position: float) -> str:
         return min(self.categories, key=lambda item: abs(item[0] - position))[1]
@@ -81,7 +88,10 @@ def spans_of(page: pymupdf.Page, clip: pymupdf.Rect) -> list[Span]:
             rect = pymupdf.Rect(line["bbox"])
             # The clip cuts lines that cross its edge into stray letters: whole lines only. A
             # caption is never an axis title or a tick label, even drawn just under the axes.
-            if text and not is_caption(text) and clip.contains(pymupdf.Point((rect.x0 + rect.x1) / 2, (rect.y0 + rect.y1) / 2)):
+            # A line the page's side cuts ("0.0025" shown as "0025") is not read at all (line
+            # boxes overrun the top and bottom by their font's ascent and descent, not the sides).
+            cut = rect.x0 < page.rect.x0 - 1 or rect.x1 > page.rect.x1 + 1
+            if text and not cut and not is_caption(text) and clip.contains(pymupdf.Point((rect.x0 + rect.x1) / 2, (rect.y0 + rect.y1) / 2)):
                 out.append(Span(text, rect, horizontal))
     return out
 
@@ -252,6 +262,22 @@ def _fit(positions, values) -> tuple[float, float]:
     spread = sum((p - mean_p) ** 2 for p in positions)
     scale = sum((p - mean_p) * (v - mean_v) for p, v in zip(positions, values)) / spread
     return scale, mean_v - scale * mean_p
+
+
+def factor_of(spans, frame: pymupdf.Rect, vertical: bool) -> tuple[float, list[Span]]:
+    """The unit an axis's ticks count in, written once at its end: "1e6" over the top of the y
+    axis, or at the right end under the x axis; (1.0, []) when there is none."""
+    for span in spans:
+        found = _FACTOR.match(span.text.replace("−", "-"))
+        if not found or not span.horizontal:
+            continue
+        if vertical:
+            near = span.rect.y1 <= frame.y0 + 2 and abs(span.rect.x0 - frame.x0) < 30
+        else:
+            near = span.rect.y0 >= frame.y1 and span.rect.x1 >= frame.x1 - 30
+        if near:
+            return 10.0 ** int(found.group(1).replace("−", "-").replace("–", "-")), [span]
+    return 1.0, []
 
 
 def axis_titles(spans, frame: pymupdf.Rect, tick_labels) -> tuple[str, str]:

@@ -21,9 +21,10 @@ import math
 import pymupdf
 
 from vlcurate.transforms.sources.pdf.chart_axes import (
-    Axis, Span, axis_from, axis_of, axis_titles, frame_of, parse_number, spans_of, ticks)
+    Axis, Span, axis_from, axis_of, axis_titles, factor_of, frame_of, parse_number, spans_of, ticks)
 from vlcurate.transforms.sources.pdf.chart_marks import (
-    Marks, bars, boxes, is_histogram, is_step, lines, markers, marks_of, rgb, step_points, transpose)
+    Marks, bars, boxes, is_histogram, is_step, lines, markers, marks_of, rgb, segment_steps, step_points,
+    transpose)
 
 __all__ = ["ChartData", "parse_number", "recover", "rgb"]
 
@@ -103,7 +104,11 @@ def recover(page: pymupdf.Page, bbox: pymupdf.Rect, drawings: list | None = None
         x_labels = [s for s in spans if s.horizontal and 0 <= s.rect.y0 - frame.y1 < _LABEL_GAP_PT
                     and frame.x0 <= s.center.x <= frame.x1]
         x_axis = axis_from([(s.center.x, s.text) for s in x_labels], vertical=False)
-    x_label, y_label = axis_titles(spans, frame, x_labels + y_labels)
+    y_factor, y_unit = factor_of(spans, frame, vertical=True)
+    x_factor, x_unit = factor_of(spans, frame, vertical=False)
+    y_axis = y_axis and y_axis.times(y_factor)
+    x_axis = x_axis and x_axis.times(x_factor)
+    x_label, y_label = axis_titles(spans, frame, x_labels + y_labels + y_unit + x_unit)
     legend = _legend(drawings, spans, frame)
     grow = _REGION_SHARE * max(frame.width, frame.height)
     region = (frame + (-grow, -grow, grow, grow)) & area
@@ -140,7 +145,7 @@ def _read(marks: Marks, frame: pymupdf.Rect, x_axis: Axis | None, y_axis: Axis):
     """(kind, found, header, steps) of the marks, value axis up: boxes, bars (stacked, bins),
     lines (steps), then markers. ``found`` is colour -> {x: value}, or for boxes and bins
     x -> values under ``header``."""
-    found_boxes = boxes(marks)
+    found_boxes = boxes(marks, frame)
     if found_boxes:
         rows = {}
         for number, box in enumerate(found_boxes, start=1):
@@ -159,11 +164,16 @@ def _read(marks: Marks, frame: pymupdf.Rect, x_axis: Axis | None, y_axis: Axis):
         return ("stacked_bar" if stacked else "bar"), _bar_series(found_bars, x_axis, y_axis), (), ()
     if x_axis is None:
         return None
-    found_lines = lines(marks)
-    if found_lines:
+    found_lines, drawn_steps = lines(marks), segment_steps(marks, frame)
+    if found_lines or drawn_steps:
         steps = all(is_step(points) for _, points in found_lines)
-        groups = [(c, step_points(p) if steps else p) for c, p in found_lines]
-        return ("step" if steps else "line"), _point_series(groups, x_axis, y_axis), (), ()
+        groups = drawn_steps + [(c, step_points(p) if steps else p) for c, p in found_lines]
+        # Series are told apart by colour; a second series of one colour (R's dotted overlay
+        # over its ECDF) gets a key of its own.
+        keyed = [(color if [c for c, _ in groups[:i]].count(color) == 0 else (*color, i), points)
+                 for i, (color, points) in enumerate(groups)]
+        kind = "step" if drawn_steps or steps else "line"
+        return kind, _point_series(keyed, x_axis, y_axis), (), ()
     found_markers = markers(marks, set())
     if found_markers:
         return "scatter", _point_series(found_markers, x_axis, y_axis), (), ()

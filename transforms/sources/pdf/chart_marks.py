@@ -73,6 +73,10 @@ def marks_of(drawings, region: pymupdf.Rect, flip: bool = False) -> Marks:
             continue
         if not _inside(rect, region):
             continue
+        if fill is not None and kinds == {"l"} and len(items) >= 2 and _rectangular(items, rect):
+            # A rectangle drawn as lines: a bar of value 0 is a flat one, and still a bar.
+            filled.append((fill, _tr(rect, flip)))
+            continue
         if 0 < rect.width <= _MARKER_MAX_PT and 0 < rect.height <= _MARKER_MAX_PT and "c" in kinds or (
                 drawing.get("closePath") and 0 < rect.width <= _MARKER_MAX_PT and 0 < rect.height <= _MARKER_MAX_PT):
             color = fill if fill is not None else stroke
@@ -88,6 +92,12 @@ def marks_of(drawings, region: pymupdf.Rect, flip: bool = False) -> Marks:
         else:  # separate lines drawn in one path (whiskers and caps, R's segments())
             lines.extend((stroke, _t(item[1], flip), _t(item[2], flip)) for item in items)
     return Marks(tuple(filled), tuple(outlined), tuple(polylines), tuple(lines), tuple(dots))
+
+
+def _rectangular(items, rect: pymupdf.Rect) -> bool:
+    """Lines that only join the corners of their bounding box."""
+    near = lambda v, a, b: abs(v - a) < 0.01 or abs(v - b) < 0.01  # noqa: E731
+    return all(near(p.x, rect.x0, rect.x1) and near(p.y, rect.y0, rect.y1) for item in items for p in item[1:3])
 
 
 def _inside(rect, frame: pymupdf.Rect) -> bool:
@@ -154,15 +164,15 @@ class Box:
     whisker_high: float
 
 
-def boxes(marks: Marks) -> list[Box]:
+def boxes(marks: Marks, frame: pymupdf.Rect) -> list[Box]:
     """Box-and-whisker marks: a rectangle crossed by a median line as wide as it, with whiskers
     at its centre reaching out from its top and bottom (to the box's ends when there are none)."""
     out = []
     horizontal = [(a, b) for _, a, b in marks.segments if abs(a.y - b.y) < 0.01]
     vertical = [(a, b) for _, a, b in marks.segments if abs(a.x - b.x) < 0.01]
     for _, rect in marks.outlined + marks.filled:
-        if rect.width < 2 or rect.height < 0.5:
-            continue
+        if rect.width < 2 or rect.height < 0.5 or rect.width > 0.5 * frame.width:
+            continue  # a box plot's boxes stand side by side; the plot's own frame is no box
         medians = [a.y for a, b in horizontal if rect.y0 - 0.5 <= a.y <= rect.y1 + 0.5
                    and min(a.x, b.x) <= rect.x0 + 1 and max(a.x, b.x) >= rect.x1 - 1
                    and abs(a.x - b.x) <= 1.2 * rect.width + 1]  # as wide as the box, not an axis line
@@ -198,7 +208,28 @@ def is_step(points: list[pymupdf.Point]) -> bool:
 
 def step_points(points: list[pymupdf.Point]) -> list[pymupdf.Point]:
     """Where each level starts: the left end of every flat run."""
-    return [a for a, b in zip(points, points[1:]) if abs(a.y - b.y) < 0.01 and abs(a.x - b.x) >= 0.01]
+    starts = [a for a, b in zip(points, points[1:]) if abs(a.y - b.y) < 0.01 and abs(a.x - b.x) >= 0.01]
+    if abs(points[-2].x - points[-1].x) < 0.01:  # the last jump starts a level drawn no further
+        starts.append(points[-1])
+    return starts
+
+
+def segment_steps(marks: Marks, frame: pymupdf.Rect) -> list[tuple[tuple, list[pymupdf.Point]]]:
+    """A step function drawn as separate flat lines, each starting where the last one ended
+    (R's plot.ecdf): the left end of each, by colour. Axis lines and grid lines span the frame
+    and are left out."""
+    by_color: dict[tuple, list[tuple[pymupdf.Point, pymupdf.Point]]] = {}
+    for color, a, b in marks.segments:
+        inside = frame.x0 + 0.5 < min(a.x, b.x) and frame.y0 - 0.5 <= a.y < frame.y1 - 0.5  # not ticks, not the axis
+        if inside and abs(a.y - b.y) < 0.01 and 0.01 <= abs(a.x - b.x) < 0.9 * frame.width:
+            by_color.setdefault(color, []).append((a, b) if a.x < b.x else (b, a))
+    out = []
+    for color, flats in by_color.items():
+        flats.sort(key=lambda ab: ab[0].x)
+        chained = sum(abs(b[0].x - a[1].x) < 0.6 for a, b in zip(flats, flats[1:]))
+        if len(flats) >= 3 and chained >= 0.8 * (len(flats) - 1):
+            out.append((color, [a for a, _ in flats]))
+    return out
 
 
 def markers(marks: Marks, line_colors) -> list[tuple[tuple, list[pymupdf.Point]]]:

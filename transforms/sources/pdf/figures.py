@@ -23,6 +23,7 @@ from vlcurate.transforms.sources.pdf.chart_data import ChartData, recover
 from vlcurate.transforms.sources.pdf.chart_marks import visible
 from vlcurate.transforms.sources.pdf.core import clean_text, document_of
 from vlcurate.transforms.sources.pdf.config import FigureConfig, PageTask, PdfConfig
+from vlcurate.transforms.sources.pdf.table_shape import why_not_a_table
 from vlcurate.transforms.data.rejects import Reject
 from vlcurate.transforms.data.sample import Image, Sample, make_key
 
@@ -64,7 +65,18 @@ def find_figures(page: pymupdf.Page, config: FigureConfig, drawings: list | None
         if "drawings" in figure.found_by and not figure.table:
             figure.bbox = _with_labels(figure.bbox, lines) & area
     figures = _merge(figures)  # labels may have joined two pieces of one chart
+    figures = [f for f in figures if _shaped(page, f)]
     return sorted(figures, key=lambda f: (round(f.bbox.y0), f.bbox.x0))
+
+
+def _shaped(page: pymupdf.Page, figure: Figure) -> bool:
+    """A box called a table keeps that name only with rows of cells in it (table_shape.py); a
+    box only the layout model found, with no table in it, is text (a contents page, an index,
+    code), not a figure, and is dropped."""
+    if not figure.table or why_not_a_table(page, figure.bbox) is None:
+        return True
+    figure.table = False
+    return figure.found_by != {"layout"}
 
 
 def _layout(page: pymupdf.Page) -> list:
