@@ -78,21 +78,21 @@ class Span:
 
 
 def spans_of(page: pymupdf.Page, clip: pymupdf.Rect) -> list[Span]:
-    """The text lines in ``clip``, captions left out. A raised smaller number after a number is
-    an exponent (matplotlib's log labels "10" + "3"), written "10^3"."""
+    """The text lines whose middle is in ``clip``, captions left out, each cut at its wide gaps
+    (PyMuPDF joins close tick labels "c9 c10 c11" into one line). Letters beyond the page's
+    edge are read too: a tick label the page cuts ("0.0025" showing "0025") is still whole in
+    the file. A raised smaller number after a number is an exponent (matplotlib's log labels
+    "10" + "3"), written "10^3"."""
     out = []
-    for block in page.get_text("dict", clip=clip).get("blocks", []):
+    flags = pymupdf.TEXTFLAGS_DICT & ~pymupdf.TEXT_MEDIABOX_CLIP
+    for block in page.get_text("dict", flags=flags).get("blocks", []):
         for line in block.get("lines", []):
             horizontal = abs(line["dir"][1]) < 0.01
-            text = _line_text(line["spans"])
-            rect = pymupdf.Rect(line["bbox"])
-            # The clip cuts lines that cross its edge into stray letters: whole lines only. A
-            # caption is never an axis title or a tick label, even drawn just under the axes.
-            # A line the page's side cuts ("0.0025" shown as "0025") is not read at all (line
-            # boxes overrun the top and bottom by their font's ascent and descent, not the sides).
-            cut = rect.x0 < page.rect.x0 - 1 or rect.x1 > page.rect.x1 + 1
-            if text and not cut and not is_caption(text) and clip.contains(pymupdf.Point((rect.x0 + rect.x1) / 2, (rect.y0 + rect.y1) / 2)):
-                out.append(Span(text, rect, horizontal))
+            for pieces in _pieces(line["spans"]) if horizontal else [line["spans"]]:
+                text = _line_text(pieces)
+                rect = pymupdf.Rect(line["bbox"]) if not horizontal else _union(pieces)
+                if text and not is_caption(text) and clip.contains(pymupdf.Point((rect.x0 + rect.x1) / 2, (rect.y0 + rect.y1) / 2)):
+                    out.append(Span(text, rect, horizontal))
     return out
 
 
@@ -110,6 +110,27 @@ def _line_text(spans) -> str:
             parts.append(text)
         previous = span
     return " ".join(parts)
+
+
+def _pieces(spans) -> list[list[dict]]:
+    """A line's spans in runs, a blank span or a gap wider than half the font size ending one."""
+    runs: list[list[dict]] = [[]]
+    for span in spans:
+        if not span["text"].strip():
+            runs.append([])
+            continue
+        last = runs[-1][-1] if runs[-1] else None
+        if last is not None and span["bbox"][0] - last["bbox"][2] > 0.5 * last["size"]:
+            runs.append([])
+        runs[-1].append(span)
+    return [run for run in runs if run]
+
+
+def _union(spans) -> pymupdf.Rect:
+    rect = pymupdf.Rect(spans[0]["bbox"])
+    for span in spans[1:]:
+        rect |= pymupdf.Rect(span["bbox"])
+    return rect
 
 
 def segments(drawing) -> list[tuple[pymupdf.Point, pymupdf.Point]]:

@@ -23,7 +23,7 @@ import pymupdf
 from vlcurate.transforms.sources.pdf.chart_axes import (
     Axis, Span, axis_from, axis_of, axis_titles, factor_of, frame_of, parse_number, spans_of, ticks)
 from vlcurate.transforms.sources.pdf.chart_marks import (
-    Marks, bars, boxes, is_histogram, is_step, lines, markers, marks_of, rgb, segment_steps, step_points,
+    Marks, bars, boxes, dotted_segments, is_histogram, is_step, lines, markers, marks_of, rgb, segment_steps, step_points,
     transpose)
 
 __all__ = ["ChartData", "parse_number", "recover", "rgb"]
@@ -164,7 +164,7 @@ def _read(marks: Marks, frame: pymupdf.Rect, x_axis: Axis | None, y_axis: Axis):
         return ("stacked_bar" if stacked else "bar"), _bar_series(found_bars, x_axis, y_axis), (), ()
     if x_axis is None:
         return None
-    found_lines, drawn_steps = lines(marks), segment_steps(marks, frame)
+    found_lines, drawn_steps = lines(marks) + dotted_segments(marks), segment_steps(marks, frame)
     if found_lines or drawn_steps:
         steps = all(is_step(points) for _, points in found_lines)
         groups = drawn_steps + [(c, step_points(p) if steps else p) for c, p in found_lines]

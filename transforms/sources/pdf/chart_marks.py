@@ -200,6 +200,16 @@ def lines(marks: Marks) -> list[tuple[tuple, list[pymupdf.Point]]]:
     return out
 
 
+def dotted_segments(marks: Marks) -> list[tuple[tuple, list[pymupdf.Point]]]:
+    """A line of two points: one straight line with a marker of its colour on each end."""
+    out = []
+    for color, a, b in marks.segments:
+        ends = [p for c, p in marks.dots if c == color and (abs(p - a) < 1 or abs(p - b) < 1)]
+        if any(abs(p - a) < 1 for p in ends) and any(abs(p - b) < 1 for p in ends):
+            out.append((color, [a, b] if a.x <= b.x else [b, a]))
+    return out
+
+
 def is_step(points: list[pymupdf.Point]) -> bool:
     """Every segment flat or upright: a step function (an empirical CDF, matplotlib's step)."""
     pairs = list(zip(points, points[1:]))
