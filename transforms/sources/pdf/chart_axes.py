@@ -85,7 +85,8 @@ def spans_of(page: pymupdf.Page, clip: pymupdf.Rect) -> list[Span]:
     "10" + "3"), written "10^3"."""
     out = []
     flags = pymupdf.TEXTFLAGS_DICT & ~pymupdf.TEXT_MEDIABOX_CLIP
-    for block in page.get_text("dict", flags=flags).get("blocks", []):
+    reach = pymupdf.Rect(clip) + (-100, -100, 100, 100)  # beyond the page too: a clip of its own
+    for block in page.get_text("dict", flags=flags, clip=reach).get("blocks", []):
         for line in block.get("lines", []):
             horizontal = abs(line["dir"][1]) < 0.01
             for pieces in _pieces(line["spans"]) if horizontal else [line["spans"]]:
