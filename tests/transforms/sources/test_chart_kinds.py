@@ -152,7 +152,7 @@ def test_a_chart_pasted_as_a_picture_is_a_photo_whose_data_is_not_recoverable():
 @pytest.mark.parametrize("kind", ["bar", "line"])
 @pytest.mark.parametrize(("count", "figsize", "scale"), [
     (2, (4.0, 3.0), 1.0), (3, (6.4, 4.8), 37.0), (3, (3.4, 2.8), 5000.0), (5, (4.0, 3.0), 2e6),
-    (8, (6.4, 4.8), 0.01), (12, (5.0, 3.6), 250.0),
+    (8, (6.4, 4.8), 0.01), (12, (5.0, 3.6), 250.0), (12, (4.0, 3.0), 37.0),  # the last: labels overlap
 ])
 def test_bars_and_lines_of_2_to_12_categories_at_several_sizes_and_ranges(kind, count, figsize, scale):
     values = list(np.round(np.random.default_rng(count).uniform(0.1, 1.0, count) * scale, 6))

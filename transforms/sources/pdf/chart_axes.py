@@ -97,6 +97,48 @@ def spans_of(page: pymupdf.Page, clip: pymupdf.Rect) -> list[Span]:
     return out
 
 
+def split_joined(page: pymupdf.Page, spans: list[Span], x_ticks) -> list[Span]:
+    """Tick labels PyMuPDF joined into one line ("c9 c10c11" under three ticks, when labels
+    crowd or overlap) cut back into one a label: at spaces, at wide gaps and where a letter
+    starts before the last one ends (one text's letters sit edge to edge; an earlier start
+    is another text drawn over it). Only a line under two ticks or more is cut."""
+    if len(x_ticks) < 2:
+        return spans
+    axis_end = statistics.median(t[2] for t in x_ticks)
+    out = []
+    for span in spans:
+        under = [t[0] for t in x_ticks if span.rect.x0 + 1 < t[0] < span.rect.x1 - 1]
+        if span.horizontal and len(under) >= 2 and -2 < span.rect.y0 - axis_end < _LABEL_GAP_PT:
+            out.extend(_letter_runs(page, span))
+        else:
+            out.append(span)
+    return out
+
+
+def _letter_runs(page: pymupdf.Page, span: Span) -> list[Span]:
+    runs, run = [], []
+
+    def close():
+        if run:
+            runs.append(Span("".join(ch["c"] for ch in run), _union(run), True))
+            run.clear()
+
+    flags = pymupdf.TEXTFLAGS_RAWDICT & ~pymupdf.TEXT_MEDIABOX_CLIP
+    for block in page.get_text("rawdict", flags=flags, clip=span.rect + (-1, -1, 1, 1)).get("blocks", []):
+        for line in block.get("lines", []):
+            for part in line["spans"]:
+                for ch in part["chars"]:
+                    if ch["c"].isspace():
+                        close()
+                        continue
+                    if run and (ch["bbox"][0] - run[-1]["bbox"][2] > 0.5 * part["size"]
+                                or ch["bbox"][0] < run[-1]["bbox"][2] - 0.3):
+                        close()
+                    run.append(ch)
+            close()
+    return runs or [span]
+
+
 def _line_text(spans) -> str:
     parts, previous = [], None
     for span in spans:

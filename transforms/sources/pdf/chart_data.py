@@ -21,7 +21,8 @@ import math
 import pymupdf
 
 from vlcurate.transforms.sources.pdf.chart_axes import (
-    Axis, Span, axis_from, axis_of, axis_titles, factor_of, frame_of, parse_number, spans_of, ticks)
+    Axis, Span, axis_from, axis_of, axis_titles, factor_of, frame_of, parse_number, spans_of, split_joined,
+    ticks)
 from vlcurate.transforms.sources.pdf.chart_marks import (
     Marks, bars, boxes, dotted_segments, is_histogram, is_step, lines, markers, marks_of, rgb, segment_steps, step_points,
     transpose)
@@ -98,6 +99,7 @@ def recover(page: pymupdf.Page, bbox: pymupdf.Rect, drawings: list | None = None
     frame = frame_of(drawings, y_ticks, x_ticks)
     if frame is None:
         return None
+    spans = split_joined(page, spans, x_ticks)
     y_axis, y_labels = axis_of(y_ticks, spans, vertical=True)
     x_axis, x_labels = axis_of(x_ticks, spans, vertical=False)
     if x_axis is None:  # no tick marks: the labels standing right under the plot, if any

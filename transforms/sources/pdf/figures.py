@@ -171,7 +171,7 @@ def find_captions(page: pymupdf.Page, boxes: list[pymupdf.Rect], config: FigureC
         if not named and not any(_overlap(rect, box) for box in layout_captions):
             continue
         for index, bbox in enumerate(boxes):
-            distance, under = _caption_distance(rect, bbox)
+            distance, under = _caption_distance(rect, bbox, inside=named)
             limit = config.caption_distance_pt if named else config.caption_distance_pt / 2
             if distance is not None and distance <= limit:
                 pairs.append((not named, distance + (0 if under else 6), index, number, text))
@@ -184,7 +184,7 @@ def find_captions(page: pymupdf.Page, boxes: list[pymupdf.Rect], config: FigureC
     return captions
 
 
-def _caption_distance(rect: pymupdf.Rect, bbox: pymupdf.Rect) -> tuple[float | None, bool]:
+def _caption_distance(rect: pymupdf.Rect, bbox: pymupdf.Rect, inside: bool = True) -> tuple[float | None, bool]:
     """(gap, under) from a figure to a text block over or under it, sharing some of its width.
     Line boxes are generous, so a block may overlap the figure by half its own height."""
     if min(rect.x1, bbox.x1) <= max(rect.x0, bbox.x0):
@@ -195,7 +195,10 @@ def _caption_distance(rect: pymupdf.Rect, bbox: pymupdf.Rect) -> tuple[float | N
     if rect.y1 <= bbox.y0 + slack:
         return max(0.0, bbox.y0 - rect.y1), False
     # A caption drawn inside the figure (matplotlib's fig.text under the axes): in its lower or
-    # upper fifth, it is as near as can be.
+    # upper fifth, it is as near as can be. Only a named one ("Figure 2: ..."): an unnamed line
+    # there is the x title the layout model took for a caption.
+    if not inside:
+        return None, False
     band = bbox.height / 5
     if rect.y0 >= bbox.y1 - band:
         return 0.0, True
