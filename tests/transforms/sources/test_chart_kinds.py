@@ -149,19 +149,22 @@ def test_a_chart_pasted_as_a_picture_is_a_photo_whose_data_is_not_recoverable():
 # --- the rule, swept ---------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("kind", ["bar", "line"])
+@pytest.mark.parametrize("kind", ["bar", "line", "horizontal_bar"])
 @pytest.mark.parametrize(("count", "figsize", "scale"), [
     (2, (4.0, 3.0), 1.0), (3, (6.4, 4.8), 37.0), (3, (3.4, 2.8), 5000.0), (5, (4.0, 3.0), 2e6),
     (8, (6.4, 4.8), 0.01), (12, (5.0, 3.6), 250.0), (12, (4.0, 3.0), 37.0),  # the last: labels overlap
+    (5, (3.2, 2.6), 0.01),  # the last: labels cut by the page's side, one line of joined ticks
 ])
 def test_bars_and_lines_of_2_to_12_categories_at_several_sizes_and_ranges(kind, count, figsize, scale):
     values = list(np.round(np.random.default_rng(count).uniform(0.1, 1.0, count) * scale, 6))
     labels = [f"c{i}" for i in range(count)]
-    draw = charts.draw_bars(labels, values) if kind == "bar" else charts.draw_line(list(range(count)), values)
+    draw = {"bar": charts.draw_bars(labels, values), "line": charts.draw_line(list(range(count)), values),
+            "horizontal_bar": lambda ax: ax.barh(labels, values)}[kind]
     chart = the_chart(draw, f"Figure {count}: {kind}s.", figsize=figsize)
     _, rows = table(chart)
     assert chart["chart_type"] == kind and len(rows) == count
-    assert_close([r[0] for r in rows.values()], values, max(values))
+    keys = [str(i) for i in range(count)] if kind == "line" else labels
+    assert_close([rows[k][0] for k in keys], values, max(values))
 
 
 # --- tables that are not, and captions -------------------------------------------------------------

@@ -19,7 +19,7 @@ import pymupdf.layout  # noqa: F401  registers page.get_layout()'s model (pdf/co
 
 from vlcurate import __version__
 from vlcurate.transforms.sources.pdf.captions import is_caption, names_a_table
-from vlcurate.transforms.sources.pdf.chart_data import ChartData, recover
+from vlcurate.transforms.sources.pdf.chart_data import ChartData, parse_number, recover
 from vlcurate.transforms.sources.pdf.chart_marks import visible
 from vlcurate.transforms.sources.pdf.core import clean_text, document_of
 from vlcurate.transforms.sources.pdf.config import FigureConfig, PageTask, PdfConfig
@@ -145,12 +145,14 @@ def _text_lines(page: pymupdf.Page) -> list[tuple[pymupdf.Rect, str]]:
 
 def _with_labels(bbox: pymupdf.Rect, lines) -> pymupdf.Rect:
     """The box grown by the short text lines touching it (tick labels, axis titles, legend),
-    twice, so that a title beyond the tick labels joins too. Captions and prose stay out."""
+    twice, so that a title beyond the tick labels joins too. Captions and prose stay out; a row
+    of numbers as wide as the chart (tick labels PyMuPDF joined into one line) joins."""
     for _ in range(2):
         reach = pymupdf.Rect(bbox.x0 - _LABEL_MARGIN_PT, bbox.y0 - _LABEL_MARGIN_PT,
                              bbox.x1 + _LABEL_MARGIN_PT, bbox.y1 + _LABEL_MARGIN_PT)
         for rect, text in lines:
-            if rect.intersects(reach) and not is_caption(text) and rect.width <= 0.6 * max(bbox.width, 1):
+            short = rect.width <= 0.6 * max(bbox.width, 1) or all(parse_number(w) is not None for w in text.split())
+            if rect.intersects(reach) and not is_caption(text) and short:
                 bbox = bbox | rect
     return bbox
 
