@@ -133,25 +133,31 @@ def _merge(figures: list[Figure]) -> list[Figure]:
     return merged
 
 
-def _text_lines(page: pymupdf.Page) -> list[tuple[pymupdf.Rect, str]]:
+def _text_lines(page: pymupdf.Page) -> list[tuple[pymupdf.Rect, str, bool]]:
+    """(box, text, labels) of each line; ``labels``: separate texts PyMuPDF joined into the line
+    across gaps it filled with blank spans (a row of tick labels), not words of one text."""
     out = []
     for block in page.get_text("dict").get("blocks", []):
         for line in block.get("lines", []):
             text = " ".join(span["text"] for span in line["spans"]).strip()
+            words = [span for span in line["spans"] if span["text"].strip()]
+            labels = len(words) >= 2 and all(not span["text"].strip() for span in line["spans"][1::2])
             if text:
-                out.append((pymupdf.Rect(line["bbox"]), text))
+                out.append((pymupdf.Rect(line["bbox"]), text, labels))
     return out
 
 
 def _with_labels(bbox: pymupdf.Rect, lines) -> pymupdf.Rect:
     """The box grown by the short text lines touching it (tick labels, axis titles, legend),
     twice, so that a title beyond the tick labels joins too. Captions and prose stay out; a row
-    of numbers as wide as the chart (tick labels PyMuPDF joined into one line) joins."""
+    of numbers or of separate labels as wide as the chart (tick labels PyMuPDF joined into one
+    line) joins."""
     for _ in range(2):
         reach = pymupdf.Rect(bbox.x0 - _LABEL_MARGIN_PT, bbox.y0 - _LABEL_MARGIN_PT,
                              bbox.x1 + _LABEL_MARGIN_PT, bbox.y1 + _LABEL_MARGIN_PT)
-        for rect, text in lines:
-            short = rect.width <= 0.6 * max(bbox.width, 1) or all(parse_number(w) is not None for w in text.split())
+        for rect, text, labels in lines:
+            short = rect.width <= 0.6 * max(bbox.width, 1) or labels or all(
+                parse_number(w) is not None for w in text.split())
             if rect.intersects(reach) and not is_caption(text) and short:
                 bbox = bbox | rect
     return bbox
