@@ -24,6 +24,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))  # the tests' chart fixtures
 
 from fixtures import chart as charts  # noqa: E402
+from vlcurate.transforms.data.rejects import Reject  # noqa: E402
 from vlcurate.transforms.sources.pdf.config import FigureConfig, PdfConfig  # noqa: E402
 from vlcurate.transforms.sources.pdf.core import inspect_document, open_pdf  # noqa: E402
 from vlcurate.transforms.sources.pdf.figures import figure_samples  # noqa: E402
@@ -50,7 +51,10 @@ def check(kind: str, count: int, size, scale: float) -> str | None:
     data = charts.captioned_page(draw, caption, figsize=size)
     pdf, config = open_pdf(data), PdfConfig(figures=FigureConfig())
     [task] = inspect_document(pdf, "mem://sweep.pdf", hashlib.sha256(data).hexdigest(), config)
-    found = [s.meta["chart"] for s in figure_samples(pdf, task, config)]
+    try:
+        found = [s.meta["chart"] for s in figure_samples(pdf, task, config)]
+    except Reject as reject:
+        return f"no figure: {reject.reason}"
     if len(found) != 1 or found[0]["kind"] != "chart" or found[0]["caption"] != caption:
         return f"figures {[(f['kind'], f['caption']) for f in found]}"
     if "data_csv" not in found[0]:

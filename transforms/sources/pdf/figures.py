@@ -134,14 +134,16 @@ def _merge(figures: list[Figure]) -> list[Figure]:
 
 
 def _text_lines(page: pymupdf.Page) -> list[tuple[pymupdf.Rect, str, bool]]:
-    """(box, text, labels) of each line; ``labels``: separate texts PyMuPDF joined into the line
-    across gaps it filled with blank spans (a row of tick labels), not words of one text."""
+    """(box, text, labels) of each line; ``labels``: separate texts PyMuPDF joined into one line
+    across wide gaps (a row of tick labels), not words of one text."""
     out = []
     for block in page.get_text("dict").get("blocks", []):
         for line in block.get("lines", []):
             text = " ".join(span["text"] for span in line["spans"]).strip()
             words = [span for span in line["spans"] if span["text"].strip()]
-            labels = len(words) >= 2 and all(not span["text"].strip() for span in line["spans"][1::2])
+            # Labels stand further apart than words do (a word space is about a third of the size).
+            labels = len(words) >= 2 and all(b["bbox"][0] - a["bbox"][2] >= 0.5 * a["size"]
+                                             for a, b in zip(words, words[1:]))
             if text:
                 out.append((pymupdf.Rect(line["bbox"]), text, labels))
     return out
