@@ -74,12 +74,16 @@ bench: setup
 	$(BIN)/python bench/labeler.py
 	$(BIN)/python bench/loader.py
 	$(BIN)/python bench/recipe.py
+	$(BIN)/python bench/review.py
+	$(BIN)/python bench/captions.py
 
 examples: setup
 	$(BIN)/python examples/make_examples.py
 	$(BIN)/python examples/make_images.py
 	$(BIN)/python examples/make_charts.py
 	$(BIN)/python examples/make_notebooks.py
+	$(BIN)/python examples/make_interleaved.py
+	$(BIN)/python examples/make_captions.py
 
 clean:
 	rm -rf $(VENV) out .pytest_cache

@@ -26,7 +26,7 @@ from vlcurate.transforms.runtime import progress
 
 # What one item is, per pipeline (the run's other pipelines: "item").
 ITEM_UNITS = {"pdf_pages": "page", "pdf_charts": "page", "web_screenshots": "page", "ocr_images": "image",
-              "notebooks": "plot", "sft": "record", "text": "document", "filter": "shard"}
+              "notebooks": "plot", "captions": "image", "sft": "record", "text": "document", "filter": "shard"}
 _TICK_S = 0.25  # how often the bar is redrawn, and how soon a stop is noticed
 
 

@@ -21,6 +21,8 @@ REQUIRED = ("input", "output")  # what every pipeline command must be given
 _TITLES = {  # --help's group titles for the shared options classes; a command's own: "vlcurate WORD"
     "DatasetOptions": "input, output, runs and shards",
     "OcrOptions": "OCR",
+    "NetworkOptions": "network",
+    "UrlListOptions": "URL lists",
     "QualityOptions": "quality stages: CLIP scores and filters, deduplication",
 }
 
@@ -39,6 +41,14 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
                 or "default" in text:
             return text
         return f"{text} (default: %(default)s)"
+
+
+class ToolParser(argparse.ArgumentParser):
+    """A tool command's parser (not a pipeline's): a usage mistake is a UsageError, so `vlcurate`
+    prints one line and exits with 2 instead of argparse's usage block."""
+
+    def error(self, message):
+        raise UsageError(f"{self.prog}: {message} ({self.prog} --help)")
 
 
 def check(word: str, module, argv: list[str]) -> None:

@@ -91,7 +91,7 @@ class DatasetOptions(PipelineOptions):
                  help="what to read; each command's --help says which forms it takes; repeat for several "
                       "(where the command takes several)")
         add_flag(parser, "page-timeout", type=number(0, above=True), default=None,
-                 help="seconds one page (or image) may take (default: pdf 60, web 30, ocr 60)")
+                 help="seconds one page (or image) may take (default: pdf 60, web 30, ocr 60, captions 20 a download)")
         add_flag(parser, "render-processes", type=whole_number(0), default=0,
                  help="isolated child processes (PyMuPDF, browsers, OCR engines) per worker process; "
                       "0: cores / local workers, 1 on other runners")
@@ -109,15 +109,39 @@ class DatasetOptions(PipelineOptions):
         add_flag(parser, "retry-rejects", action="store_true",
                  help="--mode extend: judge again the inputs an earlier run rejected or filtered")
         add_flag(parser, "max-file-bytes", type=whole_number(1), default=None,
-                 help="larger input files are rejected unread (default: pdf 256 MiB, ocr and notebooks 64 MiB)")
+                 help="larger input files are rejected unread (default: pdf 256 MiB, ocr and notebooks 64 MiB, captions "
+                      "16 MiB a download)")
         add_flag(parser, "max-image-pixels", type=whole_number(1), default=None,
-                 help="ocr, notebooks: larger images are rejected before decoding (default 40,000,000)")
+                 help="ocr, notebooks, captions: larger images are rejected before decoding (default 40,000,000)")
         add_flag(parser, "worker-memory-mb", type=whole_number(0), default=None,
                  help="address-space cap of each isolated child process (0: none; default 4096)")
         add_flag(parser, "allow-empty", action="store_true",
                  help="exit 0 when the dataset ends with no samples (otherwise status 1)")
         add_flag(parser, "progress-interval", type=number(0), default=10.0,
                  help="seconds between progress lines when stderr is not a terminal (0: no progress)")
+
+
+class NetworkOptions(PipelineOptions):
+    """What the commands that reach the network (web, captions) may reach: public addresses, and
+    the --allow-host pairs; --offline: those pairs only."""
+
+    @classmethod
+    def _add_argparse_args(cls, parser):
+        add_flag(parser, "allow-host", action="append", default=None,
+                 help="HOST:PORT that may be reached although private or loopback (tests); repeatable")
+        add_flag(parser, "offline", action="store_true",
+                 help="reach only --allow-host (and web's input folder), and look no name up (local sites, "
+                      "WebSight-style folders, tests)")
+
+
+class UrlListOptions(PipelineOptions):
+    """The URL column of a URL list (web, captions)."""
+
+    @classmethod
+    def _add_argparse_args(cls, parser):
+        add_flag(parser, "url-column", default="url",
+                 help="the URL's column in a .csv or .tsv list (its field in .jsonl or .parquet); the other "
+                      "columns are kept in each sample's json under input")
 
 
 _OCR_DEFAULTS = OcrConfig()

@@ -4,10 +4,14 @@
 
     vlcurate pdf --input PDFS --output DATASET [--page-size 1024] [--image-format png|jpeg]
                  [--max-pages N] [--max-page-pixels N] [--page-timeout S]
-                 [--ocr auto|always|never] [--ocr-engine ppocr|tesseract] [--figures] [Beam flags]
+                 [--ocr auto|always|never] [--ocr-engine ppocr|tesseract] [--figures] [--markdown]
+                 [Beam flags]
 
-Pages without a text layer are OCRed (--ocr auto): their txt is the OCR text. With --figures,
-every figure, chart and table is also cropped into a table_chart sample (as `vlcurate charts`).
+Pages without a text layer are OCRed (--ocr auto): their txt is the OCR text. With --markdown,
+each page's md is the page as markdown (headings, lists, tables, code blocks), from the text layer
+by pymupdf4llm or from the OCR text; it is off by default because it makes a page take 4 to 7
+times as long (docs/benchmarks.md). With --figures, every figure, chart and table is
+also cropped into a table_chart sample (as `vlcurate charts`).
 """
 
 from __future__ import annotations
@@ -44,6 +48,8 @@ class PdfPagesOptions(PipelineOptions):
                  help="documents with more pages are rejected whole")
         add_flag(parser, "max-page-pixels", type=whole_number(1), default=_DEFAULTS.max_page_pixels,
                  help="a page that would render larger is rejected")
+        add_flag(parser, "markdown", action="store_true",
+                 help="also each page as markdown, KEY.md (a page then takes 4-7 times as long)")
 
 
 _FIGURE_DEFAULTS = FigureConfig()
@@ -83,6 +89,7 @@ def pdf_config(options: PipelineOptions, figures: bool | None = None) -> PdfConf
         jpeg_quality=flags.jpeg_quality,
         max_pages=flags.max_pages,
         max_page_pixels=flags.max_page_pixels,
+        markdown=flags.markdown,
         page_timeout_s=page_timeout(options, _DEFAULTS.page_timeout_s),
         ocr=ocr_config(options, render_processes(options)),
         figures=figure_config(options) if wanted else None,

@@ -223,6 +223,8 @@ class _Checker:
             flags = self.options(name, kind, source_input, options)
             if kind == "web":
                 self.web_input(spec, name, source_input, options)
+            if kind == "captions":
+                self.captions_input(spec, name, source_input, options)
             pairs = KINDS[kind].pairs
             out.append(Source(name, kind, source_input, tuple(flags),
                               self.boolean(spec, "clip", pairs, name), self.boolean(spec, "label", kind == "sft", name),
@@ -235,6 +237,21 @@ class _Checker:
 
         column = str(options.get("url-column", options.get("url_column", "url")))
         problem = input_problem(source_input, column, read_tables=self.check_paths)
+        if problem:
+            self.add(spec, "input", f"source {name}: {problem}")
+
+    def captions_input(self, spec, name, source_input, options) -> None:
+        """A captions source's input in a form `vlcurate captions` reads; a table's header names both columns."""
+        from vlcurate.pipelines.captions import input_problem
+        from vlcurate.transforms.sources.captions.config import CaptionConfig
+
+        try:
+            config = CaptionConfig(url_column=str(options.get("url-column", options.get("url_column", "url"))),
+                                   caption_column=str(options.get("caption-column",
+                                                                  options.get("caption_column", "caption"))))
+        except ValueError:
+            return  # the options' own check names it
+        problem = input_problem(source_input, config, read_tables=self.check_paths)
         if problem:
             self.add(spec, "input", f"source {name}: {problem}")
 

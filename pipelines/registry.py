@@ -42,10 +42,15 @@ COMMANDS: tuple[Command, ...] = (
             "pdf_charts", "chart", ("pdf",), "charts", True),
     Command("notebooks", _P + "notebooks", "pair notebook plots with their code into web_code samples",
             "notebooks", "notebook", ("ipynb",), "notebooks", True),
+    Command("captions", _P + "captions", "download image URL lists (or caption a folder) into caption samples",
+            "captions", "caption", IMAGE_EXTENSIONS, "captions", True),
     Command("sft", _P + "sft", "ingest, language-id and label instruction data into sft samples",
             "sft", "sft", ("jsonl", "json"), "sft", False),
     Command("text", _P + "text_corpus", "text-only corpora into text_only samples",
             "text", "text", ("txt", "md", "jsonl"), "text", False),
+    Command("interleaved", _P + "interleaved",
+            "web pages, EPUB books and PDFs into interleaved samples (text with images in reading order)",
+            "interleaved", "interleaved", ("html", "htm", "xhtml", "epub", "pdf"), "interleaved"),
     Command("filter", _P + "filter_dataset", "score, filter and deduplicate a dataset into a new one",
             "filter", "filtered", ("tar",)),
     Command("run", _P + "recipe", "run a recipe: every source through its stages into one dataset, with a report",
@@ -53,10 +58,12 @@ COMMANDS: tuple[Command, ...] = (
     Command("taxonomy", "vlcurate.taxonomy.cli",
             "validate, show, diff and migrate the use-case taxonomy; train its labeler"),
     Command("report", _P + "tools.report", "write report.html beside a dataset's manifest (funnel, plots, contact sheet)"),
+    Command("review", _P + "tools.review", "the editors' review desk: label the taxonomy queue in a browser, "
+                                           "apply it; Label Studio export/import"),
     Command("inspect", _P + "tools.inspect", "print a dataset's summary, or show one sample"),
     Command("models", _P + "tools.models", "fetch model weights on a connected machine (models fetch clip ...)"),
     Command("train", "vlcurate.training.train", "train the small DeepSeek-VL-shaped model on a dataset's shards"),
-    Command("chat-format", "vlcurate.training.chat_cli", "print the prompt the trainer builds for a conversation file"),
+    Command("chat-format", "vlcurate.training.chat_cli", "print the prompt the trainer builds for a conversation file or a dataset's sample"),
 )
 
 BY_WORD = {command.word: command for command in COMMANDS}

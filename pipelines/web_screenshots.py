@@ -12,6 +12,7 @@ A page without visible text gets the OCR of its viewport screenshot as txt (--oc
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 
@@ -22,8 +23,8 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from vlcurate.pipelines.inputs import list_inputs
 from vlcurate.pipelines.launch import is_dry_run, launch
 from vlcurate.pipelines.options import (
-    OcrOptions, add_flag, input_path, number, ocr_config, ocr_models, page_timeout, render_processes, shard_config,
-    whole_number,
+    NetworkOptions, OcrOptions, UrlListOptions, add_flag, input_path, number, ocr_config, ocr_models, page_timeout,
+    render_processes, shard_config, whole_number,
 )
 from vlcurate.transforms.runtime.stage import REJECTS
 from vlcurate.transforms.sources.web.config import WebConfig, parse_viewport
@@ -40,7 +41,7 @@ _DEFAULTS = WebConfig()
 class WebScreenshotsOptions(PipelineOptions):
     @classmethod
     def _add_argparse_args(cls, parser):
-        add_flag(parser, "viewport", action="append", default=None,
+        add_flag(parser, "viewport", action="append", default=None, type=viewport_size,
                  help="WIDTHxHEIGHT; repeat for several (default 1024x1024)")
         add_flag(parser, "full-page", action="store_true", help="also a full-page screenshot, up to --max-page-height")
         add_flag(parser, "max-page-height", type=whole_number(16), default=_DEFAULTS.max_page_height,
@@ -49,24 +50,35 @@ class WebScreenshotsOptions(PipelineOptions):
                  help="seconds to wait for the network to go quiet after load")
         add_flag(parser, "max-page-bytes", type=whole_number(1), default=_DEFAULTS.max_page_bytes,
                  help="bytes a page may pull over the network")
-        add_flag(parser, "allow-host", action="append", default=None,
-                 help="HOST:PORT the browser may reach although private or loopback (tests); repeatable")
-        add_flag(parser, "offline", action="store_true",
-                 help="reach only --allow-host and the input folder, and look no name up (local sites, "
-                      "WebSight-style folders, tests)")
+        add_flag(parser, "alt-text", action="store_true",
+                 help="also a caption sample per visible image with a caption-like alt text (its image fetched "
+                      "through the guard, resized like vlcurate captions' defaults)")
         add_flag(parser, "recycle-pages", type=whole_number(1), default=_DEFAULTS.recycle_pages,
                  help="relaunch each browser after this many pages")
-        add_flag(parser, "url-column", default=_DEFAULTS.url_column,
-                 help="the URL's column in a .csv or .tsv list (its field in .jsonl or .parquet); the other "
-                      "columns are kept in each sample's json under input")
 
 
-OPTIONS = (WebScreenshotsOptions, OcrOptions)  # what `vlcurate web --help` lists besides DatasetOptions
+def viewport_size(text: str) -> str:
+    """An argparse type: WIDTHxHEIGHT within the sizes WebConfig takes (a bad one is a usage error,
+    exit 2, like any other malformed flag value)."""
+    try:
+        width, height = parse_viewport(text)
+    except ValueError:
+        width = height = 0
+    if not (16 <= width <= 8192 and 16 <= height <= 8192):
+        raise argparse.ArgumentTypeError(f"must be WIDTHxHEIGHT, each from 16 to 8192 (e.g. 1024x768), not {text}")
+    return text
+
+
+viewport_size.metavar = "WxH"
+
+
+OPTIONS = (WebScreenshotsOptions, NetworkOptions, UrlListOptions, OcrOptions)  # what `vlcurate web --help` lists besides DatasetOptions
 UNUSED_FLAGS = ("max-file-bytes", "worker-memory-mb")  # shared flags web does nothing with (pipelines/flags.py)
 
 
 def web_config(options: PipelineOptions) -> WebConfig:
     flags = options.view_as(WebScreenshotsOptions)
+    network, urls = options.view_as(NetworkOptions), options.view_as(UrlListOptions)
     try:
         viewports = tuple(parse_viewport(v) for v in (flags.viewport or ["1024x1024"]))
         return WebConfig(
@@ -76,10 +88,11 @@ def web_config(options: PipelineOptions) -> WebConfig:
             page_timeout_s=page_timeout(options, _DEFAULTS.page_timeout_s),
             settle_s=flags.settle,
             max_page_bytes=flags.max_page_bytes,
-            allow_hosts=tuple(flags.allow_host or ()),
-            offline=flags.offline,
+            allow_hosts=tuple(network.allow_host or ()),
+            offline=network.offline,
             recycle_pages=flags.recycle_pages,
-            url_column=flags.url_column,
+            url_column=urls.url_column,
+            alt_text=flags.alt_text,
             ocr=ocr_config(options, render_processes(options)),
         )
     except ValueError as error:

@@ -5,5 +5,6 @@ a taxonomy YAML safely, validate it, query the tree), changes (diff two versions
 through moved_from), cli (validate, show, diff, migrate, stats), labeler (the two fastText models
 that give a sample its main category and leaf, with the review threshold) and labeler_cli (train,
 predict), langid (language id with fastText's lid.176), mix (a dataset's labels per main category
-against a target mix). See docs/taxonomy.md.
+against a target mix), and desk/ (the editors' review desk, `vlcurate review`: its queue, decisions
+log, web app, apply and the Label Studio round trip). See docs/taxonomy.md.
 """

@@ -74,7 +74,17 @@ class ExamplesError(ValueError):
 
 def read_examples(path: str, taxonomy: Taxonomy) -> list[Example]:
     """``{"text": ..., "label": NODE_ID}`` lines; labels of older taxonomy versions are mapped
-    through ``moved_from``. Lines whose label is null (an unreviewed review-queue row) are skipped."""
+    through ``moved_from``. Lines whose label is null (an unreviewed review-queue row) are skipped.
+    The review desk's decisions log (or a dataset folder, for its log) gives the decisions in
+    force: the last label of each sample that no undo took back."""
+    import os
+
+    from vlcurate.taxonomy.desk import decisions
+
+    if os.path.isdir(path):
+        path = decisions.decisions_path(path)
+    if decisions.is_decisions_log(path):
+        return _decided_examples(path, taxonomy)
     examples, problems = [], []
     with open(path, encoding="utf-8") as handle:
         for number, line in enumerate(handle, 1):
@@ -100,6 +110,27 @@ def read_examples(path: str, taxonomy: Taxonomy) -> list[Example]:
     if not examples:
         raise ExamplesError(f"{path}: no labelled examples")
     return examples
+
+
+def _decided_examples(path: str, taxonomy: Taxonomy) -> list[Example]:
+    from vlcurate.taxonomy.desk.decisions import DecisionsError, examples
+
+    try:
+        decided = examples(path)
+    except DecisionsError as error:
+        raise ExamplesError(str(error)) from None
+    found, problems = [], []
+    for seq, text, label in decided:
+        resolved = taxonomy.resolve(label)
+        if resolved is None:
+            problems.append(f"{path}: decision {seq}: label {label!r} is not in taxonomy {taxonomy.version}")
+        elif text.strip():
+            found.append(Example(text, resolved, seq))
+    if problems:
+        raise ExamplesError("\n".join(problems))
+    if not found:
+        raise ExamplesError(f"{path}: no decisions in force")
+    return found
 
 
 @dataclasses.dataclass(frozen=True)

@@ -15,8 +15,9 @@ _TRAIN = TrainConfig()
 def add_commands(subparsers) -> None:
     trainer = subparsers.add_parser("train", help="train the fastText labeler from labelled examples")
     trainer.add_argument("--examples", required=True, nargs="+", metavar="FILE",
-                         help='JSONL, one {"text": ..., "label": NODE_ID} per line; several files (say, the '
-                              'examples and a labelled review queue) train together')
+                         help='JSONL, one {"text": ..., "label": NODE_ID} per line, or the review desk\'s '
+                              'decisions (DATASET/review/decisions.jsonl, or DATASET); several files (say, the '
+                              'examples and the editors\' decisions) train together')
     trainer.add_argument("--output", required=True, help="model folder to write")
     trainer.add_argument("--taxonomy", default=None, help="taxonomy YAML (default: the bundled one)")
     trainer.add_argument("--test", default=None, help="labelled JSONL to report accuracy on after training")

@@ -43,6 +43,8 @@ def test_the_sdist_dataflow_stages_holds_every_module(tmp_path, monkeypatch):
     missing = checkout_modules() - names
     assert not missing, f"not in the sdist: {sorted(missing)}"
     assert "vlcurate/taxonomy/deepseek_vl.yaml" in names  # data the labeler loads on workers
+    assert {"vlcurate/taxonomy/desk/templates/desk.html", "vlcurate/taxonomy/desk/static/desk.js",
+            "vlcurate/taxonomy/desk/static/desk.css"} <= names  # the review desk's page
     assert f"vlcurate-{vlcurate.__version__}.tar.gz" in sdist
 
 

@@ -53,6 +53,9 @@ def normalise(conversation) -> tuple[str, list[tuple[str, str, list[int]]]]:
 
     A leading ``System`` message is the system prompt (empty content: no system prompt at all);
     without one the default is used. Roles must alternate User, Assistant, starting with User.
+    A message's ``images`` are indexes into the sample's images (a vlcurate sample's form), or
+    file paths (DeepSeek-VL's documented form), which stand for the sample's images in the order
+    they are listed: the first path is image 0, the next one image 1, across the messages.
     """
     if not isinstance(conversation, list) or not conversation:
         raise BadConversation("conversation must be a non-empty list of messages")
@@ -61,6 +64,8 @@ def normalise(conversation) -> tuple[str, list[tuple[str, str, list[int]]]]:
     if isinstance(messages[0], dict) and str(messages[0].get("role", "")).lower() == "system":
         system = str(messages.pop(0).get("content") or "")
     turns = []
+    forms = set()
+    next_image = 0
     for i, message in enumerate(messages):
         if not isinstance(message, dict):
             raise BadConversation(f"message {i} is not an object")
@@ -71,8 +76,18 @@ def normalise(conversation) -> tuple[str, list[tuple[str, str, list[int]]]]:
         if not isinstance(content, str):
             raise BadConversation(f"message {i} content is not a string")
         images = message.get("images") or []
-        if not isinstance(images, list) or not all(isinstance(index, int) and index >= 0 for index in images):
-            raise BadConversation(f"message {i} has bad image indexes {images!r}")
+        if not isinstance(images, list):
+            raise BadConversation(f"message {i} has bad images {images!r} (not a list)")
+        if images and all(isinstance(path, str) and path for path in images):
+            forms.add("paths")
+            images = list(range(next_image, next_image + len(images)))
+        elif all(isinstance(index, int) and not isinstance(index, bool) and index >= 0 for index in images):
+            forms.update(["indexes"] if images else [])
+        else:
+            raise BadConversation(f"message {i} has bad images {images!r} (neither indexes nor paths)")
+        if len(forms) > 1:
+            raise BadConversation(f"message {i} lists images by index and another by path: use one form")
+        next_image += len(images)
         turns.append((role, content.strip(), list(images)))
     return system, turns
 
@@ -138,3 +153,24 @@ def format_plain(text: str, image_count: int, tokenizer: ByteTokenizer, image_to
     body = tokenizer.encode(text) + [tokenizer.eos_id]
     head = [tokenizer.bos_id] + [tokenizer.image_id] * (image_tokens * image_count)
     return Formatted(head + body, [IGNORE] * len(head) + body, list(range(image_count)))
+
+
+def format_interleaved(text: str, image_count: int, tokenizer: ByteTokenizer, image_tokens: int) -> Formatted:
+    """An interleaved pretraining sample (a document's text with an ``<image_placeholder>`` at each
+    image's place, DeepSeek-VL's interleaved form): BOS, the text with each placeholder expanded
+    to its image's tokens, EOS; loss on the text and EOS, never on image tokens. The placeholders
+    must be exactly the images."""
+    parts = text.split(IMAGE)
+    if len(parts) - 1 != image_count:
+        raise BadConversation(f"{len(parts) - 1} {IMAGE} for {image_count} images")
+    ids, labels = [tokenizer.bos_id], [IGNORE]
+    for j, part in enumerate(parts):
+        piece = tokenizer.encode(part)
+        ids.extend(piece)
+        labels.extend(piece)
+        if j < len(parts) - 1:
+            ids.extend([tokenizer.image_id] * image_tokens)
+            labels.extend([IGNORE] * image_tokens)
+    ids.append(tokenizer.eos_id)
+    labels.append(tokenizer.eos_id)
+    return Formatted(ids, labels, list(range(image_count)))

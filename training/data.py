@@ -23,13 +23,13 @@ import random
 import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
-from vlcurate.training.chat import BadConversation, format_conversation, format_plain
+from vlcurate.training.chat import BadConversation, format_conversation, format_interleaved, format_plain
 from vlcurate.training.images import BadImage, ImageConfig, preprocess
 from vlcurate.training.mixing import Mixer, ModalitySchedule, language_target
 from vlcurate.training.sources import (
     LANGUAGE, MAX_MEMBER_BYTES, BadSample, NoData, Record, ShardInfo, parse, read_groups, usable_shards,
 )
-from vlcurate.training.tokenizer import IGNORE, ByteTokenizer
+from vlcurate.training.tokenizer import IGNORE, IMAGE, ByteTokenizer
 
 MULTIMODAL_ROUTES = ("caption", "document_ocr", "interleaved", "scene_ocr", "table_chart", "web_code")
 MAX_BAD_IN_A_ROW = 10_000  # a route that only gives bad samples is given up, not looped on forever
@@ -226,6 +226,9 @@ def format_record(record: Record, config: DataConfig, tokenizer: ByteTokenizer):
     try:
         if record.kind == "sft":
             formatted = format_conversation(record.conversation, tokenizer, config.image_tokens)
+        elif record.category == "interleaved" and IMAGE in record.text:
+            # Images where the document had them; over max_images is too_many_images below.
+            formatted = format_interleaved(record.text, len(record.images), tokenizer, config.image_tokens)
         else:
             formatted = format_plain(record.text, min(len(record.images), config.max_images), tokenizer,
                                      config.image_tokens)

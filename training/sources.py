@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 # Routes: a sample without images is language data ("text_only"); one with images goes by its
 # category. Mixing weights are per route.
 LANGUAGE = "text_only"
-TEXT_SUFFIXES = {"txt", "html", "json"}
+TEXT_SUFFIXES = {"txt", "md", "html", "json"}
 IMAGE_SUFFIXES = {"png", "jpg", "jpeg"}
 MAX_MEMBER_BYTES = 64 * 1024 * 1024
 BUILD_FIRST = "build a dataset first with `vlcurate pdf` (or another pipeline command) or `vlcurate run RECIPE`"

@@ -20,11 +20,11 @@ import os
 import sys
 
 from vlcurate.pipelines.flags import HelpFormatter
-from vlcurate.transforms.io.files import open_for_reading
 from vlcurate.pipelines.summary import summary
 from vlcurate.transforms.io.manifest import read_manifest
-from vlcurate.transforms.io.shard_reader import check_shard, listed_shards, read_shard
-from vlcurate.transforms.report.build import dataset_files, excerpt, join
+from vlcurate.transforms.io.lookup import find_sample
+from vlcurate.transforms.io.shard_reader import check_shard, listed_shards
+from vlcurate.transforms.report.build import excerpt
 from vlcurate.transforms.data.sample import dumps_json
 
 
@@ -40,17 +40,11 @@ def run(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     path = args.path.rstrip("/") if not args.path.endswith(".tar") else args.path
     try:
-        if path.endswith(".tar"):
-            sample = find_in_shard(path, args.key)
-            where = path
-        elif args.key is None:
+        if args.key is None and not path.endswith(".tar"):
             manifest = read_manifest(path)
             print(summary(path, manifest))
             return report_damage(path, manifest, args.verify)
-        else:
-            shard = shard_of(path, args.key)
-            where = join(path, f"shards/{shard}.tar") if shard else None
-            sample = find_in_shard(where, args.key) if where else None
+        sample, where = find_sample(path, args.key)
     except BrokenPipeError:  # the reader went away (`| head`), not the dataset: cli.main ends quietly
         raise
     except (OSError, ValueError) as error:
@@ -66,22 +60,6 @@ def run(argv: list[str]) -> int:
     return 0
 
 
-def shard_of(dataset: str, key: str) -> str | None:
-    """The shard that holds ``key``, looked up in the index files (streamed, two columns)."""
-    import pyarrow.compute as pc
-    import pyarrow.parquet as pq
-
-    manifest = read_manifest(dataset)
-    listed = [(s.get("index") or {}).get("name") for s in manifest.get("shards") or []]
-    for path in dataset_files(dataset, listed, "index"):
-        with open_for_reading(path) as handle:
-            for batch in pq.ParquetFile(handle).iter_batches(columns=["key", "shard"]):
-                hits = pc.filter(batch.column("shard"), pc.equal(batch.column("key"), key)).to_pylist()
-                if hits:
-                    return hits[0]
-    return None
-
-
 def report_damage(dataset: str, manifest: dict, verify: bool) -> int:
     """Name each damaged shard of the dataset on stderr; 1 if there is one, else 0. Without ``verify``
     a shard is only sized (one stat each: any cut, a missing or an appended shard shows)."""
@@ -93,16 +71,6 @@ def report_damage(dataset: str, manifest: dict, verify: bool) -> int:
         print(f"vlcurate inspect: {len(damaged)} of {len(manifest.get('shards') or [])} shards damaged; "
               "`vlcurate filter` keeps the samples before the damage", file=sys.stderr)
     return 1 if damaged else 0
-
-
-def find_in_shard(path: str, key: str | None):
-    """The sample ``key`` of a shard (read up to it: a shard is sorted by key), or its first."""
-    for sample in read_shard(path):
-        if key is None or sample.key == key:
-            return sample
-        if sample.key > key:
-            break
-    return None
 
 
 def show_sample(sample, where: str | None, text_chars: int) -> str:
@@ -117,6 +85,8 @@ def show_sample(sample, where: str | None, text_chars: int) -> str:
         lines.append("first user turn: " + excerpt(sample, text_chars))
     if sample.html is not None:
         lines.append(f"html: {len(sample.html)} chars")
+    if sample.markdown is not None:
+        lines.append(f"markdown: {len(sample.markdown)} chars")
     lines.append(f"images ({len(sample.images)}):")
     for i, image in enumerate(sample.images):
         lines.append(f"  {i}: {image.format} {image.width}x{image.height}, {len(image.data):,} bytes, sha256 {image.sha256}")

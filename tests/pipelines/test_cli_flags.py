@@ -75,9 +75,10 @@ def test_an_unknown_flag_names_the_closest_flag_or_the_help(capsys, tmp_path):
 def test_a_flag_of_another_command_does_nothing_and_is_refused(tmp_path):
     refused(vlcurate("text", "--input", tmp_path, "--output", tmp_path / "out", "--clip-model", "ViT-B-32"),
             "vlcurate text: --clip-model does nothing for vlcurate text "
-            "(it is a flag of vlcurate pdf, web, ocr, charts, notebooks, sft, filter)")
+            "(it is a flag of vlcurate pdf, web, ocr, charts, notebooks, captions, sft, filter)")
     refused(vlcurate("filter", "--input", tmp_path, "--output", tmp_path / "out", "--page-timeout", 5),
-            "vlcurate filter: --page-timeout does nothing for vlcurate filter (it is a flag of vlcurate pdf, web, ocr, charts)")
+            "vlcurate filter: --page-timeout does nothing for vlcurate filter "
+            "(it is a flag of vlcurate pdf, web, ocr, charts, captions, interleaved)")
 
 
 def test_beams_own_flags_pass_the_check():
@@ -117,6 +118,14 @@ def test_vlcurate_run_takes_its_flags_and_beams_and_refuses_the_rest(tmp_path):
 def test_a_bad_value_stops_the_command_with_one_line(tmp_path, argv, line):
     pdfs = EXAMPLES / "pdfs" / "chart.pdf"
     refused(vlcurate("pdf", "--input", pdfs, "--output", tmp_path / "out", *argv), line)
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("viewport", ["abc", "1024x", "10x10", "1024x9000"])
+def test_a_malformed_viewport_is_a_usage_error(tmp_path, viewport):
+    refused(vlcurate("web", "--input", EXAMPLES / "web", "--output", tmp_path / "out", "--offline",
+                     "--viewport", viewport),
+            f"vlcurate web: --viewport must be WIDTHxHEIGHT, each from 16 to 8192 (e.g. 1024x768), not {viewport}")
     assert not (tmp_path / "out").exists()
 
 

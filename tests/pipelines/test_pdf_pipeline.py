@@ -102,7 +102,7 @@ def run_cli(argv) -> dict:
 
 def test_run_writes_a_balanced_dataset_readable_by_webdataset(mixed_inputs, tmp_path, capsys):
     output = tmp_path / "out"
-    manifest = run_cli(["--input", str(mixed_inputs), "--output", str(output), *FAST])
+    manifest = run_cli(["--input", str(mixed_inputs), "--output", str(output), *FAST, "--markdown"])
     printed = capsys.readouterr().out
     assert f"shards        {output}/shards/: " in printed
     assert "pdf_encrypted 1" in next(line for line in printed.splitlines() if line.startswith("rejected "))
@@ -139,6 +139,7 @@ def test_run_writes_a_balanced_dataset_readable_by_webdataset(mixed_inputs, tmp_
     assert sorted(read) == [s.key for s in samples]
     assert read[alpha_page_2.key]["png"] == alpha_page_2.images[0].data
     assert json.loads(read[alpha_page_2.key]["json"])["locator"] == "page=2"
+    assert read[alpha_page_2.key]["md"] == b"# alpha heading 2\n\nBody text of alpha page 2.\n"  # KEY.md
 
     index = pq.read_table(output / shard["index"]["name"]).to_pylist()
     assert [row["key"] for row in index] == [s.key for s in samples]

@@ -134,7 +134,8 @@ def test_every_problem_of_a_recipe_is_named_with_its_line(tmp_path):
         f"{path}:8: source a: option 'figures' is a switch: true or false",
         f"{path}:8: source a: option 'output' is set by the recipe itself",
         f"{path}:8: source a: option 'wings' is not a flag of `vlcurate pdf`",
-        f"{path}:10: source b: kind 'video' is not one of pdf, web, images, charts, notebooks, sft, text",
+        f"{path}:10: source b: kind 'video' is not one of pdf, web, images, charts, notebooks, captions, sft, text, "
+        "interleaved",
         f"{path}:15: unknown key 'mode' in source c (allowed: clip, input, kind, label, language, options)",
         f"{path}:21: dedup is a list of exact, near",
         f"{path}:20: stages.clip.checkpoint: /no/such/weights.pt is missing (a CLIP model file)",

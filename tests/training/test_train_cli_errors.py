@@ -212,7 +212,7 @@ def test_outputs_that_cannot_be_written_are_refused_before_training(datasets, tm
 
 
 @pytest.mark.parametrize("text, status, message", [
-    ('[{"role": "User", "content": "hi", "images": 3}]', 1, "conversation 0: message 0 has bad image indexes 3"),
+    ('[{"role": "User", "content": "hi", "images": 3}]', 1, "conversation 0: message 0 has bad images 3 (not a list)"),
     ("[]", 1, "{file} holds no conversation (an empty list)"),
     ("{", 2, "{file}: Expecting property name enclosed in double quotes: line 1 column 2 (char 1)"),
 ])

@@ -7,7 +7,9 @@ import json
 
 import pytest
 
-from vlcurate.training.chat import DEFAULT_SYSTEM, BadConversation, format_conversation, format_plain, prompt
+from vlcurate.training.chat import (
+    DEFAULT_SYSTEM, BadConversation, format_conversation, format_interleaved, format_plain, prompt,
+)
 from vlcurate.training.chat_cli import run as chat_format
 from vlcurate.training.tokenizer import EOS, IGNORE, ByteTokenizer
 
@@ -89,6 +91,19 @@ def test_plain_template_is_images_then_text():
     assert formatted.ids == [TOKENIZER.bos_id] + [TOKENIZER.image_id] * 8 + list(b"page text") + [TOKENIZER.eos_id]
     assert formatted.labels == [IGNORE] * 9 + list(b"page text") + [TOKENIZER.eos_id]
     assert formatted.images == [0, 1]
+
+
+def test_interleaved_template_puts_each_image_at_its_placeholder():
+    formatted = format_interleaved("Intro.\n\n<image_placeholder>\n\nMore.<image_placeholder>", 2, TOKENIZER,
+                                   image_tokens=3)
+    image = [TOKENIZER.image_id] * 3
+    assert formatted.ids == ([TOKENIZER.bos_id] + list(b"Intro.\n\n") + image + list(b"\n\nMore.") + image
+                             + [TOKENIZER.eos_id])
+    assert formatted.labels == ([IGNORE] + list(b"Intro.\n\n") + [IGNORE] * 3 + list(b"\n\nMore.") + [IGNORE] * 3
+                                + [TOKENIZER.eos_id])
+    assert formatted.images == [0, 1]
+    with pytest.raises(BadConversation, match="1 <image_placeholder> for 2 images"):
+        format_interleaved("one <image_placeholder> only", 2, TOKENIZER, image_tokens=3)
 
 
 def test_chat_format_prints_the_prompt(tmp_path, capsys):

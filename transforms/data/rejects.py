@@ -12,7 +12,7 @@ import re
 # The documented reason codes. A stage raising a code that is not here is a bug, caught at once.
 REASONS = {
     # reading inputs
-    "file_too_large": "the input file is larger than --max-file-bytes",
+    "file_too_large": "the input file (or a downloaded image) is larger than --max-file-bytes",
     "read_error": "the input could not be read",
     "input_changed": "the input's content changed while the run was reading it",
     # PDF documents and pages
@@ -28,11 +28,15 @@ REASONS = {
     "url_blocked": "a URL's scheme is not http(s), or its address is loopback, private, link-local, "
     "multicast or reserved (checked on the resolved address of every connection)",
     "network_error": "the page could not be fetched (no such host, connection refused or reset)",
-    "http_error": "the page answered with an HTTP status of 400 or more",
+    "http_error": "the page (or a downloaded image) answered with an HTTP status of 400 or more",
     "too_many_redirects": "the page redirects without end",
     "too_many_bytes": "the page pulled more than --max-page-bytes, or its HTML is over the cap",
     "download_refused": "the URL is a download, not a page",
     "browser_crash": "the browser or the page's renderer crashed on this page",
+    # image-caption pairs (vlcurate captions, vlcurate web --alt-text)
+    "download_error": "the image could not be downloaded (no such host, connection refused or reset, TLS)",
+    "opt_out": "the image's server opts it out of AI training (X-Robots-Tag: noai or noimageai)",
+    "caption_empty": "the record has no caption (an empty caption column, or no sidecar .txt beside the image)",
     # images and OCR
     "image_unreadable": "the input is not an image of an accepted format (PNG, JPEG, WebP, BMP, TIFF, GIF), "
     "or it is truncated or damaged",
@@ -51,6 +55,19 @@ REASONS = {
     "record_too_large": "an instruction record (a JSONL line) is longer than --max-record-bytes",
     "sft_image_mismatch": "a record's image placeholders (<image>, <image_placeholder>) do not match its images",
     "sft_image_missing": "a record names an image that is not there, outside the image root, or remote (not fetched)",
+    # interleaved documents (vlcurate interleaved)
+    "epub_invalid": "the input is not an EPUB: not a zip, or no container, package document or readable chapter",
+    "epub_unsafe": "the EPUB breaks a cap: too many members, a member or the whole too large when inflated, a "
+    "compression ratio of a zip bomb, or a path outside the book",
+    "interleaved_no_content": "the document has no main content left: no text and no usable image once navigation, "
+    "footers and ads are stripped",
+    "interleaved_no_images": "a part of a document (a run of sections) has no image left; it would be text-only data",
+    "interleaved_too_little_text": "a part of a document has fewer than --min-chars-per-image characters of text per image",
+    "image_tiny": "an image of a document is smaller than --min-image-side on a side (icons, bullets, spacers)",
+    "image_decorative": "an image of a document is longer than --max-image-aspect times its width or height (rules, "
+    "banners)",
+    "image_missing": "an image a document names is not there: not in the book, outside it, not loaded by the page, "
+    "or remote (an EPUB's remote images are not fetched)",
     # text-only corpora
     "text_empty": "a text document is empty, or shorter than --min-chars",
     # quality and duplicates (vlcurate filter, --clip-*, --dedup)
@@ -77,6 +94,7 @@ REASONS = {
 FILTER_REASONS = frozenset({
     "duplicate_key", "ocr_empty", "no_figures", "notebook_no_plots", "plot_several_images", "plot_code_too_short",
     "clip_below_threshold", "duplicate_exact", "duplicate_near", "text_empty", "already_in_dataset",
+    "interleaved_no_content", "interleaved_no_images", "interleaved_too_little_text", "image_tiny", "image_decorative",
 })
 
 

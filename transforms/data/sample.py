@@ -2,7 +2,8 @@
 
 One sample is one training example. In a shard all of its members share a key:
 ``KEY.png``/``KEY.jpg`` (or ``KEY.0.png``, ``KEY.1.png``, ... for several images), ``KEY.txt``,
-``KEY.html`` and ``KEY.json`` (everything else, UTF-8, sorted keys). docs/dataset-format.md describes every field.
+``KEY.md`` (a page as markdown), ``KEY.html`` and ``KEY.json`` (everything else, UTF-8, sorted
+keys). docs/dataset-format.md describes every field.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from collections.abc import Mapping
 from typing import Any
 
 SCHEMA = "vlcurate.sample/1"
-SOURCES = frozenset({"pdf", "web", "chart", "notebook", "ocr", "sft", "text"})
+SOURCES = frozenset({"pdf", "web", "chart", "notebook", "ocr", "caption", "sft", "text", "interleaved"})
 CATEGORIES = frozenset(
     {"interleaved", "caption", "table_chart", "web_code", "scene_ocr", "document_ocr", "text_only"}
 )
@@ -118,6 +119,7 @@ class Sample:
     images: tuple[Image, ...] = ()
     text: str | None = None
     html: str | None = None
+    markdown: str | None = None  # a document page's structure: headings, lists, tables, code
     text_source: str | None = None
     scores: Mapping[str, float] = dataclasses.field(default_factory=dict)
     taxonomy: Mapping[str, Any] | None = None
@@ -174,6 +176,8 @@ class Sample:
             out.append((f"{self.key}.txt", self.text.encode("utf-8")))
         if self.html is not None:
             out.append((f"{self.key}.html", self.html.encode("utf-8")))
+        if self.markdown is not None:
+            out.append((f"{self.key}.md", self.markdown.encode("utf-8")))
         out.append((f"{self.key}.json", dumps_json(self.to_json())))
         return sorted(out)
 
@@ -208,6 +212,7 @@ def sample_from_members(members: Mapping[str, bytes], check_images: bool = True)
         images.append(Image(data, facts["format"], facts["width"], facts["height"]))
     text = members.get("txt")
     html = members.get("html")
+    markdown = members.get("md")
     return Sample(
         key=doc["key"],
         source=doc["source"],
@@ -217,6 +222,7 @@ def sample_from_members(members: Mapping[str, bytes], check_images: bool = True)
         images=tuple(images),
         text=None if text is None else text.decode("utf-8"),
         html=None if html is None else html.decode("utf-8"),
+        markdown=None if markdown is None else markdown.decode("utf-8"),
         text_source=doc.get("text_source"),
         scores=doc.get("scores", {}),
         taxonomy=doc.get("taxonomy"),

@@ -28,7 +28,7 @@ from vlcurate.transforms.data.review import REVIEW_LABEL, review_queue_path
 from vlcurate.transforms.data.sample import Sample
 from vlcurate.transforms.io.files import WrittenFile, atomic_write, write_bytes
 from vlcurate.transforms.io.manifest import build_manifest, write_manifest
-from vlcurate.transforms.io.staging import TAR_BLOCK, Staging, StagedSample, StagingLost, decode, index_row
+from vlcurate.transforms.io.staging import TAR_BLOCK, Staging, StagedSample, StagingLost, decode, encode, index_row
 from vlcurate.transforms.io.tables import index_table, parquet_bytes, rejects_table, run_source
 from vlcurate.transforms.runtime.stage import REJECTS, in_global_window
 
@@ -179,12 +179,54 @@ def write_shard(samples: list[StagedSample], number: int, config: ShardConfig, s
         from vlcurate.transforms.label.queue import queue_bytes
 
         write_bytes(review_queue_path(config.output, name), queue_bytes(review, f"{name}.tar"), config.resume)
+    return shard_record(name, written, tar, index), lost
+
+
+def shard_record(name: str, written: list[StagedSample], tar: WrittenFile, index: WrittenFile) -> ShardRecord:
+    """The manifest's facts of a written shard: its files and its samples' counts."""
     categories = collections.Counter(sample.category for sample in written)
     text_sources = collections.Counter(sample.text_source or "" for sample in written)
     labels = collections.Counter(sample.label for sample in written if sample.label is not None)
-    record = ShardRecord(name, len(written), tar, index, tuple(sorted(categories.items())),
-                         tuple(sorted(text_sources.items())), tuple(sorted(labels.items())))
-    return record, lost
+    return ShardRecord(name, len(written), tar, index, tuple(sorted(categories.items())),
+                       tuple(sorted(text_sources.items())), tuple(sorted(labels.items())))
+
+
+def rewrite_shard(samples: Iterable[Sample], name: str, output: str) -> ShardRecord:
+    """Write shard ``name`` of the dataset ``output`` again from decoded samples in key order (a
+    dataset edited in place: `vlcurate review apply`): each sample encoded as staging encodes it,
+    so the tar is the bytes ``write_shard`` gives for the same samples; then its index file and
+    its review rows (the queue file goes when none are left). ``samples`` may stream from the old
+    shard: the new one is written beside it and renamed over it at the end."""
+    rows: list[dict] = []
+    review: list[Sample] = []
+    written: list[StagedSample] = []
+
+    def blobs():
+        for sample in samples:
+            record, blob = encode(sample)
+            written.append(record)
+            rows.append(index_row(sample, record.size))
+            if record.label == REVIEW_LABEL:
+                review.append(sample)
+            yield blob
+
+    tar = atomic_write(f"{output}/shards/{name}.tar", lambda out: write_tar(out, blobs()))
+    index = write_bytes(f"{output}/index/{name}.parquet", parquet_bytes(index_table(rows, name)))
+    queue = review_queue_path(output, name)
+    from vlcurate.transforms.label.queue import queue_bytes
+
+    if review:
+        write_bytes(queue, queue_bytes(review, f"{name}.tar"))
+    else:
+        _remove(queue)
+    return shard_record(name, written, tar, index)
+
+
+def _remove(path: str) -> None:
+    from apache_beam.io.filesystems import FileSystems
+
+    if FileSystems.exists(path):
+        FileSystems.delete([path])
 
 
 # --- the Beam sink ----------------------------------------------------------------------------

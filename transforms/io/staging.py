@@ -34,7 +34,7 @@ import threading
 import uuid
 
 from vlcurate.transforms.data.rejects import RejectRecord
-from vlcurate.transforms.data.review import REVIEW_LABEL, REVIEW_STATUS
+from vlcurate.transforms.data.review import REVIEW_LABEL, REVIEW_STATUS, REVIEWED_STATUS
 from vlcurate.transforms.data.sample import Sample, sample_from_members, split_member_name
 from vlcurate.transforms.io.files import atomic_write, open_for_reading, read_capped
 
@@ -214,8 +214,8 @@ def staged_call(staging: Staging, function, *args):
     result = function(*args)
     if isinstance(result, Sample):
         return staging.stage(result, packed=True)
-    if isinstance(result, list) and all(isinstance(item, Sample) for item in result):
-        return [staging.stage(item, packed=True) for item in result]
+    if isinstance(result, list):  # samples, and beside them any reject rows the function made
+        return [staging.stage(item, packed=True) if isinstance(item, Sample) else item for item in result]
     return result
 
 
@@ -307,7 +307,8 @@ def index_row(sample: Sample, size: int) -> dict:
         "taxonomy_confidence": taxonomy.get("confidence"),
         "language": language.get("id") if isinstance(language, dict) else None,
         # The rule of the manifest's label counts: a leaf id is labelled, no id is review.
-        "taxonomy_status": "unlabelled" if sample.taxonomy is None else "labelled" if taxonomy.get("id") else REVIEW_STATUS,
+        "taxonomy_status": "unlabelled" if sample.taxonomy is None else REVIEWED_STATUS
+        if taxonomy.get("status") == REVIEWED_STATUS else "labelled" if taxonomy.get("id") else REVIEW_STATUS,
         "sample_bytes": size,
     }
 

@@ -29,7 +29,8 @@ INDEX_SCHEMA = pa.schema(
         ("taxonomy_id", pa.string()),
         ("taxonomy_confidence", pa.float64()),
         # Typed facts of the sample's json: the language id ("en", "und" for no text; null: not
-        # identified) and the taxonomy status (labelled | review | unlabelled).
+        # identified) and the taxonomy status (labelled | review | reviewed: an
+        # editor's label, `vlcurate review apply` | unlabelled).
         ("language", pa.string()),
         ("taxonomy_status", pa.string()),
     ]

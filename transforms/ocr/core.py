@@ -24,6 +24,7 @@ from vlcurate.transforms.runtime import native_threads
 from vlcurate.transforms.io.files import read_capped
 from vlcurate.transforms.data.images import open_image, reencoded, rgb
 from vlcurate.transforms.ocr.config import ImageTask, OcrConfig, engine_models, ppocr_model_paths
+from vlcurate.transforms.ocr.markdown import ocr_markdown
 from vlcurate.transforms.data.rejects import Reject
 from vlcurate.transforms.data.sample import Sample, make_key
 
@@ -472,6 +473,7 @@ def ocr_image_uri(task: ImageTask, config: OcrConfig) -> Sample:
         locator="",
         images=(encoded,),
         text=text,
+        markdown=ocr_markdown(result.rows),
         text_source=text_source,
         scores=scores,
         provenance={"vlcurate": __version__, **ocr_provenance(config)},
@@ -479,10 +481,12 @@ def ocr_image_uri(task: ImageTask, config: OcrConfig) -> Sample:
     )
 
 
-def with_ocr(sample: Sample, config: OcrConfig, image: PILImage.Image | None = None, scale: float = 1.0) -> Sample:
+def with_ocr(sample: Sample, config: OcrConfig, image: PILImage.Image | None = None, scale: float = 1.0,
+             markdown: bool = False) -> Sample:
     """``sample`` with OCR text as its txt (``text_source`` ``ocr:<engine>``), the lines in its
-    json ``ocr`` and ``scores.ocr_confidence``. ``image`` defaults to the sample's first image (our
-    own encoding, trusted); ``scale`` maps the OCR image's pixels onto that image's pixels."""
+    json ``ocr`` and ``scores.ocr_confidence`` (and with ``markdown``, the OCR text as its md).
+    ``image`` defaults to the sample's first image (our own encoding, trusted); ``scale`` maps the
+    OCR image's pixels onto that image's pixels."""
     if image is None:
         image = rgb(PILImage.open(io.BytesIO(sample.images[0].data), formats=("PNG", "JPEG")))
     result = read_text(image, config)
@@ -492,6 +496,7 @@ def with_ocr(sample: Sample, config: OcrConfig, image: PILImage.Image | None = N
     return dataclasses.replace(
         sample,
         text=text,
+        markdown=ocr_markdown(result.rows) if markdown else sample.markdown,
         text_source=text_source,
         scores={**sample.scores, **scores},
         provenance={**sample.provenance, **ocr_provenance(config)},

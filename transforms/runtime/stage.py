@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import concurrent.futures
 import logging
 import time
 
@@ -137,14 +138,65 @@ class StageDoFn(beam.DoFn):
         return beam.pvalue.TaggedOutput(REJECTS, record)
 
 
-class IsolatedStageDoFn(StageDoFn):
+class ConcurrentStageDoFn(StageDoFn):
+    """A stage with several elements in flight: ``submit(element) -> Future`` starts one,
+    ``outputs(element, result) -> iterable`` turns its result into outputs. Up to ``in_flight``
+    elements are pending; results leave as they finish, in any order (a slow element does not
+    hold back the ones behind it; the shards are sorted whatever the order), the rest at the end
+    of the bundle. Outputs emitted at the end of a bundle are placed in the global window: these
+    stages run in batch pipelines."""
+
+    in_flight = 2
+    _pending: collections.deque  # set by start_bundle
+
+    def submit(self, element):
+        raise NotImplementedError
+
+    def outputs(self, element, result):
+        raise NotImplementedError
+
+    def start_bundle(self):
+        self._pending = collections.deque()
+
+    def process(self, element):
+        replayed = self.replay(element)
+        if replayed is not None:
+            yield from replayed
+            return
+        self._pending.append((element, time.time(), self.submit(element)))
+        if len(self._pending) >= self.in_flight:
+            concurrent.futures.wait([future for _, _, future in self._pending],
+                                    return_when=concurrent.futures.FIRST_COMPLETED)
+        yield from self._settle_done()
+
+    def finish_bundle(self):
+        while self._pending:
+            concurrent.futures.wait([future for _, _, future in self._pending],
+                                    return_when=concurrent.futures.FIRST_COMPLETED)
+            yield from map(in_global_window, self._settle_done())
+        self._record_done(force=True)
+        progress.flush()
+
+    def _settle_done(self) -> list:
+        """The outputs of every pending element that has finished, which leave the queue."""
+        done = [entry for entry in self._pending if entry[2].done()]
+        if not done:
+            return []
+        settled = {id(entry) for entry in done}  # taken once: a future that finishes meanwhile waits its turn
+        self._pending = collections.deque(entry for entry in self._pending if id(entry) not in settled)
+        outputs = []
+        for element, started, future in done:
+            outputs += self.settle(element, lambda: self.outputs(element, future.result()), started)
+        return outputs
+
+
+class IsolatedStageDoFn(ConcurrentStageDoFn):
     """A stage whose work runs in isolated child processes (transforms/runtime/isolation.py), several at once.
 
     Subclasses write ``call(element) -> (function, args)`` (a module-level function the child
     runs) and ``outputs(element, result) -> iterable``. ``threads`` caps the children's native
     thread pools (transforms/runtime/native_threads.py). Up to ``2 * processes`` elements are in
-    flight; results leave as they finish, the rest at the end of the bundle. Outputs emitted at
-    the end of a bundle are placed in the global window: these stages run in batch pipelines.
+    flight.
     """
 
     def __init__(self, processes: int, timeout_s: float, memory_limit_mb: int | None, threads: int | None = None):
@@ -153,15 +205,12 @@ class IsolatedStageDoFn(StageDoFn):
         self._memory_limit_mb = memory_limit_mb
         self._threads = threads
         self._pool = None
-        self._pending = collections.deque()
+        self.in_flight = 2 * processes
 
     # Modules the children import as they start (the stage's core and its native library).
     preload: tuple[str, ...] = ()
 
     def call(self, element):
-        raise NotImplementedError
-
-    def outputs(self, element, result):
         raise NotImplementedError
 
     def warm(self, pipeline: beam.Pipeline) -> "IsolatedStageDoFn":
@@ -178,29 +227,47 @@ class IsolatedStageDoFn(StageDoFn):
     def start_bundle(self):
         if self._pool is None:
             self._pool = self._shared_pool()
-        self._pending = collections.deque()
+        super().start_bundle()
 
-    def process(self, element):
-        replayed = self.replay(element)
-        if replayed is not None:
-            yield from replayed
-            return
+    def submit(self, element):
         function, args = self.call(element)
         if self.staging is not None:  # the child stages what it makes: records come back, not pixels
             function, args = staged_call, (self.staging, function, *args)
-        self._pending.append((element, time.time(), self._pool.submit(self._timeout_s, function, *args)))
-        while self._pending and (len(self._pending) >= 2 * self._processes or self._pending[0][2].done()):
-            yield from self._settle_oldest()
+        return self._pool.submit(self._timeout_s, function, *args)
 
-    def finish_bundle(self):
-        while self._pending:
-            yield from map(in_global_window, self._settle_oldest())
-        self._record_done(force=True)
-        progress.flush()
 
-    def _settle_oldest(self):
-        element, started, future = self._pending.popleft()
-        return self.settle(element, lambda: self.outputs(element, future.result()), started)
+class ThreadedStageDoFn(ConcurrentStageDoFn):
+    """A stage whose ``run(element)`` waits on the network: ``threads`` threads of this worker
+    process run it, ``2 * threads`` elements in flight (img2dataset's thread pool per process)."""
+
+    def __init__(self, threads: int):
+        self._threads = threads
+        self._executor = None
+        self.in_flight = 2 * threads
+
+    def start_bundle(self):
+        if self._executor is None:
+            self._executor = concurrent.futures.ThreadPoolExecutor(self._threads, thread_name_prefix=self.stage)
+        super().start_bundle()
+
+    def submit(self, element):
+        return self._executor.submit(self._run_and_stage, element)
+
+    def _run_and_stage(self, element) -> list:
+        # Staged in the thread that made them (a packed append), so the bundle's thread only settles.
+        outputs = list(self.run(element))
+        if self.staging is None:
+            return outputs
+        return [self.staging.stage(output, packed=True) if isinstance(output, Sample) else output
+                for output in outputs]
+
+    def outputs(self, element, result):
+        return result
+
+    def teardown(self):
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            self._executor = None
 
 
 def in_global_window(output):

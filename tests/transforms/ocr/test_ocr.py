@@ -215,6 +215,7 @@ def test_ocr_image_uri_makes_a_scene_ocr_sample_without_the_input_metadata(tmp_p
     # JPEG edges blur "Platform 3" (the "3" box takes a stroke of the "m"): a bound, not equality.
     assert character_error_rate(sample.text, "Platform 3 to Cambridge") <= 0.1 and "Cambridge" in sample.text
     assert sample.images[0].format == "jpeg" and b"Camera maker" not in sample.images[0].data
+    assert sample.markdown == sample.text + "\n"  # KEY.md: one line of body text is one paragraph
     assert sample.meta["file"]["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
     assert sample.scores["ocr_confidence"] > 0.8
     assert sample.provenance["ocr_models"]["rec"]["sha256"] == engine_models(PPOCR)["rec"]["sha256"]

@@ -73,7 +73,7 @@ def write(tmp_path, name: str, data: bytes) -> str:
 def test_text_page_sample_has_key_image_text_and_pdf_facts():
     data = pdf_fixtures.text_pdf(3, "doc", title="A Title")
     sha = hashlib.sha256(data).hexdigest()
-    config = PdfConfig(page_size=400)
+    config = PdfConfig(page_size=400, markdown=True)
     sample = render(data, 1, config, uri="file:///in/doc.pdf")
 
     assert sample.source == "pdf"
@@ -124,9 +124,11 @@ def test_text_page_sample_has_key_image_text_and_pdf_facts():
     assert doc["provenance"]["pymupdf"] == pymupdf.VersionBind
     assert [name for name, _ in sample.members()] == [
         f"{sample.key}.json",
+        f"{sample.key}.md",
         f"{sample.key}.png",
         f"{sample.key}.txt",
     ]
+    assert sample.markdown == "# doc heading 2\n\nBody text of doc page 2.\n"
 
 
 def test_every_page_has_its_own_text_and_key():

@@ -41,6 +41,7 @@ class PdfConfig:
     worker_memory_mb: int | None = 4096
     ocr: OcrConfig = OcrConfig()  # pages without a text layer are OCRed (mode auto)
     figures: FigureConfig | None = None  # also crop each page's figures (table_chart samples)
+    markdown: bool = False  # each page also as markdown (KEY.md): pymupdf4llm, or the OCR text's
 
     def __post_init__(self):
         if self.image_format not in ("png", "jpeg"):

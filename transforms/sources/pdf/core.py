@@ -118,6 +118,8 @@ def render_page(document: pymupdf.Document, task: PageTask, config: PdfConfig) -
     text_blocks = _text_blocks(blocks, page.rotation_matrix * pymupdf.Matrix(scale, scale))
     text = "\n\n".join(block["text"] for block in text_blocks)
     needs_ocr = not text.strip()
+    ocr = config.ocr.wanted(has_text=not needs_ocr)
+    markdown = _markdown(document, task) if config.markdown and not needs_ocr and not ocr else None
     sample = Sample(
         key=make_key("pdf", task.file_sha256, task.locator),
         source="pdf",
@@ -126,6 +128,7 @@ def render_page(document: pymupdf.Document, task: PageTask, config: PdfConfig) -
         locator=task.locator,
         images=(image,),
         text=text,
+        markdown=markdown,
         text_source=None if needs_ocr else "pdf-text-layer",
         provenance={"vlcurate": __version__, "pymupdf": pymupdf.VersionBind},
         meta={
@@ -142,10 +145,21 @@ def render_page(document: pymupdf.Document, task: PageTask, config: PdfConfig) -
             },
         },
     )
-    if config.ocr.wanted(has_text=not needs_ocr):
+    if ocr:
         image, to_sample = _ocr_image(page, pixmap, scale, config)
-        sample = with_ocr(sample, config.ocr, image, to_sample)
+        sample = with_ocr(sample, config.ocr, image, to_sample, markdown=config.markdown)
     return sample
+
+
+def _markdown(document: pymupdf.Document, task: PageTask) -> str | None:
+    """The page as markdown (transforms/sources/pdf/markdown.py, imported on first use: it loads
+    pymupdf4llm); None when it cannot be made, which must not cost the page itself."""
+    from vlcurate.transforms.sources.pdf.markdown import page_markdown
+
+    try:
+        return page_markdown(document, task.file_sha256, task.page_index)
+    except Exception:
+        return None
 
 
 def _ocr_image(page: pymupdf.Page, pixmap: pymupdf.Pixmap, scale: float, config: PdfConfig):

@@ -4,7 +4,8 @@ Figures are found three ways and merged: the layout model PyMuPDF 2.x ships (pym
 "picture" and "table" boxes), the page's embedded raster images, and clusters of vector drawings.
 Each figure is cropped at a good resolution with the short text around it (axis labels), its
 caption is the nearest "Figure 3: ...", "Fig. 2", "Table 1" block above or below (or the layout
-model's caption box), and a vector chart gets its data table (transforms/sources/pdf/chart_data.py).
+model's caption box), a vector chart gets its data table (transforms/sources/pdf/chart_data.py)
+and a table its cells (transforms/sources/pdf/tables.py).
 ``figures_of_uri`` is what the isolated PyMuPDF child runs for one page; like pdf.py this module
 does not import Beam.
 """
@@ -22,6 +23,7 @@ from vlcurate.transforms.sources.pdf.captions import is_caption, names_a_table
 from vlcurate.transforms.sources.pdf.chart_data import ChartData, parse_number, recover
 from vlcurate.transforms.sources.pdf.chart_marks import visible
 from vlcurate.transforms.sources.pdf.core import clean_text, document_of
+from vlcurate.transforms.sources.pdf.tables import table_fields
 from vlcurate.transforms.sources.pdf.config import FigureConfig, PageTask, PdfConfig
 from vlcurate.transforms.sources.pdf.table_shape import why_not_a_table
 from vlcurate.transforms.data.rejects import Reject
@@ -254,6 +256,8 @@ def figure_samples(document: pymupdf.Document, task: PageTask, config: PdfConfig
         if data is not None and data.rows:
             chart.update(data_csv=data.csv(), data_markdown=data.markdown(), chart_type=data.kind,
                          series=list(data.series), x_label=data.x_label, y_label=data.y_label)
+        elif chart["kind"] == "table":
+            chart.update(table_fields(page, figure.bbox))  # its cells (transforms/sources/pdf/tables.py)
         elif data is not None:
             chart.update(data_reason=data.reason)
         elif chart["kind"] == "photo":

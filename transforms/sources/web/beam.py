@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import json
-
 import apache_beam as beam
 
 from vlcurate.transforms.io.files import read_capped
-from vlcurate.transforms.data.rejects import Reject
 from vlcurate.transforms.runtime import progress
 from vlcurate.transforms.runtime.stage import REJECTS, IsolatedStageDoFn, StageDoFn
 from vlcurate.transforms.sources.web.config import WebConfig, folder_tasks, url_tasks
 from vlcurate.transforms.sources.web.core import render_web_task
-from vlcurate.transforms.sources.web.inputs import TableRow
+from vlcurate.transforms.sources.web.inputs import record_fields, record_ref
 from vlcurate.transforms.io.staging import Staging
 
 # Seconds a child may take beyond the page budget (a browser launch, a slow screenshot) before
@@ -33,34 +30,15 @@ class UrlRecordToTasks(StageDoFn):
         self._config = config
 
     def ref(self, element):
-        source, record = element
-        if isinstance(record, TableRow):
-            return source, f"line {record.line}"
-        return source, _record_text(record)[:500]
+        return record_ref(element)
 
     def run(self, element):
         _, record = element
-        if isinstance(record, TableRow):
-            if record.problem:
-                raise Reject("bad_input", record.problem)
-            fields = dict(record.fields)
-        elif isinstance(record, dict):
-            fields = dict(record)
-        elif record.lstrip().startswith("{"):
-            try:
-                fields = json.loads(record)
-            except ValueError as error:
-                raise Reject("bad_input", f"not JSON: {error}") from error
-            if not isinstance(fields, dict):
-                raise Reject("bad_input", f"a JSON line must be an object with a {self._config.url_column} field")
-        else:
+        fields = record_fields(record, f"a {self._config.url_column} field")
+        if fields is None:
             return url_tasks(record, {}, self._config)  # a .txt line: the URL alone
         url = fields.pop(self._config.url_column, None)
         return url_tasks(url, fields, self._config)
-
-
-def _record_text(record) -> str:
-    return json.dumps(record, sort_keys=True, default=str) if isinstance(record, dict) else str(record)
 
 
 class HtmlFileToTasks(StageDoFn):
@@ -100,8 +78,8 @@ class RenderWebPage(IsolatedStageDoFn):
     def call(self, task):
         return render_web_task, (task, self._config)
 
-    def outputs(self, task, sample):
-        return [sample]
+    def outputs(self, task, result):
+        return result if isinstance(result, list) else [result]  # a page, then its alt-text pairs
 
 
 class WebPages(beam.PTransform):

@@ -33,6 +33,7 @@ class WebConfig:
     offline: bool = False  # reach only allow_hosts (and the input folder); look no name up
     recycle_pages: int = 200
     url_column: str = "url"  # the URL's column (field) in a .csv, .tsv, .jsonl or .parquet list
+    alt_text: bool = False  # also a caption sample per visible image with a caption-like alt text
     ocr: OcrConfig = OcrConfig()  # the viewport screenshot of a page without visible text is OCRed
 
     def __post_init__(self):

@@ -7,6 +7,7 @@ guarded Chromium (transforms/sources/web/browser.py); a fresh browser context pe
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 import urllib.parse
@@ -57,8 +58,42 @@ _ELEMENTS_JS = """(limit) => {
 }"""
 
 
-def render_web_task(task: WebTask, config: WebConfig) -> Sample:
-    """Render one task in this process's guarded browser (started on first use)."""
+def render_web_task(task: WebTask, config: WebConfig) -> Sample | list[Sample]:
+    """Render one task in this process's guarded browser (started on first use); with
+    ``config.alt_text``, the page's sample and its alt-text caption samples."""
+
+    def read(page, response, session, asked, remaining_ms):
+        sample = _sample(page, response, session, asked, task, config, remaining_ms)
+        # Alt-text images are listed while the page is open and fetched once it is closed; from
+        # the first viewport only, so that several viewports do not give the same pairs again.
+        images = None
+        if config.alt_text and task.viewport == config.viewports[0]:
+            from vlcurate.transforms.sources.web.alt_text import ALT_TEXT_JS, MAX_IMAGES
+
+            images = page.evaluate(ALT_TEXT_JS, 4 * MAX_IMAGES)
+        return sample, images
+
+    sample, images = visit(task, config, read)
+    if config.ocr.wanted(has_text=bool(sample.text.strip())):
+        from vlcurate.transforms.ocr.core import with_ocr
+
+        sample = with_ocr(sample, config.ocr)  # the viewport screenshot; the page's context is closed
+    if images is None:
+        return sample
+    from vlcurate.transforms.sources.web.alt_text import ALT_IMAGES, alt_text_samples
+    from vlcurate.transforms.sources.web.browser import host_for
+
+    host = host_for(config.allow_hosts, config.recycle_pages, config.offline)  # the one visit() used
+    policy = host.browser_and_proxy()[1].policy
+    base = host.folder_url(task.folder, "") if task.folder else ""
+    captions, summary = alt_text_samples(images, task.relative or task.uri, base, policy, ALT_IMAGES)
+    return [dataclasses.replace(sample, meta={**sample.meta, "alt_text": summary}), *captions]
+
+
+def visit(task: WebTask, config: WebConfig, read, watch=None):
+    """Load ``task``'s page in this process's guarded browser (started on first use) and return
+    ``read(page, response, session, asked, remaining_ms)`` while the page is open; ``watch(page)``
+    runs before the navigation (to listen for responses). Every failure is a Reject."""
     from vlcurate.transforms.sources.web.browser import host_for
 
     host = host_for(config.allow_hosts, config.recycle_pages, config.offline)
@@ -66,21 +101,16 @@ def render_web_task(task: WebTask, config: WebConfig) -> Sample:
     browser, proxy = host.browser_and_proxy()
     session = proxy.open_session(config.max_page_bytes)
     try:
-        sample = _render(browser, proxy, session, url, task, config)
+        return _visit(browser, proxy, session, url, task.viewport, config, read, watch)
     except Reject as reject:
         if reject.reason == "browser_crash":
             host.stop_browser()
         raise
     finally:
         proxy.close_session(session)
-    if config.ocr.wanted(has_text=bool(sample.text.strip())):
-        from vlcurate.transforms.ocr.core import with_ocr
-
-        sample = with_ocr(sample, config.ocr)  # the viewport screenshot; the page's context is closed
-    return sample
 
 
-def _render(browser, proxy, session, url: str, task: WebTask, config: WebConfig) -> Sample:
+def _visit(browser, proxy, session, url: str, viewport, config: WebConfig, read, watch):
     from playwright.sync_api import Error as PlaywrightError
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
@@ -92,7 +122,7 @@ def _render(browser, proxy, session, url: str, task: WebTask, config: WebConfig)
             raise Reject("timeout", f"over the {config.page_timeout_s:g}s page budget")
         return left * 1000
 
-    width, height = task.viewport
+    width, height = viewport
     try:
         context = browser.new_context(
             viewport={"width": width, "height": height},
@@ -118,6 +148,8 @@ def _render(browser, proxy, session, url: str, task: WebTask, config: WebConfig)
         context.on("page", lambda other: other.close() if other is not page else None)
         page.on("dialog", lambda dialog: dialog.dismiss())
         page.on("crash", lambda _: crashed.append(True))
+        if watch is not None:
+            watch(page)
         try:
             response = page.goto(url, wait_until="load", timeout=remaining_ms())
         except PlaywrightTimeout as error:
@@ -133,8 +165,8 @@ def _render(browser, proxy, session, url: str, task: WebTask, config: WebConfig)
             raise Reject("too_many_bytes", f"the page pulled over {config.max_page_bytes} bytes")
         if response.status >= 400:
             raise Reject("http_error", f"HTTP {response.status}")
-        _settle(page, session, config, remaining_ms)
-        return _sample(page, response, session, asked, task, config, remaining_ms)
+        wait_quiet(page, session, config, remaining_ms)
+        return read(page, response, session, asked, remaining_ms)
     except PlaywrightTimeout as error:
         raise Reject("timeout", f"over the {config.page_timeout_s:g}s page budget: {error}") from error
     except PlaywrightError as error:
@@ -167,7 +199,7 @@ def _navigation_reject(error, session, crashed: bool) -> Reject:
 _QUIET_S = 0.1
 
 
-def _settle(page, session, config: WebConfig, remaining_ms) -> None:
+def wait_quiet(page, session, config: WebConfig, remaining_ms) -> None:
     """Wait, at most ``settle_s``, until the page's traffic through the guard has stopped.
 
     Playwright's "networkidle" waits for 500 ms of silence on every page; the guard sees every

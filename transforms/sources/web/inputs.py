@@ -17,8 +17,11 @@ from __future__ import annotations
 import codecs
 import csv
 import dataclasses
+import json
 import os
 from collections.abc import Iterator
+
+from vlcurate.transforms.data.rejects import Reject
 
 URL_LISTS = (".txt", ".jsonl", ".parquet", ".csv", ".tsv")
 DELIMITERS = {".csv": ",", ".tsv": "\t"}
@@ -59,6 +62,12 @@ def input_problem(source: str, url_column: str = "url", read_tables: bool = True
         return f"--input {source} is not a form vlcurate web reads; it takes {FORMS}{hint}"
     if not read_tables or not delimiter_of(source):
         return None
+    return tables_problem(source, {url_column: "URL"})
+
+
+def tables_problem(source: str, columns: dict[str, str]) -> str | None:
+    """Why the header of a table ``source`` matches lacks one of ``columns`` (name -> what it
+    holds: "URL" for --url-column, "caption" for --caption-column), in one line, or None."""
     from apache_beam.io.filesystems import FileSystems
 
     try:
@@ -71,13 +80,14 @@ def input_problem(source: str, url_column: str = "url", read_tables: bool = True
                 header = next(csv.reader(_Lines(binary), delimiter=delimiter_of(path)), None)
         except (OSError, csv.Error) as error:
             return f"cannot read the header of {path}: {error}"
-        problem = header_problem(header, url_column)
-        if problem:
-            return f"{path}: {problem}"
+        for column, what in columns.items():
+            problem = header_problem(header, column, what)
+            if problem:
+                return f"{path}: {problem}"
     return None
 
 
-def header_problem(header: list[str] | None, url_column: str) -> str | None:
+def header_problem(header: list[str] | None, url_column: str, what: str = "URL") -> str | None:
     if not header:
         return "no header row: a URL table starts with a row naming its columns (url, then any others)"
     repeated = sorted({name for name in header if header.count(name) > 1})
@@ -85,7 +95,7 @@ def header_problem(header: list[str] | None, url_column: str) -> str | None:
         return f"column {repeated[0]!r} appears twice in the header: each column needs its own name"
     if url_column not in header:
         columns = ", ".join(repr(name) for name in header)
-        return f"no {url_column!r} column (its columns: {columns}): name the URL column with --url-column"
+        return f"no {url_column!r} column (its columns: {columns}): name the {what} column with --{what.lower()}-column"
     return None
 
 
@@ -156,3 +166,33 @@ def table_records(path: str) -> Iterator[tuple[str, TableRow]]:
     with binary:
         for row in table_rows(binary, delimiter_of(path) or ","):
             yield path, row
+
+
+def record_fields(record, what: str = "a url field") -> dict | None:
+    """The fields of one list record (a table row, a parquet row, a JSON line) as a new dict, or
+    None for a plain text line (a URL alone). A row with a problem, or a JSON line that is not an
+    object (it should have ``what``), is ``Reject("bad_input")``."""
+    if isinstance(record, TableRow):
+        if record.problem:
+            raise Reject("bad_input", record.problem)
+        return dict(record.fields)
+    if isinstance(record, dict):
+        return dict(record)
+    if not record.lstrip().startswith("{"):
+        return None
+    try:
+        fields = json.loads(record)
+    except ValueError as error:
+        raise Reject("bad_input", f"not JSON: {error}") from error
+    if not isinstance(fields, dict):
+        raise Reject("bad_input", f"a JSON line must be an object with {what}")
+    return fields
+
+
+def record_ref(element) -> tuple[str, str]:
+    """(input file, where in it) of a (file, record) element, for reject rows."""
+    source, record = element
+    if isinstance(record, TableRow):
+        return source, f"line {record.line}"
+    text = json.dumps(record, sort_keys=True, default=str) if isinstance(record, dict) else str(record)
+    return source, text[:500]

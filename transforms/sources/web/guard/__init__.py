@@ -1,1 +1,1 @@
-"""The web renderer's network guard: which addresses may be reached (policy), HTTP heads (http), and the forward proxy the browser goes through (proxy)."""
+"""The network guard: which addresses may be reached (policy), HTTP heads (http), the forward proxy the browser goes through (proxy), and a guarded HTTP(S) GET for stages that download themselves (fetch)."""

@@ -1,0 +1,1 @@
+"""Image-caption pairs: URL lists and folders with sidecar captions into caption samples."""

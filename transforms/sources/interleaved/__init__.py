@@ -1,0 +1,1 @@
+"""Interleaved documents (web pages, EPUB, PDF) as interleaved samples: settings and tasks (config), the readers (web, epub, pdf, html_blocks), sections and filters (document), what a child runs (core), the Beam stages (beam)."""
