@@ -3,7 +3,8 @@
 --input is a PDF, a folder of PDFs (searched at any depth), a glob, or a gs:// prefix ending in /.
 Each figure becomes one sample: the crop as the image, its caption as txt, and in json a `chart`
 object (page, bbox in PDF points, kind: chart/table/photo/diagram, found_by, caption; for a vector
-chart also data_csv and data_markdown). A page without figures is filtered (no_figures).
+chart also data_csv and data_markdown, or data_reason when its values cannot be read; for a photo
+data_reason). A page without figures is filtered (no_figures).
 
     vlcurate charts --input PDFS --output DATASET [--figure-dpi 144] [--figure-min-pt 48]
                     [--max-pages N] [--max-page-pixels N] [--page-timeout S] [Beam flags]

@@ -125,8 +125,9 @@ def test_figures_are_found_with_their_captions_and_kinds(document):
     ]
     assert "layout" in charts[0]["found_by"] and "drawings" in charts[0]["found_by"]
     assert charts[1]["found_by"] == ["image"]
-    # The bar chart was placed at (96, 120, 456, 365) on the page; the photo at (150, 430, 390, 595).
-    assert charts[0]["bbox"][0] == pytest.approx(96, abs=3) and charts[0]["bbox"][2] == pytest.approx(456, abs=3)
+    # The bar chart was placed at (96, 120, 456, 365) on the page, its axes' right edge at 420 (the
+    # figure's white margin beyond it shows nothing); the photo at (150, 430, 390, 595).
+    assert charts[0]["bbox"][0] == pytest.approx(96, abs=3) and charts[0]["bbox"][2] == pytest.approx(420, abs=3)
     assert charts[1]["bbox"] == pytest.approx([150, 430, 390, 595], abs=1)
     sample = first[0]
     assert (sample.source, sample.category, sample.text) == ("chart", "table_chart", charts[0]["caption"])
@@ -143,9 +144,11 @@ def rows_of_csv(text: str) -> dict[str, list[float]]:
 
 def test_crops_are_sharp_enough_and_capped(document):
     pdf, tasks, config = document
-    image = figure_samples(pdf, tasks[0], config)[0].images[0]
-    # 360 pt wide at 144 dpi: 720 pixels and a bit of margin.
-    assert 720 <= image.width <= 760 and image.data.startswith(b"\x89PNG")
+    [sample] = figure_samples(pdf, tasks[0], config)[:1]
+    image, (x0, _, x1, _) = sample.images[0], sample.meta["chart"]["bbox"]
+    # The box (324 pt wide) and 4 pt of margin each side at 144 dpi: two pixels a point.
+    assert 2 * (x1 - x0) <= image.width <= 2 * (x1 - x0 + 8) + 1 and image.width >= 640
+    assert image.data.startswith(b"\x89PNG")
     small = PdfConfig(figures=FigureConfig(dpi=72, min_side_px=64, max_side_px=300))
     capped = figure_samples(pdf, tasks[0], small)[0].images[0]
     assert max(capped.width, capped.height) <= 300

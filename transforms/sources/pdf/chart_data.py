@@ -1,12 +1,14 @@
 """The data behind a vector chart: axes from tick marks and labels, marks from the drawings.
 
 A chart drawn as PDF paths (matplotlib, Excel, R export their charts this way) still holds its
-numbers: bars are filled rectangles, lines are polylines, scatter markers are small closed paths,
-and the axes are tick marks with numeric labels beside them. ``recover`` maps the marks through
-the axes into data coordinates and returns a table: one row per x value (or category), one column
-per series, named from the legend where there is one. It works on what PyMuPDF extracts
-(``page.get_drawings()``, ``page.get_text("dict")``) and never guesses: a chart without two
-numeric ticks on its value axis gives None.
+numbers: bars are filled or outlined rectangles, lines are polylines, scatter markers are small
+closed paths, boxes are rectangles with a median line and whiskers, and the axes are tick marks
+with numeric labels beside them (chart_axes.py). ``recover`` maps the marks (chart_marks.py)
+through the axes into data coordinates and returns a table: one row per x value (or category,
+bin, box), one column per series, named from the legend where there is one. It works on what
+PyMuPDF extracts (``page.get_drawings()``, ``page.get_text("dict")``) and never guesses: a plot
+whose axes carry no numeric tick labels gives a ChartData without rows and with the reason; a
+figure with no plot frame gives None.
 """
 
 from __future__ import annotations
@@ -15,59 +17,55 @@ import csv
 import dataclasses
 import io
 import math
-import re
-import statistics
 
 import pymupdf
 
-_NUMBER = re.compile(r"^[−\-–+]?\(?\$?\d[\d,]*(\.\d+)?%?\)?$|^[−\-–+]?\.\d+%?$")
-_TICK_MAX_PT = 10.0  # tick marks are short lines at the axes
-_LABEL_GAP_PT = 16.0  # how far a tick label may stand from its tick
-_MARKER_MAX_PT = 14.0  # a closed path smaller than this is a marker, not a shape
+from vlcurate.transforms.sources.pdf.chart_axes import (
+    Axis, Span, axis_from, axis_of, axis_titles, factor_of, frame_of, parse_number, spans_of, split_joined,
+    ticks)
+from vlcurate.transforms.sources.pdf.chart_marks import (
+    Marks, bars, boxes, dotted_segments, is_histogram, is_step, lines, markers, marks_of, rgb, segment_steps, step_points,
+    transpose)
 
+__all__ = ["ChartData", "parse_number", "recover", "rgb"]
 
-@dataclasses.dataclass(frozen=True)
-class Axis:
-    """A linear map from page coordinates to data values, or categories at positions."""
-
-    scale: float = 0.0
-    offset: float = 0.0
-    categories: tuple[tuple[float, str], ...] = ()  # (page position, label)
-    step: float = 0.0  # distance between ticks in data units
-
-    @property
-    def numeric(self) -> bool:
-        return not self.categories
-
-    def value(self, position: float) -> float:
-        return self.scale * position + self.offset
-
-    def category(self, position: float) -> str:
-        return min(self.categories, key=lambda item: abs(item[0] - position))[1]
+_LABEL_GAP_PT = 16.0  # how far category labels may stand under a plot without tick marks
+_REGION_SHARE = 0.06  # marks may reach this share of the frame beyond it (R's axes stop at the last tick)
 
 
 @dataclasses.dataclass(frozen=True)
 class ChartData:
-    kind: str  # bar, line, scatter
+    kind: str  # bar, stacked_bar, histogram, box, line, step, scatter; horizontal_ before a turned one
     x_label: str
     y_label: str
     series: tuple[str, ...]
     rows: tuple[tuple[str, tuple[float | None, ...]], ...]  # (x, one value per series)
     y_step: float
+    steps: tuple[float, ...] = ()  # a step per column where they differ (a histogram's bin ends)
+    reason: str | None = None  # why there are no rows
+
+    @classmethod
+    def unreadable(cls, reason: str, x_label: str = "", y_label: str = "") -> ChartData:
+        """A plot whose values cannot be read (no numeric tick labels): a chart without data."""
+        return cls("unknown", x_label, y_label, (), (), 0.0, reason=reason)
+
+    def _cells(self, values) -> list[str]:
+        steps = self.steps or (self.y_step,) * len(values)
+        return ["" if v is None else _format(v, step) for v, step in zip(values, steps)]
 
     def csv(self) -> str:
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow([self.x_label or "x", *self.series])
         for x, values in self.rows:
-            writer.writerow([x, *("" if v is None else _format(v, self.y_step) for v in values)])
+            writer.writerow([x, *self._cells(values)])
         return out.getvalue()
 
     def markdown(self) -> str:
         header = [self.x_label or "x", *self.series]
         lines = ["| " + " | ".join(_cell(h) for h in header) + " |", "|" + "---|" * len(header)]
         for x, values in self.rows:
-            cells = [x, *("" if v is None else _format(v, self.y_step) for v in values)]
+            cells = [x, *self._cells(values)]
             lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
         return "\n".join(lines)
 
@@ -86,56 +84,9 @@ def _format(value: float, step: float) -> str:
     return "0" if text in ("-0", "") else text
 
 
-def parse_number(text: str) -> float | None:
-    text = text.strip().replace("−", "-").replace("–", "-")
-    if not _NUMBER.match(text):
-        return None
-    negative = text.startswith("-") or (text.startswith("(") and text.endswith(")"))
-    digits = text.strip("-+()$%").replace(",", "")
-    try:
-        value = float(digits)
-    except ValueError:
-        return None
-    return -value if negative else value
-
-
-# --- reading the page -----------------------------------------------------------------------------
-
-
-@dataclasses.dataclass(frozen=True)
-class _Span:
-    text: str
-    rect: pymupdf.Rect
-    horizontal: bool
-
-    @property
-    def center(self) -> pymupdf.Point:
-        return pymupdf.Point((self.rect.x0 + self.rect.x1) / 2, (self.rect.y0 + self.rect.y1) / 2)
-
-
-def _spans(page: pymupdf.Page, clip: pymupdf.Rect) -> list[_Span]:
-    out = []
-    for block in page.get_text("dict", clip=clip).get("blocks", []):
-        for line in block.get("lines", []):
-            horizontal = abs(line["dir"][1]) < 0.01
-            text = " ".join(span["text"].strip() for span in line["spans"] if span["text"].strip())
-            rect = pymupdf.Rect(line["bbox"])
-            # The clip cuts lines that cross its edge into stray letters: whole lines only.
-            if text and clip.contains(pymupdf.Point((rect.x0 + rect.x1) / 2, (rect.y0 + rect.y1) / 2)):
-                out.append(_Span(text, rect, horizontal))
-    return out
-
-
-def _segments(drawing) -> list[tuple[pymupdf.Point, pymupdf.Point]]:
-    return [(item[1], item[2]) for item in drawing["items"] if item[0] == "l"]
-
-
-def _color(value) -> tuple | None:
-    return None if value is None else tuple(round(c, 3) for c in value)
-
-
 def recover(page: pymupdf.Page, bbox: pymupdf.Rect, drawings: list | None = None) -> ChartData | None:
-    """The chart's data table, or None when ``bbox`` holds no chart with numeric axes.
+    """The chart's data table; a ChartData without rows (and its reason) for a plot whose values
+    cannot be read; None when ``bbox`` holds no plot (no axes with ticks).
 
     ``drawings`` is the page's ``get_drawings()`` when the caller has it already.
     """
@@ -143,151 +94,108 @@ def recover(page: pymupdf.Page, bbox: pymupdf.Rect, drawings: list | None = None
     page_drawings = page.get_drawings() if drawings is None else drawings
     drawings = [d for d in page_drawings if pymupdf.Rect(d["rect"]).intersects(area) or
                 pymupdf.Rect(d["rect"]).is_empty and area.contains(d["rect"].tl)]
-    spans = _spans(page, area)
-    y_ticks, x_ticks = _ticks(drawings)
-    frame = _frame(drawings, y_ticks, x_ticks)
+    spans = spans_of(page, area)
+    y_ticks, x_ticks = ticks(drawings)
+    frame = frame_of(drawings, y_ticks, x_ticks)
     if frame is None:
         return None
-    y_axis, y_labels = _axis(y_ticks, spans, vertical=True)
-    x_axis, x_labels = _axis(x_ticks, spans, vertical=False)
+    spans = split_joined(page, spans, x_ticks)
+    y_axis, y_labels = axis_of(y_ticks, spans, vertical=True)
+    x_axis, x_labels = axis_of(x_ticks, spans, vertical=False)
     if x_axis is None:  # no tick marks: the labels standing right under the plot, if any
         x_labels = [s for s in spans if s.horizontal and 0 <= s.rect.y0 - frame.y1 < _LABEL_GAP_PT
                     and frame.x0 <= s.center.x <= frame.x1]
-        x_axis = _axis_from([(s.center.x, s.text) for s in x_labels], vertical=False)
-    if y_axis is None or not y_axis.numeric:
-        return None
+        x_axis = axis_from([(s.center.x, s.text) for s in x_labels], vertical=False)
+    y_factor, y_unit = factor_of(spans, frame, vertical=True)
+    x_factor, x_unit = factor_of(spans, frame, vertical=False)
+    y_axis = y_axis and y_axis.times(y_factor)
+    x_axis = x_axis and x_axis.times(x_factor)
+    x_label, y_label = axis_titles(spans, frame, x_labels + y_labels + y_unit + x_unit)
     legend = _legend(drawings, spans, frame)
+    grow = _REGION_SHARE * max(frame.width, frame.height)
+    region = (frame + (-grow, -grow, grow, grow)) & area
+    drawings = [d for d in drawings if not legend.box.contains(d["rect"])]
+    if y_axis is not None and y_axis.numeric:
+        found = _read(marks_of(drawings, region), frame, x_axis, y_axis)
+        prefix = ""
+    elif x_axis is not None and x_axis.numeric:  # bars lying down: read turned, values along x
+        turned = None if y_axis is None else Axis(categories=y_axis.categories)
+        found = _read(marks_of(drawings, region, flip=True), transpose(frame), turned, x_axis)
+        prefix, x_label, y_label, y_axis = "horizontal_", y_label, x_label, x_axis
+    else:
+        reason = "the plot's axes have no numeric tick labels" if (y_ticks or x_ticks) else "no tick marks"
+        return ChartData.unreadable(reason, x_label, y_label) if _has_marks(drawings, region) else None
+    if found is None:
+        return ChartData.unreadable("no bars, boxes, lines or markers inside the axes", x_label, y_label)
+    kind, series_found, header, steps = found
     names = {color: name for color, name in legend.entries}
-    marks = [d for d in drawings if not legend.box.contains(d["rect"]) and _inside(d["rect"], frame)]
-    bars = _bars(marks, frame)
-    lines = _lines(marks, frame)
-    markers = _markers(marks, {color for color, _ in lines})
-    if bars:
-        kind, found = "bar", _bar_series(bars, x_axis, y_axis)
-    elif lines:
-        kind, found = "line", _point_series(lines, x_axis, y_axis)
-    elif markers:
-        kind, found = "scatter", _point_series(markers, x_axis, y_axis)
-    else:
+    colors = list(series_found)
+    series = header or tuple(names.get(color) or f"series {i + 1}" for i, color in enumerate(colors))
+    category_axis = turned if prefix else x_axis
+    rows = _table(series_found, colors, category_axis) if not header else _columns(series_found)
+    if kind == "histogram":
+        x_label = "bin start"
+    return ChartData(prefix + kind, x_label, y_label, series, rows, y_axis.step, steps)
+
+
+def _has_marks(drawings, region) -> bool:
+    marks = marks_of(drawings, region)
+    return bool(marks.filled or marks.outlined or marks.polylines or marks.dots)
+
+
+def _read(marks: Marks, frame: pymupdf.Rect, x_axis: Axis | None, y_axis: Axis):
+    """(kind, found, header, steps) of the marks, value axis up: boxes, bars (stacked, bins),
+    lines (steps), then markers. ``found`` is colour -> {x: value}, or for boxes and bins
+    x -> values under ``header``."""
+    found_boxes = boxes(marks, frame)
+    if found_boxes:
+        rows = {}
+        for number, box in enumerate(found_boxes, start=1):
+            x = _x_of(box.center, x_axis, number)
+            rows[x] = tuple(y_axis.value(y) for y in (box.whisker_low, box.q1, box.median, box.q3, box.whisker_high))
+        return "box", rows, ("whisker low", "q1", "median", "q3", "whisker high"), ()
+    found_bars = bars(marks, frame)
+    if found_bars:
+        if x_axis is not None and x_axis.numeric and is_histogram(found_bars):
+            rows = {}
+            for bar in sorted(found_bars, key=lambda b: b.rect.x0):
+                start = _x_of(bar.rect.x0, x_axis, 0)
+                rows[start] = (x_axis.value(bar.rect.x1), _bar_value(bar, y_axis))
+            return "histogram", rows, ("bin end", "height"), (x_axis.step, y_axis.step)
+        stacked = any(bar.base is not None for bar in found_bars)
+        return ("stacked_bar" if stacked else "bar"), _bar_series(found_bars, x_axis, y_axis), (), ()
+    if x_axis is None:
         return None
-    if x_axis is None and kind != "bar":
-        return None
-    colors = list(found)
-    series = tuple(names.get(color) or f"series {i + 1}" for i, color in enumerate(colors))
-    rows = _table(found, colors, x_axis)
-    x_label, y_label = _axis_titles(spans, frame, x_labels + y_labels)
-    return ChartData(kind, x_label, y_label, series, rows, y_axis.step)
+    found_lines, drawn_steps = lines(marks) + dotted_segments(marks), segment_steps(marks, frame)
+    if found_lines or drawn_steps:
+        steps = all(is_step(points) for _, points in found_lines)
+        groups = drawn_steps + [(c, step_points(p) if steps else p) for c, p in found_lines]
+        # Series are told apart by colour; a second series of one colour (R's dotted overlay
+        # over its ECDF) gets a key of its own.
+        keyed = [(color if [c for c, _ in groups[:i]].count(color) == 0 else (*color, i), points)
+                 for i, (color, points) in enumerate(groups)]
+        kind = "step" if drawn_steps or steps else "line"
+        return kind, _point_series(keyed, x_axis, y_axis), (), ()
+    found_markers = markers(marks, set())
+    if found_markers:
+        return "scatter", _point_series(found_markers, x_axis, y_axis), (), ()
+    return None
 
 
-# --- axes -----------------------------------------------------------------------------------------
+def _x_of(position: float, x_axis: Axis | None, number: int) -> str:
+    if x_axis is None:
+        return str(number)
+    if x_axis.numeric:
+        return _format(x_axis.value(position), x_axis.step)
+    return x_axis.category(position)
 
 
-def _ticks(drawings) -> tuple[list[tuple[float, float, float]], list[tuple[float, float, float]]]:
-    """Short horizontal lines (y ticks: (y, x0, x1)) and short vertical ones (x ticks: (x, y0, y1))."""
-    y_ticks, x_ticks = [], []
-    for drawing in drawings:
-        for start, end in _segments(drawing):
-            length = abs(start - end)
-            if not 0 < length <= _TICK_MAX_PT:
-                continue
-            if abs(start.y - end.y) < 0.01:
-                y_ticks.append((start.y, min(start.x, end.x), max(start.x, end.x)))
-            elif abs(start.x - end.x) < 0.01:
-                x_ticks.append((start.x, min(start.y, end.y), max(start.y, end.y)))
-    return _aligned(y_ticks), _aligned(x_ticks)
-
-
-def _aligned(ticks):
-    """The ticks of one axis: the largest group that shares its inner end (the axis line)."""
-    groups: dict[float, list] = {}
-    for tick in ticks:
-        groups.setdefault(round(tick[2], 0), []).append(tick)
-        groups.setdefault(round(tick[1], 0), []).append(tick)
-    if not groups:
-        return []
-    best = max(groups.values(), key=len)
-    return sorted(set(best)) if len(best) >= 2 else []
-
-
-def _frame(drawings, y_ticks, x_ticks) -> pymupdf.Rect | None:
-    """The plot area: the axes rectangle the ticks stand on."""
-    if len(y_ticks) < 2:
-        return None
-    # The y axis is where the ticks' shared end is; the x axis likewise.
-    left = statistics.mode(round(t[2], 1) for t in y_ticks)
-    if x_ticks:
-        bottom = statistics.mode(round(t[1], 1) for t in x_ticks)
-    else:
-        bottom = max(t[0] for t in y_ticks)
-    right, top = left, min(t[0] for t in y_ticks)
-    for drawing in drawings:  # spines and the axes background reach further than the ticks
-        rect = pymupdf.Rect(drawing["rect"])
-        if abs(rect.x0 - left) < 1 and abs(rect.y1 - bottom) < 1:
-            right, top = max(right, rect.x1), min(top, rect.y0)
-        elif abs(rect.y1 - bottom) < 1 and rect.x0 >= left - 1:
-            right = max(right, rect.x1)
-    if right - left < 10 or bottom - top < 10:
-        return None
-    return pymupdf.Rect(left, top, right, bottom)
-
-
-def _axis(ticks, spans, vertical: bool) -> tuple[Axis | None, list[_Span]]:
-    """Pair each tick with the label beside it (the nearest); fit positions to values, or take
-    the labels as categories. Returns the axis and the label spans it used."""
-    pairs, used = [], []
-    for position, start, end in ticks:
-        best, distance = None, math.inf
-        for span in spans:
-            if not span.horizontal:
-                continue
-            if vertical:  # label to the left of the tick, level with it
-                gap = start - span.rect.x1
-                near = abs(span.center.y - position) < 4 and -2 < gap < _LABEL_GAP_PT
-            else:  # label below the tick, centred on it
-                gap = span.rect.y0 - end
-                near = abs(span.center.x - position) < 4 and -2 < gap < _LABEL_GAP_PT
-            if near and gap < distance:
-                best, distance = span, gap
-        if best is not None:
-            pairs.append((position, best.text))
-            used.append(best)
-    return _axis_from(pairs, vertical), used
-
-
-def _axis_from(pairs, vertical: bool) -> Axis | None:
-    if len(pairs) < 2:
-        return None
-    numbers = [(position, parse_number(text)) for position, text in pairs]
-    if all(value is not None for _, value in numbers):
-        positions = [p for p, _ in numbers]
-        values = [v for _, v in numbers]
-        if len(set(values)) < 2:
-            return None
-        scale, offset = _fit(positions, values)
-        step = statistics.median(abs(b - a) for a, b in zip(sorted(values), sorted(values)[1:]))
-        return Axis(scale=scale, offset=offset, step=step)
-    if vertical:
-        return None
-    return Axis(categories=tuple(sorted(pairs)))
-
-
-def _fit(positions, values) -> tuple[float, float]:
-    """Least-squares line value = scale * position + offset."""
-    mean_p, mean_v = statistics.fmean(positions), statistics.fmean(values)
-    spread = sum((p - mean_p) ** 2 for p in positions)
-    scale = sum((p - mean_p) * (v - mean_v) for p, v in zip(positions, values)) / spread
-    return scale, mean_v - scale * mean_p
-
-
-def _axis_titles(spans, frame: pymupdf.Rect, tick_labels) -> tuple[str, str]:
-    """The x title: the lowest text under the plot that is not a tick label; the y title: the
-    vertical text furthest left of it."""
-    below = [s for s in spans if s.horizontal and s not in tick_labels and frame.x0 <= s.center.x <= frame.x1
-             and frame.y1 < s.rect.y0 < frame.y1 + 48]
-    x_label = max(below, key=lambda s: s.rect.y0).text if below else ""
-    left = [s for s in spans if not s.horizontal and s.rect.x1 < frame.x0 and frame.y0 <= s.center.y <= frame.y1]
-    y_label = min(left, key=lambda s: s.rect.x0).text if left else ""
-    return x_label, y_label
+def _bar_value(bar, y_axis: Axis) -> float:
+    """A bar's value: the end further from zero; a stacked segment's: its own height."""
+    top, bottom = y_axis.value(bar.rect.y0), y_axis.value(bar.rect.y1)
+    if bar.base is not None:
+        return abs(top - bottom) if bar.base == bar.rect.y1 else -abs(top - bottom)
+    return top if abs(top) >= abs(bottom) else bottom
 
 
 # --- legend ---------------------------------------------------------------------------------------
@@ -320,86 +228,25 @@ def _legend(drawings, spans, frame: pymupdf.Rect) -> _Legend:
     return _Legend(pymupdf.Rect(), ())
 
 
-def _sample_left_of(drawings, box: pymupdf.Rect, span: _Span) -> tuple | None:
+def _sample_left_of(drawings, box: pymupdf.Rect, span: Span) -> tuple | None:
     for drawing in drawings:
         rect = pymupdf.Rect(drawing["rect"])
         if not box.contains(rect) or rect == box or rect.x1 > span.rect.x0 + 1:
             continue
         if abs((rect.y0 + rect.y1) / 2 - span.center.y) < 5:
-            return _color(drawing.get("fill") if drawing["type"] == "f" else drawing.get("color"))
+            return rgb(drawing.get("fill") if drawing["type"] == "f" else drawing.get("color"))
     return None
 
 
-# --- marks ----------------------------------------------------------------------------------------
-
-
-def _inside(rect, frame: pymupdf.Rect) -> bool:
-    rect = pymupdf.Rect(rect)
-    return frame.x0 - 1 <= rect.x0 and rect.x1 <= frame.x1 + 1 and frame.y0 - 1 <= rect.y0 and rect.y1 <= frame.y1 + 1
-
-
-def _bars(marks, frame: pymupdf.Rect) -> list[tuple[tuple, pymupdf.Rect]]:
-    """Filled rectangles standing on a common baseline: (colour, rectangle)."""
-    candidates = []
-    for drawing in marks:
-        if drawing["type"] != "f" or drawing.get("fill") is None:
-            continue
-        for item in drawing["items"]:
-            if item[0] == "re":
-                rect = pymupdf.Rect(item[1])
-                if rect.width > 0.5 and rect.height > 0 and rect.width * rect.height < 0.5 * frame.width * frame.height:
-                    candidates.append((_color(drawing["fill"]), rect))
-    if len(candidates) < 2:
-        return []
-    # Bars share an end: the baseline (value 0, or the axis); legend swatches and shapes do not.
-    ends = [round(rect.y1, 0) for _, rect in candidates] + [round(rect.y0, 0) for _, rect in candidates]
-    baseline = statistics.mode(ends)
-    standing = [(c, r) for c, r in candidates if abs(r.y1 - baseline) < 1 or abs(r.y0 - baseline) < 1]
-    return standing if len(standing) >= 2 else []
-
-
-def _lines(marks, frame: pymupdf.Rect) -> list[tuple[tuple, list[pymupdf.Point]]]:
-    """Stroked polylines of three or more points that are not axis or grid lines."""
-    out = []
-    for drawing in marks:
-        if drawing["type"] != "s" or drawing.get("color") is None:
-            continue
-        segments = _segments(drawing)
-        if len(segments) < 2 or len(segments) != len(drawing["items"]):
-            continue
-        points = [segments[0][0]] + [end for _, end in segments]
-        ys = [p.y for p in points]
-        if len(segments) < 3 and max(ys) - min(ys) < 0.01:  # a flat two-segment grid or legend line
-            continue
-        out.append((_color(drawing["color"]), points))
-    return out
-
-
-def _markers(marks, line_colors) -> list[tuple[tuple, list[pymupdf.Point]]]:
-    """Small closed filled paths (scatter markers) grouped by colour; a line's own markers skipped."""
-    by_color: dict[tuple, list[pymupdf.Point]] = {}
-    for drawing in marks:
-        rect = pymupdf.Rect(drawing["rect"])
-        color = _color(drawing.get("fill"))
-        if color is None or color in line_colors or not (0 < rect.width <= _MARKER_MAX_PT and 0 < rect.height <= _MARKER_MAX_PT):
-            continue
-        by_color.setdefault(color, []).append(pymupdf.Point((rect.x0 + rect.x1) / 2, (rect.y0 + rect.y1) / 2))
-    return [(color, points) for color, points in by_color.items() if len(points) >= 2]
+# --- series ------------------------------------------------------------------------------------------
 
 
 def _bar_series(bars, x_axis: Axis | None, y_axis: Axis) -> dict[tuple, dict[str, float]]:
-    """colour -> {x: value}; a bar's value is the end further from zero."""
+    """colour -> {x: value}."""
     found: dict[tuple, dict[str, float]] = {}
-    for color, rect in sorted(bars, key=lambda item: item[1].x0):
-        top, bottom = y_axis.value(rect.y0), y_axis.value(rect.y1)
-        value = top if abs(top) >= abs(bottom) else bottom
-        center = (rect.x0 + rect.x1) / 2
-        if x_axis is None:
-            x = f"{len(found.get(color, {})) + 1}"
-        elif x_axis.numeric:
-            x = _format(x_axis.value(center), x_axis.step)
-        else:
-            x = x_axis.category(center)
+    for bar in sorted(bars, key=lambda item: (item.rect.x0, -item.rect.y1)):
+        color, rect, value = bar.color, bar.rect, _bar_value(bar, y_axis)
+        x = _x_of((rect.x0 + rect.x1) / 2, x_axis, len(found.get(color, {})) + 1)
         found.setdefault(color, {})[x] = value
     return found
 
@@ -409,8 +256,7 @@ def _point_series(groups, x_axis: Axis, y_axis: Axis) -> dict[tuple, dict[str, f
     for color, points in groups:
         series = found.setdefault(color, {})
         for point in points:
-            x = _format(x_axis.value(point.x), x_axis.step) if x_axis.numeric else x_axis.category(point.x)
-            series[x] = y_axis.value(point.y)
+            series[_x_of(point.x, x_axis, 0)] = y_axis.value(point.y)
     return found
 
 
@@ -422,3 +268,8 @@ def _table(found, colors, x_axis: Axis | None) -> tuple[tuple[str, tuple[float |
     else:
         ordered = sorted(xs, key=lambda x: float(x) if parse_number(x) is not None else math.inf)
     return tuple((x, tuple(found[color].get(x) for color in colors)) for x in ordered)
+
+
+def _columns(found) -> tuple[tuple[str, tuple[float | None, ...]], ...]:
+    """Rows of a box plot or a histogram: x -> its values, in the chart's order."""
+    return tuple((x, tuple(values)) for x, values in found.items())

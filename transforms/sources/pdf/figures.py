@@ -14,20 +14,21 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
-import re
 
 import pymupdf
 import pymupdf.layout  # noqa: F401  registers page.get_layout()'s model (pdf/core.py leaves it out of PyMuPDF's import)
 
 from vlcurate import __version__
-from vlcurate.transforms.sources.pdf.chart_data import ChartData, recover
+from vlcurate.transforms.sources.pdf.captions import is_caption, names_a_table
+from vlcurate.transforms.sources.pdf.chart_data import ChartData, parse_number, recover
+from vlcurate.transforms.sources.pdf.chart_marks import visible
 from vlcurate.transforms.sources.pdf.core import clean_text, document_of
 from vlcurate.transforms.sources.pdf.tables import table_fields
 from vlcurate.transforms.sources.pdf.config import FigureConfig, PageTask, PdfConfig
+from vlcurate.transforms.sources.pdf.table_shape import why_not_a_table
 from vlcurate.transforms.data.rejects import Reject
 from vlcurate.transforms.data.sample import Image, Sample, make_key
 
-CAPTION = re.compile(r"^\s*(fig(ure)?|table|tab|chart|plot|graph|exhibit)\.?\s*(\d+|[ivxlc]+\b)", re.IGNORECASE)
 _LAYOUT_FIGURES = {"picture": "picture", "table": "table"}
 # A raster covering this much of the page is the page itself (a scan), not a figure on it.
 _PAGE_SCAN_SHARE = 0.85
@@ -55,7 +56,7 @@ def find_figures(page: pymupdf.Page, config: FigureConfig, drawings: list | None
         if rect.get_area() >= _PAGE_SCAN_SHARE * area.get_area():
             continue
         candidates.append(Figure(rect, {"image"}, image_area=rect.get_area()))
-    for rect in page.cluster_drawings(drawings=drawings):
+    for rect in page.cluster_drawings(drawings=visible(drawings if drawings is not None else page.get_drawings())):
         rect = pymupdf.Rect(rect) & area
         if rect.get_area() < _PAGE_SCAN_SHARE * area.get_area():
             candidates.append(Figure(rect, {"drawings"}))
@@ -66,7 +67,18 @@ def find_figures(page: pymupdf.Page, config: FigureConfig, drawings: list | None
         if "drawings" in figure.found_by and not figure.table:
             figure.bbox = _with_labels(figure.bbox, lines) & area
     figures = _merge(figures)  # labels may have joined two pieces of one chart
+    figures = [f for f in figures if _shaped(page, f)]
     return sorted(figures, key=lambda f: (round(f.bbox.y0), f.bbox.x0))
+
+
+def _shaped(page: pymupdf.Page, figure: Figure) -> bool:
+    """A box called a table keeps that name only with rows of cells in it (table_shape.py); a
+    box only the layout model found, with no table in it, is text (a contents page, an index,
+    code), not a figure, and is dropped."""
+    if not figure.table or why_not_a_table(page, figure.bbox) is None:
+        return True
+    figure.table = False
+    return figure.found_by != {"layout"}
 
 
 def _layout(page: pymupdf.Page) -> list:
@@ -123,24 +135,34 @@ def _merge(figures: list[Figure]) -> list[Figure]:
     return merged
 
 
-def _text_lines(page: pymupdf.Page) -> list[tuple[pymupdf.Rect, str]]:
+def _text_lines(page: pymupdf.Page) -> list[tuple[pymupdf.Rect, str, bool]]:
+    """(box, text, labels) of each line; ``labels``: separate texts PyMuPDF joined into one line
+    across wide gaps (a row of tick labels), not words of one text."""
     out = []
     for block in page.get_text("dict").get("blocks", []):
         for line in block.get("lines", []):
             text = " ".join(span["text"] for span in line["spans"]).strip()
+            words = [span for span in line["spans"] if span["text"].strip()]
+            # Labels stand further apart than words do (a word space is about a third of the size).
+            labels = len(words) >= 2 and all(b["bbox"][0] - a["bbox"][2] >= 0.5 * a["size"]
+                                             for a, b in zip(words, words[1:]))
             if text:
-                out.append((pymupdf.Rect(line["bbox"]), text))
+                out.append((pymupdf.Rect(line["bbox"]), text, labels))
     return out
 
 
 def _with_labels(bbox: pymupdf.Rect, lines) -> pymupdf.Rect:
     """The box grown by the short text lines touching it (tick labels, axis titles, legend),
-    twice, so that a title beyond the tick labels joins too. Captions and prose stay out."""
+    twice, so that a title beyond the tick labels joins too. Captions and prose stay out; a row
+    of numbers or of separate labels as wide as the chart (tick labels PyMuPDF joined into one
+    line) joins."""
     for _ in range(2):
         reach = pymupdf.Rect(bbox.x0 - _LABEL_MARGIN_PT, bbox.y0 - _LABEL_MARGIN_PT,
                              bbox.x1 + _LABEL_MARGIN_PT, bbox.y1 + _LABEL_MARGIN_PT)
-        for rect, text in lines:
-            if rect.intersects(reach) and not CAPTION.match(text) and rect.width <= 0.6 * max(bbox.width, 1):
+        for rect, text, labels in lines:
+            short = rect.width <= 0.6 * max(bbox.width, 1) or labels or all(
+                parse_number(w) is not None for w in text.split())
+            if rect.intersects(reach) and not is_caption(text) and short:
                 bbox = bbox | rect
     return bbox
 
@@ -157,11 +179,11 @@ def find_captions(page: pymupdf.Page, boxes: list[pymupdf.Rect], config: FigureC
         text = " ".join(clean_text(text).split())
         if block_type != 0 or not text:
             continue
-        named = CAPTION.match(text) is not None
+        named = is_caption(text)
         if not named and not any(_overlap(rect, box) for box in layout_captions):
             continue
         for index, bbox in enumerate(boxes):
-            distance, under = _caption_distance(rect, bbox)
+            distance, under = _caption_distance(rect, bbox, inside=named)
             limit = config.caption_distance_pt if named else config.caption_distance_pt / 2
             if distance is not None and distance <= limit:
                 pairs.append((not named, distance + (0 if under else 6), index, number, text))
@@ -174,7 +196,7 @@ def find_captions(page: pymupdf.Page, boxes: list[pymupdf.Rect], config: FigureC
     return captions
 
 
-def _caption_distance(rect: pymupdf.Rect, bbox: pymupdf.Rect) -> tuple[float | None, bool]:
+def _caption_distance(rect: pymupdf.Rect, bbox: pymupdf.Rect, inside: bool = True) -> tuple[float | None, bool]:
     """(gap, under) from a figure to a text block over or under it, sharing some of its width.
     Line boxes are generous, so a block may overlap the figure by half its own height."""
     if min(rect.x1, bbox.x1) <= max(rect.x0, bbox.x0):
@@ -184,6 +206,16 @@ def _caption_distance(rect: pymupdf.Rect, bbox: pymupdf.Rect) -> tuple[float | N
         return max(0.0, rect.y0 - bbox.y1), True
     if rect.y1 <= bbox.y0 + slack:
         return max(0.0, bbox.y0 - rect.y1), False
+    # A caption drawn inside the figure (matplotlib's fig.text under the axes): in its lower or
+    # upper fifth, it is as near as can be. Only a named one ("Figure 2: ..."): an unnamed line
+    # there is the x title the layout model took for a caption.
+    if not inside:
+        return None, False
+    band = bbox.height / 5
+    if rect.y0 >= bbox.y1 - band:
+        return 0.0, True
+    if rect.y1 <= bbox.y0 + band:
+        return 0.0, False
     return None, False
 
 
@@ -192,7 +224,8 @@ def crop(page: pymupdf.Page, bbox: pymupdf.Rect, config: FigureConfig, max_pixel
     clip = (bbox + (-4, -4, 4, 4)) & page.rect
     long_side = max(clip.width, clip.height)
     scale = max(config.dpi / 72, config.min_side_px / long_side)
-    scale = min(scale, config.max_side_px / long_side, (max_pixels / max(clip.get_area(), 1e-9)) ** 0.5)
+    scale = min(scale, (config.max_side_px - 1) / long_side,  # - 1: the pixmap rounds its box out
+                (max_pixels / max(clip.get_area(), 1e-9)) ** 0.5)
     pixmap = page.get_pixmap(matrix=pymupdf.Matrix(scale, scale), clip=clip, alpha=False)
     return Image(pixmap.tobytes("png"), "png", pixmap.width, pixmap.height)
 
@@ -220,11 +253,15 @@ def figure_samples(document: pymupdf.Document, task: PageTask, config: PdfConfig
             "found_by": sorted(figure.found_by),
             "caption": caption,
         }
-        if data is not None:
+        if data is not None and data.rows:
             chart.update(data_csv=data.csv(), data_markdown=data.markdown(), chart_type=data.kind,
                          series=list(data.series), x_label=data.x_label, y_label=data.y_label)
         elif chart["kind"] == "table":
             chart.update(table_fields(page, figure.bbox))  # its cells (transforms/sources/pdf/tables.py)
+        elif data is not None:
+            chart.update(data_reason=data.reason)
+        elif chart["kind"] == "photo":
+            chart.update(data_reason="a raster picture: its data is not recoverable")
         locator = f"{task.locator};figure={number}"
         samples.append(Sample(
             key=make_key("chart", task.file_sha256, locator),
@@ -251,7 +288,7 @@ def _chart_data(page: pymupdf.Page, bbox: pymupdf.Rect, drawings: list) -> Chart
 
 
 def _kind(figure: Figure, data: ChartData | None, caption: str | None) -> str:
-    if figure.table or (caption or "").lower().startswith(("table", "tab.")):
+    if figure.table or names_a_table(caption):
         return "table"
     if data is not None:
         return "chart"
