@@ -15,6 +15,33 @@ _USAGE = "usage: vlcurate COMMAND [flags]   (vlcurate COMMAND --help for its fla
 )
 
 
+def console() -> None:
+    """The `vlcurate` command: ``main()``, then the process ends at once with its status.
+
+    By then the dataset, its manifest and the summary are written and closed. What a normal exit
+    would still do is tear down the interpreter: Beam's, gRPC's and Arrow's native state took about
+    half a second of every command (measured: a one-page `vlcurate pdf` in 2.7 s instead of 3.2 s).
+    So logging is flushed, the isolated children are killed as their finalizers would kill them,
+    stdout and stderr are flushed, and the process leaves with os._exit.
+    """
+    try:
+        status = main()
+    except SystemExit as exit_:  # what the interpreter would make of it: a message is status 1
+        status = exit_.code if isinstance(exit_.code, int) else 0 if exit_.code is None else 1
+        if not isinstance(exit_.code, (int, type(None))):
+            print(exit_.code, file=sys.stderr)
+    from vlcurate.transforms.runtime.isolation import stop_all
+
+    logging.shutdown()
+    stop_all()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a reader that went away; main() has said so
+            pass
+    os._exit(status)
+
+
 def main(argv=None) -> int:
     try:
         try:
@@ -55,4 +82,4 @@ def _main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    console()

@@ -25,6 +25,7 @@ import signal
 import subprocess
 import sys
 import threading
+import weakref
 from multiprocessing.connection import Connection
 
 from vlcurate.transforms.runtime import native_threads
@@ -111,6 +112,7 @@ class IsolatedWorker:
         self._process = subprocess.Popen(
             command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, close_fds=True, start_new_session=True, env=env
         )
+        _RUNNING.add(self)
         self._to_child = Connection(os.dup(self._process.stdin.fileno()), readable=False)
         self._from_child = Connection(os.dup(self._process.stdout.fileno()), writable=False)
         self._process.stdin.close()
@@ -138,12 +140,29 @@ class IsolatedWorker:
                 _kill_group(process)
                 process.wait()
 
+    def kill(self) -> None:
+        """Stop the child now, and whatever it started (a browser)."""
+        if self._process is not None:
+            self._stop(kill=True)
+
     def __del__(self):
         if self._process is not None:
             try:
                 self._stop(kill=True)
             except Exception:  # at interpreter exit os and subprocess may be half torn down
                 pass
+
+
+# Every worker whose child may be running: the children a process leaves are killed by
+# ``stop_all`` when it ends without running its objects' finalizers (pipelines/cli.py).
+_RUNNING: "weakref.WeakSet[IsolatedWorker]" = weakref.WeakSet()
+
+
+def stop_all() -> None:
+    """Kill every isolated child of this process (and what each started), as their workers'
+    finalizers do at a normal interpreter exit."""
+    for worker in list(_RUNNING):
+        worker.kill()
 
 
 def _name(function, args) -> str:
