@@ -28,7 +28,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from vlcurate.pipelines.inputs import list_inputs
 from vlcurate.pipelines.launch import is_dry_run, launch
 from vlcurate.pipelines.options import (
-    DatasetOptions, add_flag, image_pixels, input_path, isolation_caps, number, shard_config, whole_number,
+    DatasetOptions, NetworkOptions, UrlListOptions, add_flag, image_pixels, input_path, isolation_caps, number, shard_config, whole_number,
 )
 from vlcurate.pipelines.pdf_pages import PdfPagesOptions
 from vlcurate.pipelines.registry import command
@@ -67,7 +67,7 @@ class InterleavedOptions(PipelineOptions):
 # What `vlcurate interleaved --help` lists besides DatasetOptions: its own flags, the web
 # pipeline's page flags (a page is fetched as `vlcurate web` fetches it) and the PDF pipeline's
 # --max-pages (Beam parses every options class into one parser: a flag is defined once).
-OPTIONS = (InterleavedOptions, WebScreenshotsOptions, PdfPagesOptions)
+OPTIONS = (InterleavedOptions, WebScreenshotsOptions, NetworkOptions, UrlListOptions, PdfPagesOptions)
 # Flags it does nothing with (pipelines/flags.py): screenshots and page renders, CLIP (a
 # document's images are not one image-text pair) and deduplication.
 UNUSED_FLAGS = ("viewport", "full-page", "max-page-height", "page-size", "image-format", "jpeg-quality",

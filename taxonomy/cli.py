@@ -19,13 +19,13 @@ import sys
 
 from vlcurate.taxonomy import changes, labels as label_files
 from vlcurate.taxonomy.tree import DEFAULT_TAXONOMY, TaxonomyError, as_json_tree, load_taxonomy, render_tree, validate
+from vlcurate.pipelines.flags import ToolParser, UsageError
 
 _FILE_HELP = f"a taxonomy YAML file (default: the bundled {DEFAULT_TAXONOMY.name})"
 
 
 def build_parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]:
     """The parser and its subparsers; each subcommand sets ``func(args) -> exit status``."""
-    from vlcurate.pipelines.flags import ToolParser
 
     parser = ToolParser(prog="vlcurate taxonomy", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
@@ -83,8 +83,11 @@ def run(argv: list[str]) -> int:
     try:
         args = parser.parse_args(argv)
         return args.func(args)
-    except SystemExit as exit_:  # argparse's --help (0) and usage errors (2): a status, not an exit
+    except SystemExit as exit_:  # argparse's --help (0): a status, not an exit
         return exit_.code if isinstance(exit_.code, int) else 2
+    except UsageError as error:  # one line, as `vlcurate` prints it
+        print(error, file=sys.stderr)
+        return 2
     except TaxonomyError as error:
         print(error, file=sys.stderr)
         return 1
