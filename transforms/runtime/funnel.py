@@ -56,12 +56,12 @@ def timing(metrics_result) -> tuple[dict, list]:
         if found is not None:
             value = result.committed if result.committed is not None else result.attempted
             found[result.key.metric.namespace] = found.get(result.key.metric.namespace, 0) + (value or 0)
-    timed = {stage: values for stage, values in spans.items() if {"start_us", "end_us", "latency_us"} <= set(values)}
+    timed = {stage: values for stage, values in spans.items() if {"start_ms", "end_ms", "latency_us"} <= set(values)}
     throughput, funnel = {}, []
-    for stage in sorted(timed, key=lambda name: (timed[name]["start_us"].min, name)):
+    for stage in sorted(timed, key=lambda name: (timed[name]["start_ms"].min, name)):
         values = timed[stage]
         elements = values["latency_us"].count
-        seconds = max((values["end_us"].max - values["start_us"].min) / 1e6, 1e-6)
+        seconds = max((values["end_ms"].max - values["start_ms"].min) / 1e3, 1e-3)
         throughput[stage] = _rates(elements, seconds, values["latency_us"].sum / 1e6)
         funnel.append({"stage": stage, "in": elements, "out": outputs.get(stage, 0),
                        # elements a resumed run took from its interrupted attempt instead of computing

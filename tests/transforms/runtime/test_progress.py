@@ -64,3 +64,29 @@ def test_a_worker_process_counts_are_added_to_the_run(tmp_path):
         assert (tally["inputs"], tally["items"], tally["samples"]) == (1, 3, 3)
     finally:
         progress.share(None)
+
+
+def test_a_bundle_of_many_elements_keeps_its_timings():
+    # Start and end times are Beam distributions, summed in a signed 64-bit integer: as microseconds
+    # since 1970 they overflowed it at about 5,000 elements in one bundle, and the run failed.
+    import time
+
+    import apache_beam as beam
+
+    from vlcurate.transforms.runtime.funnel import timing
+
+    def settle(number):
+        progress.record("many", time.time(), 1, None)
+        return number
+
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    # Worker processes, as the captions benchmark ran: their bundles' metrics are merged and encoded.
+    options = ["--runner=FnApiRunner", "--direct_running_mode=multi_processing", "--direct_num_workers=2"]
+    pipeline = beam.Pipeline(options=PipelineOptions(options))
+    _ = pipeline | beam.Create(range(12_000)) | beam.Map(settle)
+    result = pipeline.run()
+    result.wait_until_finish()
+    throughput, funnel = timing(result.metrics().query())
+    assert [row["in"] for row in funnel if row["stage"] == "many"] == [12_000]
+    assert 0 < throughput["many"]["seconds"] < 600
