@@ -34,7 +34,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 from PIL import Image, ImageDraw
-from timing import add_run_flags, best_times, work_folder  # bench/timing.py: this script's folder is on sys.path
+from timing import add_run_flags, best_times, finish, work_folder  # bench/timing.py: this script's folder is on sys.path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 IMG2DATASET = "img2dataset==1.47.0"
@@ -170,16 +170,13 @@ def main() -> int:
     share = per_check / (results[A] / args.images) if A in results else None
     print(f"address check: {per_check * 1e6:.1f} us per URL" +
           (f", {share:.2%} of (a)'s time per image (a redirect adds one more)" if share is not None else ""))
-    if args.json:
-        args.json.write_text(json.dumps({
-            "cores": os.cpu_count(), "workers": WORKERS, "threads": THREADS, "images": args.images,
-            "image_size": SIZE, "repeat": args.repeat, "made": made,
-            "results": {k: {"seconds": t, "images_per_s": args.images / t} for k, t in results.items()},
-            "errors": errors, "ratio": ratio, "check_seconds_per_url": per_check,
-            "target_met": (ratio or 0) >= 0.8,
-        }, indent=2) + "\n")
-    if tmp:
-        tmp.cleanup()
+    finish(args, tmp, {
+        "cores": os.cpu_count(), "workers": WORKERS, "threads": THREADS, "images": args.images,
+        "image_size": SIZE, "repeat": args.repeat, "made": made,
+        "results": {k: {"seconds": t, "images_per_s": args.images / t} for k, t in results.items()},
+        "errors": errors, "ratio": ratio, "check_seconds_per_url": per_check,
+        "target_met": (ratio or 0) >= 0.8,
+    })
     return 1 if errors else 0
 
 
