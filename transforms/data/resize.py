@@ -5,8 +5,12 @@
 - ``border``: the longer side becomes ``size``, then black borders pad it to ``size`` x ``size``
 - ``no``: the picture as it is
 
-Downscaling uses Pillow's box reduction then Lanczos (``reducing_gap``), upscaling Lanczos: both
-are deterministic, so the same pixels and settings always give the same output pixels.
+Downscaling averages each output pixel's area of the input (Pillow's BOX filter, OpenCV's
+INTER_AREA: the filter img2dataset downscales with, so the pictures match what its users hold);
+upscaling uses Lanczos, as img2dataset does. Lanczos downscaling was measured at 3.7 times the
+cost of area averaging (5.9 ms against 1.6 ms a 700x500 photo to 256 pixels, one core; it was most of
+a caption's CPU time) for a sharpness a 256-384 pixel training picture does not keep. Both are
+deterministic: the same pixels and settings always give the same output pixels.
 ``only_if_bigger`` leaves pictures whose shorter (``border``: longer) side is already within
 ``size`` unscaled (``center_crop`` still crops, ``border`` still pads).
 """
@@ -29,7 +33,7 @@ def resize(image: PILImage.Image, mode: str, size: int, only_if_bigger: bool = F
     if not (only_if_bigger and scale >= 1):
         new = (max(1, round(width * scale)), max(1, round(height * scale)))
         if new != image.size:
-            image = image.resize(new, PILImage.Resampling.LANCZOS, reducing_gap=3.0 if scale < 1 else None)
+            image = image.resize(new, PILImage.Resampling.BOX if scale < 1 else PILImage.Resampling.LANCZOS)
     width, height = image.size
     if mode == "center_crop":
         cut = (min(width, size), min(height, size))

@@ -205,6 +205,21 @@ def test_border_pads_black_around_the_centred_picture():
     assert out.getpixel((50, 99)) == (0, 0, 0)
 
 
+def test_downscaling_averages_each_output_pixels_area():
+    # img2dataset's INTER_AREA: halving makes each pixel the mean of its 2x2 block, with no
+    # ringing past the block (a Lanczos filter would reach into the neighbours and overshoot).
+    values = [[0, 40, 200, 200], [80, 120, 200, 200], [10, 10, 255, 255], [10, 10, 255, 255]]
+    image = Image.frombytes("L", (4, 4), bytes(v for row in values for v in row)).convert("RGB")
+    out = resize(image, "keep_ratio", 2)
+    assert [out.getpixel((x, y))[0] for y in range(2) for x in range(2)] == [60, 200, 10, 255]
+
+
+def test_upscaling_is_lanczos():
+    image = Image.frombytes("L", (2, 1), bytes([0, 255])).convert("RGB")
+    row = [resize(image, "keep_ratio", 4).getpixel((x, 0))[0] for x in range(8)]
+    assert row[0] == 0 and row[-1] == 255 and 0 < row[3] < row[4] < 255  # a ramp between the two, not a copy
+
+
 def test_a_folder_image_takes_its_sidecar_caption(tmp_path):
     (tmp_path / "sub").mkdir()
     (tmp_path / "sub" / "cat.jpg").write_bytes(jpeg(1))
