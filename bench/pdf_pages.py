@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 import pymupdf
-from timing import add_run_flags, best_times, work_folder  # bench/timing.py: this script's folder is on sys.path
+from timing import add_run_flags, best_times, finish, work_folder  # bench/timing.py: this script's folder is on sys.path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PAGE_SIZE = 1024  # longest side of the rendered page, in pixels
@@ -244,16 +244,13 @@ def main() -> int:
         print(f"target a2 no slower than a: {'MET' if results[A2] <= results[A] else 'NOT MET'} "
               f"(a2/a = {results[A] / results[A2]:.2f})")
 
-    if args.json:
-        args.json.write_text(json.dumps({
-            "cores": os.cpu_count(), "workers": WORKERS, "pages": pages, "pdfs": len(files),
-            "repeat": args.repeat,
-            "results": {k: {"seconds": t, "pages_per_s": pages / t} for k, t in results.items()},
-            "errors": errors, "ratios": ratios,
-            "target_met": ratios.get("a/b", 0) >= TARGET,
-        }, indent=2) + "\n")
-    if tmp:
-        tmp.cleanup()
+    finish(args, tmp, {
+        "cores": os.cpu_count(), "workers": WORKERS, "pages": pages, "pdfs": len(files),
+        "repeat": args.repeat,
+        "results": {k: {"seconds": t, "pages_per_s": pages / t} for k, t in results.items()},
+        "errors": errors, "ratios": ratios,
+        "target_met": ratios.get("a/b", 0) >= TARGET,
+    })
     return 1 if errors else 0
 
 

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
 import os
 import shutil
 import subprocess
@@ -40,7 +39,7 @@ import textwrap
 import time
 from pathlib import Path
 
-from timing import add_run_flags, best_time, work_folder  # bench/timing.py: this script's folder is on sys.path
+from timing import add_run_flags, best_time, finish, work_folder  # bench/timing.py: this script's folder is on sys.path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT / "tests"))
@@ -230,18 +229,15 @@ def main() -> int:
     print(f"canary: {stray} requests from the browsers of (b) and (c) that tried to leave the site "
           "(Chromium's own background calls, held on 127.0.0.1)")
 
-    if args.json:
-        args.json.write_text(json.dumps({
-            "cores": os.cpu_count(), "chromium": version, "netns": bool(os.environ.get(NETNS_ENV)),
-            "pages": pages, "naive_sample": sample, "repeat": args.repeat, "viewport": VIEWPORT,
-            "wait_until": args.wait_until,
-            "results": {k: {"pages": counts.get(k, pages), "seconds": t, "shots_per_s": rate[k]}
-                        for k, t in results.items()},
-            "errors": errors, "ratios": ratios, "canary_connections": stray,
-            "targets_met": {k: ratios.get(k, 0) >= t for k, t in targets.items()},
-        }, indent=2) + "\n")
-    if tmp:
-        tmp.cleanup()
+    finish(args, tmp, {
+        "cores": os.cpu_count(), "chromium": version, "netns": bool(os.environ.get(NETNS_ENV)),
+        "pages": pages, "naive_sample": sample, "repeat": args.repeat, "viewport": VIEWPORT,
+        "wait_until": args.wait_until,
+        "results": {k: {"pages": counts.get(k, pages), "seconds": t, "shots_per_s": rate[k]}
+                    for k, t in results.items()},
+        "errors": errors, "ratios": ratios, "canary_connections": stray,
+        "targets_met": {k: ratios.get(k, 0) >= t for k, t in targets.items()},
+    })
     return 1 if errors else 0
 
 

@@ -40,8 +40,11 @@ class IsolatedError(RuntimeError):
 
 # A child is replaced after this many calls: native libraries' caches and heap fragments grow with
 # the work (MuPDF children grew about 3.5 KB a page over 8,000 pages each, bench/memory.py), and a
-# run's memory must not grow with its size. Starting a child costs about a second.
-RECYCLE_AFTER = 1000
+# run's memory must not grow with its size. A new child costs about a second of CPU (interpreter,
+# libraries, its documents reopened): after 1,000 calls, a 4,800-page PDF run replaced its two
+# children four times, for at most 3.5 MB each; after 4,000, a child holds at most about 14 MB of
+# such growth and that run replaces none.
+RECYCLE_AFTER = 4000
 
 
 class IsolatedWorker:

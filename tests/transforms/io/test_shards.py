@@ -512,3 +512,15 @@ def test_write_dataset_with_every_input_rejected(tmp_path):
     assert not (tmp_path / "shards").exists() or os.listdir(tmp_path / "shards") == []
     rows = reject_records(pq.read_table(tmp_path / "rejects" / "t-rejects-000000.parquet"))
     assert rows == sorted(row.with_source("test") for row in rejects)
+
+
+def test_a_staged_blob_reads_back_member_by_member():
+    # The reader parses only the fields tar_header writes; tarfile itself must agree with it.
+    from vlcurate.transforms.io.staging import members_of, tar_members
+
+    long_name = "d" * 120 + "/" + "k" * 90 + ".png"  # over 100 bytes: USTAR splits it into prefix and name
+    members = [("key.json", b"{}"), (long_name, b"x" * 1000), ("key.txt", b""), ("ключ.md", b"y" * 513)]
+    blob = tar_members(members)
+    assert members_of(blob) == {"json": b"{}", "png": b"x" * 1000, "txt": b"", "md": b"y" * 513}
+    with tarfile.open(fileobj=io.BytesIO(blob + bytes(1024))) as tar:
+        assert [(info.name, info.size) for info in tar] == [(name, len(data)) for name, data in members]

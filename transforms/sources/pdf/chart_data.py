@@ -26,6 +26,7 @@ from vlcurate.transforms.sources.pdf.chart_axes import (
 from vlcurate.transforms.sources.pdf.chart_marks import (
     Marks, bars, boxes, dotted_segments, is_histogram, is_step, lines, markers, marks_of, rgb, segment_steps, step_points,
     transpose)
+from vlcurate.transforms.sources.pdf.tables import markdown_table
 
 __all__ = ["ChartData", "parse_number", "recover", "rgb"]
 
@@ -62,16 +63,7 @@ class ChartData:
         return out.getvalue()
 
     def markdown(self) -> str:
-        header = [self.x_label or "x", *self.series]
-        lines = ["| " + " | ".join(_cell(h) for h in header) + " |", "|" + "---|" * len(header)]
-        for x, values in self.rows:
-            cells = [x, *self._cells(values)]
-            lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
-        return "\n".join(lines)
-
-
-def _cell(text: str) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
+        return markdown_table([self.x_label or "x", *self.series], [[x, *self._cells(values)] for x, values in self.rows])
 
 
 def _format(value: float, step: float) -> str:
