@@ -152,7 +152,11 @@ def build(pipeline, source: str, config: WebConfig, processes: int = 1, staging:
         tasks = files | "ToTasks" >> beam.ParDo(HtmlFileToTasks(folder, config)).with_outputs(REJECTS, main="tasks")
     pages = tasks.tasks | "WebPages" >> WebPages(config, processes, staging=staging)
     rejects = (tasks[REJECTS], pages["rejects"]) | "WebRejects" >> beam.Flatten()
-    inputs = (tasks.tasks, tasks[REJECTS]) | "InputUnits" >> beam.Flatten()
+    units = [tasks.tasks, tasks[REJECTS]]
+    if config.alt_text:  # each image-caption pair beside its page is an input unit of its own, as a PDF's figures are
+        units.append(pages["samples"] | "AltTextUnits" >> beam.FlatMap(
+            lambda sample: [sample.key] if sample.category == "caption" else []))
+    inputs = tuple(units) | "InputUnits" >> beam.Flatten()
     return {"samples": pages["samples"], "rejects": rejects, "inputs": inputs}
 
 

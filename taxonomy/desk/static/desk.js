@@ -93,12 +93,18 @@ function pick(id) {
   for (const li of document.querySelectorAll(".candidate")) li.classList.toggle("picked", li.dataset.id === id);
 }
 
+let sideTicket = 0;  // the latest refresh of the side panel: an older one's answer is dropped
+
 async function refreshSide() {
+  const ticket = ++sideTicket;
+  document.body.dataset.side = "";
   const [counts, mix] = await Promise.all([api("/api/counts?" + filters()), api("/api/mix")]);
+  // Answers can arrive out of order; the counts of filters since changed must not overwrite the
+  // counts of the filters shown.
+  if (ticket !== sideTicket) return;
   for (const name of ["status", "source", "category", "language", "node"]) {
     const select = $("f-" + name);
-    const value = select.value || (name === "status" && !select.dataset.ready ? "review" : select.value);
-    select.dataset.ready = "1";
+    const value = select.value;  // the page starts with status "review" chosen (desk.html)
     select.replaceChildren(el("option", "any", null));
     select.firstChild.value = "";
     for (const [option, count] of Object.entries(counts[name])) {
@@ -123,6 +129,7 @@ async function refreshSide() {
     body.append(row);
   }
   $("mix-review").textContent = mix.labelled + " labelled, " + mix.review + " awaiting review";
+  document.body.dataset.side = "1";
 }
 
 async function next() {

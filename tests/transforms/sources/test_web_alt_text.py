@@ -7,9 +7,14 @@ local image server (tests/fixtures/image_site.py).
 
 from __future__ import annotations
 
+import json
+
+import pyarrow.parquet as pq
 import pytest
 
 from fixtures.image_site import ImageSite, jpeg
+from vlcurate.pipelines import cli
+from vlcurate.transforms.io.shard_reader import read_shard
 from vlcurate.transforms.sources.web.alt_text import is_caption
 from vlcurate.transforms.sources.web.config import WebConfig, folder_tasks
 from vlcurate.transforms.sources.web.core import render_web_task
@@ -70,3 +75,28 @@ def test_alt_text_images_become_caption_samples_beside_the_page(tmp_path):
         again = render_web_task(first, config)
         assert [s.members() for s in again[1:]] == [s.members() for s in captions]
         assert not isinstance(render_web_task(second, config), list)  # pairs come from the first viewport only
+
+
+@pytest.mark.browser
+def test_vlcurate_web_alt_text_writes_the_pairs_into_the_dataset(tmp_path):
+    # The whole command, as a user runs it: the pairs reach the shards, the index and the
+    # manifest's categories beside the page, and the counts still balance.
+    with ImageSite() as site:
+        folder = tmp_path / "site"
+        folder.mkdir()
+        (folder / "a.jpg").write_bytes(jpeg(1, 300, 200))
+        (folder / "b.jpg").write_bytes(jpeg(2))
+        (folder / "index.html").write_text(PAGE.format(site=f"http://127.0.0.1:{site.port}"))
+        out = tmp_path / "out"
+        assert cli.main(["web", "--offline", "--alt-text", "--input", str(folder), "--output", str(out),
+                         "--allow-host", site.allow, "--settle", "0.2"]) == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["categories"] == {"caption": 2, "web_code": 1}
+    assert manifest["totals"]["samples"] == 3 and manifest["totals"]["balanced"]
+    samples = [sample for shard in manifest["shards"] for sample in read_shard(str(out / shard["name"]))]
+    captions = sorted((s for s in samples if s.category == "caption"), key=lambda s: s.text)
+    assert [(s.text, s.text_source, s.images[0].format) for s in captions] == [
+        ("A remote gradient with a square", "alt-text", "jpeg"),
+        ("A soft grey gradient with a coloured square", "alt-text", "jpeg")]
+    rows = [row for shard in manifest["shards"] for row in pq.read_table(out / shard["index"]["name"]).to_pylist()]
+    assert sorted(row["category"] for row in rows) == ["caption", "caption", "web_code"]
