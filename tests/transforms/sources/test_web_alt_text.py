@@ -47,14 +47,19 @@ PAGE = """<!DOCTYPE html><html><head><meta charset="utf-8"><title>Alt text</titl
 </body></html>"""
 
 
+def write_site(folder, site):
+    """PAGE in ``folder`` with its two local pictures; its remote ones come from ``site``."""
+    folder.mkdir()
+    (folder / "a.jpg").write_bytes(jpeg(1, 300, 200))
+    (folder / "b.jpg").write_bytes(jpeg(2))
+    (folder / "index.html").write_text(PAGE.format(site=f"http://127.0.0.1:{site.port}"))
+    return folder
+
+
 @pytest.mark.browser
 def test_alt_text_images_become_caption_samples_beside_the_page(tmp_path):
     with ImageSite() as site:
-        folder = tmp_path / "site"
-        folder.mkdir()
-        (folder / "a.jpg").write_bytes(jpeg(1, 300, 200))
-        (folder / "b.jpg").write_bytes(jpeg(2))
-        (folder / "index.html").write_text(PAGE.format(site=f"http://127.0.0.1:{site.port}"))
+        folder = write_site(tmp_path / "site", site)
         config = WebConfig(allow_hosts=(site.allow,), offline=True, settle_s=0.2, alt_text=True,
                            viewports=((800, 600), (400, 600)))
         data = (folder / "index.html").read_bytes()
@@ -82,11 +87,7 @@ def test_vlcurate_web_alt_text_writes_the_pairs_into_the_dataset(tmp_path):
     # The whole command, as a user runs it: the pairs reach the shards, the index and the
     # manifest's categories beside the page, and the counts still balance.
     with ImageSite() as site:
-        folder = tmp_path / "site"
-        folder.mkdir()
-        (folder / "a.jpg").write_bytes(jpeg(1, 300, 200))
-        (folder / "b.jpg").write_bytes(jpeg(2))
-        (folder / "index.html").write_text(PAGE.format(site=f"http://127.0.0.1:{site.port}"))
+        folder = write_site(tmp_path / "site", site)
         out = tmp_path / "out"
         assert cli.main(["web", "--offline", "--alt-text", "--input", str(folder), "--output", str(out),
                          "--allow-host", site.allow, "--settle", "0.2"]) == 0
