@@ -19,6 +19,7 @@ from vlcurate.transforms.sources.interleaved.document import (
 from vlcurate.transforms.sources.interleaved.epub import read_epub, resolve
 from vlcurate.transforms.sources.interleaved.html_blocks import blocks, main_content, parse_html
 from vlcurate.transforms.sources.interleaved.pdf import read_pdf
+from vlcurate.transforms.sources.pdf.reading_order import reading_order
 
 CONFIG = InterleavedConfig()
 A, B, C, D = fx.PARAGRAPHS
@@ -65,6 +66,26 @@ def test_pdf_text_and_images_in_reading_order():
     assert sample.text_source == "pdf-text-layer"
     assert sample.meta["image_refs"][0]["src"].startswith("page=1 ") and sample.meta["image_refs"][1]["src"].startswith("page=2 ")
 
+
+
+def test_a_two_column_pdf_page_is_read_column_by_column():
+    samples, _ = split(interleave(read_pdf(fx.two_column_pdf(), "columns.pdf", 100, 10**8), CONFIG))
+    [sample] = samples
+    assert sample.text == "\n\n".join([fx.TITLE, A, PLACEHOLDER, B, C, PLACEHOLDER, D])
+    assert [image.sha256 for image in sample.images] == [stored(fx.RED), stored(fx.BLUE)]
+
+
+@pytest.mark.parametrize("boxes, expected", [
+    # one column: top to bottom
+    ([(50, 300, 500, 400), (50, 100, 500, 200)], [1, 0]),
+    # two columns under a title, a centred page number below them
+    ([(300, 100, 540, 200), (50, 40, 540, 80), (50, 100, 290, 200), (50, 210, 290, 300),
+      (300, 210, 540, 300), (280, 800, 310, 815)], [1, 2, 3, 0, 4, 5]),
+    # a picture beside a paragraph, then a paragraph across the page
+    ([(50, 300, 540, 400), (400, 100, 540, 200), (50, 100, 380, 280)], [2, 1, 0]),
+])
+def test_reading_order(boxes, expected):
+    assert reading_order(boxes) == expected
 
 def test_web_page_keeps_main_content_without_navigation_footer_or_ads():
     content = main_content(fx.html_page(), "http://example.test/tomatoes.html")

@@ -1,7 +1,8 @@
 """A PDF -> a Document: each page's text blocks and images in reading order (PyMuPDF).
 
-PyMuPDF's ``get_text("dict", sort=True)`` gives a page's blocks top to bottom, left to right,
-images among them with their bytes. Headings are told by size: a short block whose text is at
+PyMuPDF's ``get_text("dict")`` gives a page's blocks, images among them with their bytes; they
+are read column by column (pdf/reading_order.py: top to bottom, left to right alternates between
+the columns of a two-column page). Headings are told by size: a short block whose text is at
 least 1.25 times the document's body size (the size most characters have) is a heading, level 1
 from 1.6 times. Opening and its refusals (not_pdf, pdf_corrupt, pdf_encrypted) are the PDF
 pipeline's (transforms/sources/pdf/core.py).
@@ -14,6 +15,7 @@ import hashlib
 
 from vlcurate.transforms.data.rejects import Reject
 from vlcurate.transforms.sources.interleaved.document import Document, ImageBlock, text_block
+from vlcurate.transforms.sources.pdf.reading_order import reading_order
 
 _HEADING_RATIO, _TITLE_RATIO = 1.25, 1.6
 _MAX_HEADING_CHARS = 200
@@ -38,7 +40,8 @@ def read_pdf(data: bytes, uri: str, max_pages: int, max_image_pixels: int) -> Do
             layout = page.get_text("dict", sort=True, flags=pymupdf.TEXTFLAGS_DICT | pymupdf.TEXT_PRESERVE_IMAGES)
         except Exception as error:  # a damaged content stream
             raise Reject("pdf_corrupt", f"page {page.number + 1}: {error}") from error
-        pages.append(layout["blocks"])
+        blocks = layout["blocks"]
+        pages.append([blocks[index] for index in reading_order([block["bbox"] for block in blocks])])
         for block in layout["blocks"]:
             for line in block.get("lines", ()):
                 for span in line["spans"]:

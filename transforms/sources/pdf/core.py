@@ -29,6 +29,7 @@ from vlcurate import __version__
 from vlcurate.transforms.io.files import read_capped
 from vlcurate.transforms.ocr.core import with_ocr
 from vlcurate.transforms.sources.pdf.config import PageTask, PdfConfig
+from vlcurate.transforms.sources.pdf.reading_order import reading_order
 from vlcurate.transforms.data.rejects import Reject
 from vlcurate.transforms.data.sample import Image, Sample, make_key
 
@@ -113,6 +114,7 @@ def render_page(document: pymupdf.Document, task: PageTask, config: PdfConfig) -
         blocks = page.get_text("blocks", sort=True)
     except Exception as error:
         raise Reject("pdf_corrupt", f"cannot render page: {error}") from error
+    blocks = [blocks[index] for index in reading_order([block[:4] for block in blocks])]  # columns one by one
     image = Image(data, config.image_format, pixmap.width, pixmap.height)
     # Text boxes come in the unrotated page's space; the image shows the page as rotated.
     text_blocks = _text_blocks(blocks, page.rotation_matrix * pymupdf.Matrix(scale, scale))
