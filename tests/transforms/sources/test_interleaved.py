@@ -87,6 +87,14 @@ def test_a_two_column_pdf_page_is_read_column_by_column():
 def test_reading_order(boxes, expected):
     assert reading_order(boxes) == expected
 
+
+def test_a_page_of_very_many_blocks_keeps_top_to_bottom_order():
+    # Eight columns of 2,500 lines: over the cap, read across as PyMuPDF sorts them.
+    boxes = [(50 + 60 * (n % 8), 10 * (n // 8), 100 + 60 * (n % 8), 10 * (n // 8) + 8) for n in range(20000)][::-1]
+    assert reading_order(boxes) == sorted(range(len(boxes)), key=lambda n: (boxes[n][1], boxes[n][0]))
+    several = boxes[-400:]  # at the cap: eight columns of fifty lines, read column by column
+    assert [several[n][0] for n in reading_order(several)[:50]] == [50] * 50
+
 def test_web_page_keeps_main_content_without_navigation_footer_or_ads():
     content = main_content(fx.html_page(), "http://example.test/tomatoes.html")
     fetched = []

@@ -16,11 +16,18 @@ from collections.abc import Sequence
 # gutters are 12 to 24 pt, words within a block never leave a block).
 GUTTER_PT = 7.0
 
+# Above this many blocks a page keeps the plain top-to-bottom order: the cut's cost grows with
+# the square of the blocks (bands are joined one by one) and its recursion with their number, and
+# a hostile page can hold tens of thousands. Text pages have tens; a dense table page a few hundred.
+MAX_BLOCKS = 400
+
 Box = Sequence[float]  # x0, y0, x1, y1
 
 
 def reading_order(boxes: Sequence[Box]) -> list[int]:
     """The indexes of ``boxes`` in reading order."""
+    if len(boxes) > MAX_BLOCKS:
+        return sorted(range(len(boxes)), key=lambda index: (boxes[index][1], boxes[index][0]))
     return _order(list(range(len(boxes))), boxes)
 
 
