@@ -83,6 +83,9 @@ def test_a_two_column_pdf_page_is_read_column_by_column():
       (300, 210, 540, 300), (280, 800, 310, 815)], [1, 2, 3, 0, 4, 5]),
     # a picture beside a paragraph, then a paragraph across the page
     ([(50, 300, 540, 400), (400, 100, 540, 200), (50, 100, 380, 280)], [2, 1, 0]),
+    # a title over a row of authors over the text (ACM's sample-sigconf.pdf, page 1): the title first
+    ([(110, 109, 174, 122), (189, 84, 422, 100), (264, 111, 348, 134), (420, 111, 522, 134), (50, 200, 540, 300)],
+     [1, 0, 2, 3, 4]),
 ])
 def test_reading_order(boxes, expected):
     assert reading_order(boxes) == expected

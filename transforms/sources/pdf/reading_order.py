@@ -3,9 +3,9 @@
 PyMuPDF's ``sort=True`` orders blocks top to bottom, then left to right, which on a two-column page
 alternates between the columns. Here a region is cut first at a vertical gutter that no block
 crosses (columns, read left to right), else at horizontal gaps (bands, read top to bottom), and
-each part is ordered the same way. Bands next to each other that share their columns are kept
-together, so two columns whose paragraph breaks happen to line up are not read band by band; a
-block across the gutter (a title, a wide figure, a centred page number) ends the columns above it.
+each part is ordered the same way. A band that only continues the columns of the band above is
+kept with it, so two columns whose paragraph breaks happen to line up are not read band by band;
+a block across the gutter (a title, a wide figure, a centred page number) ends the columns above it.
 """
 
 from __future__ import annotations
@@ -61,12 +61,14 @@ def _split(items: list[int], boxes: Sequence[Box], axis: int, min_gap: float) ->
 
 
 def _merge_columned(bands: list[list[int]], boxes: Sequence[Box]) -> list[list[int]]:
-    """Consecutive bands joined while together they still split into columns."""
+    """Consecutive bands joined while together they still split into columns and the next band
+    only continues columns already there (a band of author names under a title does not)."""
     merged = [bands[0]]
     for band in bands[1:]:
-        joined = merged[-1] + band
-        if len(_split(joined, boxes, axis=0, min_gap=GUTTER_PT)) > 1:
-            merged[-1] = joined
+        columns = _split(merged[-1] + band, boxes, axis=0, min_gap=GUTTER_PT)
+        before, after = set(merged[-1]), set(band)
+        if len(columns) > 1 and all(before & set(column) for column in columns if after & set(column)):
+            merged[-1] = merged[-1] + band
         else:
             merged.append(band)
     return merged
