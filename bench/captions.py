@@ -34,7 +34,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 from PIL import Image, ImageDraw
-from timing import add_run_flags, best_times, finish, work_folder  # bench/timing.py: this script's folder is on sys.path
+from timing import add_run_flags, best_times, finish, free_port, work_folder  # bench/timing.py: this script's folder is on sys.path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 IMG2DATASET = "img2dataset==1.47.0"
@@ -61,11 +61,6 @@ def make_images(folder: Path, count: int, seed: int) -> None:
         buffer = io.BytesIO()
         Image.fromarray(pixels).save(buffer, format="JPEG", quality=85)
         path.write_bytes(buffer.getvalue())
-
-
-def free_port() -> int:
-    with socket.create_server(("127.0.0.1", 0)) as probe:
-        return probe.getsockname()[1]
 
 
 def serve(folder: Path) -> tuple[subprocess.Popen, int]:

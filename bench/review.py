@@ -20,14 +20,13 @@ import http.client
 import json
 import os
 import random
-import socket
 import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from timing import add_run_flags, finish, run_main, work_folder  # bench/timing.py: this script's folder is on sys.path
+from timing import add_run_flags, finish, free_port, run_main, work_folder  # bench/timing.py: this script's folder is on sys.path
 
 from PIL import Image as PILImage
 
@@ -111,9 +110,7 @@ def main() -> int:
     started = time.perf_counter()
     generate(dataset, args.items, args.seed)
     print(f"generated {args.items} queued samples in {time.perf_counter() - started:.1f}s")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
     started = time.perf_counter()
     server = subprocess.Popen([sys.executable, "-m", "vlcurate.pipelines.cli", "review", str(dataset), "--port",

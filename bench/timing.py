@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import socket
 import tempfile
 import time
 from pathlib import Path
@@ -39,6 +40,12 @@ def best_times(runs: dict, work: Path, repeat: int) -> tuple[dict, dict]:
                 continue
             times[name] = min(seconds, times.get(name, seconds))
     return times, errors
+
+
+def free_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on, for a server the benchmark starts."""
+    with socket.create_server(("127.0.0.1", 0)) as probe:
+        return probe.getsockname()[1]
 
 
 def add_run_flags(parser, seed: bool = True) -> None:

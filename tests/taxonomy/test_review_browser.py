@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -14,7 +13,7 @@ import urllib.request
 import pyarrow.parquet as pq
 import pytest
 
-from fixtures import REPO
+from fixtures import REPO, free_port
 from fixtures.review import CANDIDATES, HOSTILE, write_review_dataset
 from vlcurate.transforms.io.shard_reader import read_shard
 from vlcurate.transforms.sources.web.browser import CHROMIUM, CHROMIUM_ARGS
@@ -28,9 +27,7 @@ class Desk:
 
     def __init__(self, dataset, *flags):
         self.dataset, self.flags = dataset, flags
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/"
         self.process = None
 
