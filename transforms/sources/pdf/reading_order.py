@@ -27,7 +27,7 @@ Box = Sequence[float]  # x0, y0, x1, y1
 def reading_order(boxes: Sequence[Box]) -> list[int]:
     """The indexes of ``boxes`` in reading order."""
     if len(boxes) > MAX_BLOCKS:
-        return sorted(range(len(boxes)), key=lambda index: (boxes[index][1], boxes[index][0]))
+        return _top_down(range(len(boxes)), boxes)
     return _order(list(range(len(boxes))), boxes)
 
 
@@ -40,6 +40,11 @@ def _order(items: list[int], boxes: Sequence[Box]) -> list[int]:
     bands = _merge_columned(_split(items, boxes, axis=1, min_gap=0.0), boxes)
     if len(bands) > 1:
         return [index for band in bands for index in _order(band, boxes)]
+    return _top_down(items, boxes)
+
+
+def _top_down(items, boxes: Sequence[Box]) -> list[int]:
+    """``items`` by their boxes' top, then left edge (PyMuPDF's ``sort=True``)."""
     return sorted(items, key=lambda index: (boxes[index][1], boxes[index][0]))
 
 
