@@ -36,7 +36,8 @@ TAR_END = 2 * TAR_BLOCK  # the two zero blocks that close an archive
 # Buckets are sized to fill this share of a shard's caps, so that the random spread of a hash
 # rarely pushes a bucket over a cap (which would cut it into a full shard and a tiny one).
 BUCKET_FILL = 0.9
-# Reject rows per rejects file (files are written in parallel, one per bucket of rows).
+# Input units per rejects file (files are written in parallel, one per bucket of rows; an input
+# unit becomes a sample or a reject row, so a file holds about this many rows at most).
 REJECTS_PER_FILE = 100_000
 # Shards one writer (a DoFn instance) writes at once; each holds one sample's bytes at a time.
 SHARD_WRITERS = 2
@@ -250,12 +251,44 @@ class _CutBuckets(beam.DoFn):
             yield (bucket, position), samples_of_shard
 
 
-def _add_pairs(pairs) -> tuple[int, int]:
-    samples = total_bytes = 0
-    for count, size in pairs:
-        samples += count
-        total_bytes += size
-    return samples, total_bytes
+# The tally's entry of the staged samples (a counter is named by its PCollection, never so).
+SAMPLES = ":samples"
+
+
+class _Tally(beam.CombineFn):
+    """``(name, bytes)`` pairs -> ``{name: (count, bytes)}``: every count the sink needs, at once."""
+
+    def create_accumulator(self):
+        return {}
+
+    def add_input(self, totals, pair):
+        name, size = pair
+        count, total = totals.get(name, (0, 0))
+        totals[name] = (count + 1, total + size)
+        return totals
+
+    def merge_accumulators(self, accumulators):
+        merged = {}
+        for totals in accumulators:
+            for name, (count, size) in totals.items():
+                before = merged.get(name, (0, 0))
+                merged[name] = (before[0] + count, before[1] + size)
+        return merged
+
+    def extract_output(self, totals):
+        return totals
+
+
+def buckets_of(totals: dict, config: ShardConfig) -> int:
+    """The run's number of key-hash buckets, from its tally."""
+    samples, total_bytes = totals.get(SAMPLES, (0, 0))
+    return bucket_count(samples, total_bytes, config)
+
+
+def rejects_files(totals: dict) -> int:
+    """How many files the run's reject rows are spread over: one a ``REJECTS_PER_FILE`` input units
+    (an input unit is a sample or a reject row, so no file holds many more rows than that)."""
+    return max(1, math.ceil(totals.get("inputs", (0, 0))[0] / REJECTS_PER_FILE))
 
 
 def _shard_numbers(plan: Iterable[tuple[int, int]]) -> dict[int, int]:
@@ -277,6 +310,7 @@ class _WriteShards(beam.DoFn):
         self._staging = staging
         self._threads = None
         self._pending = collections.deque()
+        self._first_numbers = None
 
     def setup(self):
         self._threads = concurrent.futures.ThreadPoolExecutor(SHARD_WRITERS, thread_name_prefix="vlcurate-shards")
@@ -287,10 +321,13 @@ class _WriteShards(beam.DoFn):
 
     def start_bundle(self):
         self._pending = collections.deque()
+        self._first_numbers = None
 
-    def process(self, item, first_numbers):
+    def process(self, item, plan):
+        if self._first_numbers is None:  # the plan is the same for the whole bundle
+            self._first_numbers = _shard_numbers(plan)
         (bucket, position), samples = item
-        number = first_numbers[bucket] + position
+        number = self._first_numbers[bucket] + position
         self._pending.append(self._threads.submit(write_shard, samples, number, self._config, self._staging))
         while self._pending and (len(self._pending) >= SHARD_WRITERS or self._pending[0].done()):
             yield from _shard_outputs(self._pending.popleft().result())
@@ -367,49 +404,46 @@ class WriteDataset(beam.PTransform):
                     if name not in ("samples", "rejects") and name not in facts}
         if "inputs" not in counters:
             raise ValueError("WriteDataset needs an 'inputs' PCollection to balance the totals")
+        if SAMPLES in counters:
+            raise ValueError(f"{SAMPLES!r} names the sink's own count of samples, not a counter")
 
         staged = samples | "Stage" >> beam.ParDo(StageSamples(staging))
-        totals = (
-            staged
-            | "Sizes" >> beam.Map(lambda sample: (1, sample.size))
-            | "Total" >> beam.CombineGlobally(_add_pairs)
-        )
-        buckets = totals | "Buckets" >> beam.Map(lambda total: bucket_count(total[0], total[1], config))
+        # One combine counts all the sink needs to know before it writes: the samples and their
+        # bytes (how many buckets), and every counter (the manifest's counts; the input units also
+        # size the rejects files). A combine for each count made two to four more runner stages
+        # each, 10 to 20 ms apiece on the local runner after the last page (bench/pdf_pages.py).
+        tallies = [staged | "TallySamples" >> beam.Map(lambda sample: (SAMPLES, sample.size))]
+        tallies += [pcoll | f"Tally{name.title()}" >> beam.Map(lambda _, name: (name, 0), name)
+                    for name, pcoll in sorted(counters.items())]
+        tally = AsSingleton(
+            tuple(tallies) | "Tallies" >> beam.Flatten() | "Tally" >> beam.CombineGlobally(_Tally()).without_defaults(),
+            default_value={})
         cut = (
             staged
-            | "ToBucket" >> beam.Map(lambda s, n: (bucket_of(s.key, n), s), n=AsSingleton(buckets))
+            | "ToBucket" >> beam.Map(lambda s, totals: (bucket_of(s.key, buckets_of(totals, config)), s), tally)
             | "GroupBuckets" >> beam.GroupByKey()
             | "Cut" >> beam.ParDo(_CutBuckets(config)).with_outputs("plan", REJECTS, main="shards")
         )
-        numbers = cut.plan | "Plan" >> beam.combiners.ToList() | "Number" >> beam.Map(_shard_numbers)
         written = cut.shards | "WriteShards" >> beam.ParDo(
-            _WriteShards(config, staging), AsSingleton(numbers)).with_outputs(REJECTS, main="shards")
+            _WriteShards(config, staging), AsList(cut.plan)).with_outputs(REJECTS, main="shards")
         all_rejects = (rejects, cut[REJECTS], written[REJECTS]) | "AllRejects" >> beam.Flatten()
-        files = (
-            all_rejects
-            | "CountRejects" >> beam.combiners.Count.Globally()
-            | "RejectFiles" >> beam.Map(lambda count: max(1, math.ceil(count / REJECTS_PER_FILE)))
-        )
         rejects_written = (
             all_rejects
-            | "RejectBucket" >> beam.Map(lambda r, n: (bucket_of(_reject_identity(r), n), r), n=AsSingleton(files))
+            | "RejectBucket" >> beam.Map(lambda r, totals: (bucket_of(_reject_identity(r), rejects_files(totals)), r),
+                                         tally)
             | "GroupRejects" >> beam.GroupByKey()
             | "WriteRejects" >> beam.Map(_write_rejects, config.output, config.prefix, run_source(self._run))
         )
-        counts = {
-            name: AsSingleton(pcoll | f"Count{name.title()}" >> beam.combiners.Count.Globally())
-            for name, pcoll in sorted(counters.items())
-        }
         known = {name: AsList(pcoll) for name, pcoll in sorted(facts.items())}
-        run = self._run
+        run, names = self._run, sorted(counters)
 
-        def finish(_, shards, rejected, **side):
+        def finish(_, shards, rejected, totals, **told):
             reject_counts = collections.Counter()
             for _, pairs in rejected:
                 reject_counts.update(dict(pairs))
-            told = {name: side.pop(name) for name in known}
+            counts = {name: totals.get(name, (0, 0))[0] for name in names}
             recorded = {name: values[0] for name, values in told.items() if values}
-            manifest = build_manifest(run, side, shards, [file for file, _ in rejected],
+            manifest = build_manifest(run, counts, shards, [file for file, _ in rejected],
                                       sorted(reject_counts.items()), recorded)
             write_manifest(config.output, manifest, config.manifest)
             staging.remove()  # every shard is written: the staged bytes have served
@@ -418,5 +452,5 @@ class WriteDataset(beam.PTransform):
         return (
             samples.pipeline
             | "Once" >> beam.Create([None])
-            | "WriteManifest" >> beam.Map(finish, AsList(written.shards), AsList(rejects_written), **counts, **known)
+            | "WriteManifest" >> beam.Map(finish, AsList(written.shards), AsList(rejects_written), tally, **known)
         )

@@ -524,3 +524,21 @@ def test_a_staged_blob_reads_back_member_by_member():
     assert members_of(blob) == {"json": b"{}", "png": b"x" * 1000, "txt": b"", "md": b"y" * 513}
     with tarfile.open(fileobj=io.BytesIO(blob + bytes(1024))) as tar:
         assert [(info.name, info.size) for info in tar] == [(name, len(data)) for name, data in members]
+
+
+def test_reject_rows_are_spread_over_one_file_a_share_of_the_input_units(tmp_path, monkeypatch):
+    from vlcurate.transforms.io import shards
+
+    monkeypatch.setattr(shards, "REJECTS_PER_FILE", 20)  # 54 input units: three files' worth
+    samples = dataset_samples()
+    inputs = [f"{s.uri}#{s.locator}" for s in samples] + [f"{r.uri}#{r.locator}" for r in GIVEN_REJECTS]
+    run_write_dataset(str(tmp_path), samples, GIVEN_REJECTS, inputs)
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    names = sorted(os.listdir(tmp_path / "rejects"))
+    assert 2 <= len(names) <= 3  # the 10 rows' keys hash to buckets; an empty one writes no file
+    assert all(name.startswith("t-rejects-00000") for name in names)
+    assert [entry["name"] for entry in manifest["rejects"]["files"]] == [f"rejects/{name}" for name in names]
+    rows = [row for name in names for row in reject_records(pq.read_table(tmp_path / "rejects" / name))]
+    assert Counter(row.reason for row in rows) == {"duplicate_key": 6, "pdf_corrupt": 2, "page_too_large": 1,
+                                                   "pdf_encrypted": 1}
+    assert manifest["counts"] == {"inputs": 54}
