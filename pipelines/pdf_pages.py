@@ -20,7 +20,7 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from vlcurate.pipelines.inputs import list_inputs
-from vlcurate.pipelines.launch import launch
+from vlcurate.pipelines.launch import input_files, launch
 from vlcurate.pipelines.options import (
     OcrOptions, add_flag, input_path, isolation_caps, number, ocr_config, ocr_models, page_timeout, render_processes,
     shard_config, whole_number,
@@ -29,6 +29,7 @@ from vlcurate.transforms.sources.pdf.config import FigureConfig, PdfConfig
 from vlcurate.transforms.sources.pdf.beam import PdfPages
 from vlcurate.pipelines.registry import command
 from vlcurate.transforms.io.staging import Staging
+from vlcurate.transforms.runtime.stage import runs_in_this_process
 
 COMMAND = command("pdf")
 
@@ -101,7 +102,8 @@ def build(pipeline: beam.Pipeline, source: str, config: PdfConfig, processes: in
           staging: Staging | None = None) -> dict:
     """Wire the PDF stages onto ``pipeline``; returns their outputs for the sink."""
     files = list_inputs(pipeline, source, "pdf")
-    pages = files | "PdfPages" >> PdfPages(config, processes, staging=staging)
+    ahead = input_files(source, "pdf") if runs_in_this_process(pipeline.options) else None
+    pages = files | "PdfPages" >> PdfPages(config, processes, staging=staging, ahead=ahead)
     return {**pages, "files": files}
 
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 import dataclasses
 import importlib
 
+from vlcurate.transforms.sources.pdf.config import CHILD_MODULES as PDF_CHILDREN
+
 IMAGE_EXTENSIONS = ("png", "jpg", "jpeg", "webp", "bmp", "tif", "tiff", "gif")
 
 
@@ -25,6 +27,9 @@ class Command:
     extensions: tuple[str, ...] = ()  # what a folder input is filtered by
     kind: str = ""  # the recipe kind ("" : not a recipe source)
     pairs: bool = False  # its samples are image-text pairs CLIP can judge
+    # What its isolated children import (its stages' ``preload``), for `vlcurate` to start them
+    # before Beam loads (pipelines/cli.py ``prestart``); () for a command that has none to start.
+    children: tuple[str, ...] = ()
 
     def load(self):
         return importlib.import_module(self.module)
@@ -33,13 +38,13 @@ class Command:
 _P = "vlcurate.pipelines."
 COMMANDS: tuple[Command, ...] = (
     Command("pdf", _P + "pdf_pages", "render PDF pages into document_ocr samples",
-            "pdf_pages", "pdf", ("pdf",), "pdf", True),
+            "pdf_pages", "pdf", ("pdf",), "pdf", True, PDF_CHILDREN),
     Command("web", _P + "web_screenshots", "screenshot web pages into web_code samples",
             "web_screenshots", "web", ("html",), "web", True),
     Command("ocr", _P + "ocr_images", "read the text in images into scene_ocr samples",
             "ocr_images", "ocr", IMAGE_EXTENSIONS, "images", True),
     Command("charts", _P + "pdf_charts", "crop figures, charts and tables from PDFs into table_chart samples",
-            "pdf_charts", "chart", ("pdf",), "charts", True),
+            "pdf_charts", "chart", ("pdf",), "charts", True, PDF_CHILDREN),
     Command("notebooks", _P + "notebooks", "pair notebook plots with their code into web_code samples",
             "notebooks", "notebook", ("ipynb",), "notebooks", True),
     Command("captions", _P + "captions", "download image URL lists (or caption a folder) into caption samples",

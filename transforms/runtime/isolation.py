@@ -61,6 +61,7 @@ class IsolatedWorker:
         self._calls = 0
         self._process = None
         self._to_child = self._from_child = None
+        self._limit_pending = False  # a spare adopted by a pool with a memory limit (``adopt``)
 
     def call(self, timeout_s: float, function, *args):
         """``function(*args)`` in the child; ``Reject`` for a timeout, a crash or a Reject inside.
@@ -70,6 +71,9 @@ class IsolatedWorker:
         """
         name = _name(function, args)
         self.start()
+        if self._limit_pending:  # before the first call: the limit a fresh child is started with
+            self._limit_pending = False
+            self.call(timeout_s, set_memory_limit, self.memory_limit_mb)
         try:
             self._to_child.send((function, args))
             if not self._from_child.poll(timeout_s):
@@ -95,6 +99,13 @@ class IsolatedWorker:
 
     def close(self) -> None:
         self._stop(kill=False)
+
+    def adopt(self, memory_limit_mb: int | None) -> "IsolatedWorker":
+        """This spare (started without a memory limit) for a pool with ``memory_limit_mb``: the
+        child gets the limit before its first call, and a replacement is started with it."""
+        self.memory_limit_mb = memory_limit_mb
+        self._limit_pending = bool(memory_limit_mb)
+        return self
 
     def start(self) -> None:
         """Start the child unless it runs; ``call`` does this itself when needed."""
@@ -196,10 +207,14 @@ class IsolatedPool:
                  preload: tuple[str, ...] = ()):
         self.size = size
         self._idle: queue.SimpleQueue[IsolatedWorker] = queue.SimpleQueue()
-        for _ in range(size):
-            worker = IsolatedWorker(memory_limit_mb, threads, preload=preload)
-            # Start every child now: they import their libraries side by side, not one by one.
-            worker.start()
+        spares = _take_spares(threads, preload, size)
+        for number in range(size):
+            if number < len(spares):
+                worker = spares[number].adopt(memory_limit_mb)
+            else:
+                worker = IsolatedWorker(memory_limit_mb, threads, preload=preload)
+                # Start every child now: they import their libraries side by side, not one by one.
+                worker.start()
             self._idle.put(worker)
         self._threads = concurrent.futures.ThreadPoolExecutor(size, thread_name_prefix="vlcurate-isolated")
 
@@ -237,14 +252,47 @@ def shared_pool(size: int, memory_limit_mb: int | None, threads: int | None = No
         return _POOLS[key]
 
 
+# Children started before their pool, by (threads, preload): see ``prestart``.
+_SPARES: dict[tuple[int | None, tuple[str, ...]], list[IsolatedWorker]] = {}
+
+
+def prestart(size: int, threads: int | None, preload: tuple[str, ...]) -> None:
+    """Start ``size`` children that import ``preload`` now, for the pool this process will make
+    with that many children, native threads and preload: `vlcurate` calls it before it imports
+    Beam (1.2 s of one core), so the children's own start-up (0.5 s each: PyMuPDF, onnxruntime)
+    runs on the idle cores instead of after the pipeline is built. The pool adopts them and sets
+    its memory limit in them; a pool of another shape starts its own, and ``stop_all`` ends any
+    spare left over."""
+    with _POOLS_LOCK:
+        if any(key[0] == size and key[2] == threads for key in _POOLS):
+            return  # this process has that pool already (a long-lived one: tests, a notebook)
+        spares = _SPARES.setdefault((threads, tuple(preload)), [])
+        while len(spares) < size:
+            worker = IsolatedWorker(None, threads, preload=tuple(preload))
+            worker.start()
+            spares.append(worker)
+
+
+def _take_spares(threads: int | None, preload: tuple[str, ...], size: int) -> list[IsolatedWorker]:
+    """Up to ``size`` prestarted children of this shape, no longer spare (call holding the lock)."""
+    spares = _SPARES.get((threads, tuple(preload)), [])
+    taken, spares[:] = spares[:size], spares[size:]
+    return taken
+
+
+def set_memory_limit(memory_limit_mb: int) -> None:
+    """Runs in a child: cap its address space, as a child started with the limit has it."""
+    import resource
+
+    limit = memory_limit_mb * 1024 * 1024
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
 def _serve(memory_limit_mb: int, preload: list[str]) -> None:
     """The child's loop: run each (function, args) it is sent and send back the outcome."""
     native_threads.from_environment()
     if memory_limit_mb:
-        import resource
-
-        limit = memory_limit_mb * 1024 * 1024
-        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+        set_memory_limit(memory_limit_mb)
     for module in preload:
         try:
             importlib.import_module(module)

@@ -11,7 +11,7 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 from apache_beam.transforms.window import GlobalWindows
 
-from vlcurate.transforms.runtime import progress
+from vlcurate.transforms.runtime import head_start, progress
 from vlcurate.transforms.runtime.isolation import shared_pool
 from vlcurate.transforms.data.rejects import Reject, RejectRecord, sample_reject
 from vlcurate.transforms.data.sample import Sample
@@ -163,7 +163,8 @@ class ConcurrentStageDoFn(StageDoFn):
         if replayed is not None:
             yield from replayed
             return
-        self._pending.append((element, time.time(), self.submit(element)))
+        future = self.submit(element)
+        self._pending.append((element, head_start.started_at(future, time.time()), future))
         if len(self._pending) >= self.in_flight:
             concurrent.futures.wait([future for _, _, future in self._pending],
                                     return_when=concurrent.futures.FIRST_COMPLETED)
@@ -229,11 +230,27 @@ class IsolatedStageDoFn(ConcurrentStageDoFn):
             self._pool = self._shared_pool()
         super().start_bundle()
 
-    def submit(self, element):
+    def job(self, element) -> tuple:
+        """The function the child runs for ``element`` and its arguments."""
         function, args = self.call(element)
         if self.staging is not None:  # the child stages what it makes: records come back, not pixels
             function, args = staged_call, (self.staging, function, *args)
-        return self._pool.submit(self._timeout_s, function, *args)
+        return function, args
+
+    def start_call(self, job: tuple):
+        """Start ``job`` on this stage's children; its Future. (A head start calls this on the DoFn
+        before the pipeline is pickled, which must not hold the pool: it is looked up.)"""
+        pool = self._pool if self._pool is not None else self._shared_pool()
+        function, args = job
+        return pool.submit(self._timeout_s, function, *args)
+
+    def submit(self, element):
+        job = self.job(element)
+        early = head_start.take(self.stage, self.ref(element), job)
+        if early is not None:
+            return early
+        head_start.stop()  # the pipeline makes its own calls: a head start would compete with them
+        return self.start_call(job)
 
 
 class ThreadedStageDoFn(ConcurrentStageDoFn):

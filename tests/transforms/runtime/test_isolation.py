@@ -308,3 +308,28 @@ def test_children_get_their_share_of_native_threads():
     finally:
         capped.close()
         free.close()
+
+
+def test_prestarted_children_are_adopted_by_the_pool_of_their_shape_with_its_memory_limit():
+    import resource
+
+    from vlcurate.transforms.runtime import isolation
+
+    shape = (3, ("json",))  # three native threads, preloading json: a shape no other test's pool has
+    isolation.prestart(2, *shape)
+    spares = {worker._process.pid for worker in isolation._SPARES[shape]}
+    assert len(spares) == 2
+    pool = IsolatedPool(2, 300, threads=3, preload=("json",))
+    try:
+        # Both calls at once, so that each child answers one.
+        calls = [pool.submit(START_TIMEOUT, time.sleep, 0.5), pool.submit(START_TIMEOUT, time.sleep, 0.5)]
+        assert [call.result(timeout=60) for call in calls] == [None, None]
+        pids = {pool.submit(10, os.getpid).result(timeout=60) for _ in range(6)}
+        assert pids == spares
+        limit = 300 * 1024 * 1024
+        limits = {tuple(pool.submit(10, resource.getrlimit, resource.RLIMIT_AS).result(timeout=60)) for _ in range(4)}
+        assert limits == {(limit, limit)}  # each child's, set before its first call
+        assert isolation._SPARES[shape] == []  # adopted: a second pool of the shape starts its own
+    finally:
+        pool.close()
+    assert all(is_gone(pid) for pid in spares)

@@ -3,11 +3,14 @@ crop their figures, in isolation."""
 
 from __future__ import annotations
 
+import threading
+
 import apache_beam as beam
 
-from vlcurate.transforms.sources.pdf.config import PdfConfig
+from vlcurate.transforms.sources.pdf.config import CHILD_MODULES, PdfConfig
 from vlcurate.transforms.runtime import progress
-from vlcurate.transforms.runtime.stage import REJECTS, IsolatedStageDoFn
+from vlcurate.transforms.runtime.head_start import HeadStart
+from vlcurate.transforms.runtime.stage import REJECTS, IsolatedStageDoFn, runs_in_this_process
 from vlcurate.transforms.io.staging import Staging
 
 
@@ -17,7 +20,7 @@ _CHARTS = "vlcurate.transforms.sources.pdf.figures:"
 
 
 class _PdfStage(IsolatedStageDoFn):
-    preload = ("vlcurate.transforms.sources.pdf.core",)
+    preload = CHILD_MODULES
 
     def __init__(self, config: PdfConfig, processes: int):
         super().__init__(processes, config.page_timeout_s, config.worker_memory_mb, config.ocr.threads)
@@ -101,7 +104,8 @@ class PdfPages(beam.PTransform):
     PyMuPDF children each worker process runs at once.
     """
 
-    def __init__(self, config: PdfConfig, processes: int = 1, pages: bool = True, staging: Staging | None = None):
+    def __init__(self, config: PdfConfig, processes: int = 1, pages: bool = True, staging: Staging | None = None,
+                 ahead: list | None = None):
         super().__init__()
         if not pages and config.figures is None:
             raise ValueError("PdfPages needs pages, figures or both")
@@ -109,6 +113,13 @@ class PdfPages(beam.PTransform):
         self._processes = processes
         self._pages = pages
         self._staging = staging  # pages and figures are staged as they are made; a resumed run replays them
+        # The input files' metadata (as the pipeline lists them), to start on while the pipeline
+        # is built: see ``head_start``.
+        self._ahead = ahead
+
+    def _fresh(self, render: RenderPdfPage) -> bool:
+        """Whether no attempt of this run rendered pages yet (a resumed run replays those instead)."""
+        return self._staging is None or not self._staging.finished(render.stage)
 
     def expand(self, files):
         inspect = InspectPdf(self._config, self._processes).warm(files.pipeline)
@@ -117,6 +128,8 @@ class PdfPages(beam.PTransform):
         samples, rejects, inputs = [], [documents[REJECTS]], [documents[REJECTS]]
         if self._pages:
             render = RenderPdfPage(self._config, self._processes).with_staging(self._staging)
+            if self._ahead and runs_in_this_process(files.pipeline.options) and self._fresh(render):
+                head_start(self._ahead, inspect, render, 2 * self._processes)
             rendered = tasks | "Render" >> beam.ParDo(render).with_outputs(REJECTS, main="samples")
             samples.append(rendered.samples)
             rejects.append(rendered[REJECTS])
@@ -136,3 +149,26 @@ class PdfPages(beam.PTransform):
             "rejects": tuple(rejects) | "PdfRejects" >> beam.Flatten(),
             "inputs": tuple(inputs) | "InputUnits" >> beam.Flatten(),
         }
+
+
+def head_start(files: list, inspect: InspectPdf, render: RenderPdfPage, in_flight: int) -> threading.Thread:
+    """Inspect every document, then render their pages in order, ahead of the pipeline
+    (transforms/runtime/head_start.py): the render children work while the pipeline is built and
+    the local runner starts (the documents' inspection is cheap; its stage then only collects)."""
+
+    def feed(ahead: HeadStart) -> None:
+        inspected = []
+        for metadata in files:
+            inspected.append(ahead.submit(inspect, metadata))
+            if inspected[-1] is None:
+                return
+        for future in inspected:
+            try:
+                tasks = future.result()
+            except Exception:  # a bad document: its stage makes the reject row
+                continue
+            for task in tasks:
+                if ahead.submit(render, task) is None:
+                    return
+
+    return HeadStart(in_flight).run(feed)

@@ -11,6 +11,9 @@ import dataclasses
 
 from vlcurate.transforms.ocr.config import OcrConfig
 
+# What the PDF stages' isolated children import as they start: the PDF core, and PyMuPDF with it.
+CHILD_MODULES = ("vlcurate.transforms.sources.pdf.core",)
+
 
 @dataclasses.dataclass(frozen=True)
 class FigureConfig:
