@@ -45,6 +45,8 @@ class IsolatedError(RuntimeError):
 # children four times, for at most 3.5 MB each; after 4,000, a child holds at most about 14 MB of
 # such growth and that run replaces none.
 RECYCLE_AFTER = 4000
+# How long an adopted spare may take to finish its imports and set its memory limit (``adopt``).
+ADOPT_TIMEOUT_S = 60.0
 
 
 class IsolatedWorker:
@@ -73,7 +75,8 @@ class IsolatedWorker:
         self.start()
         if self._limit_pending:  # before the first call: the limit a fresh child is started with
             self._limit_pending = False
-            self.call(timeout_s, set_memory_limit, self.memory_limit_mb)
+            # Waits for the child's imports too, which are not the first call's time.
+            self.call(max(timeout_s, ADOPT_TIMEOUT_S), set_memory_limit, self.memory_limit_mb)
         try:
             self._to_child.send((function, args))
             if not self._from_child.poll(timeout_s):
