@@ -70,12 +70,16 @@ class HeadStart:
             self._slots.release()
             return None
         job = dofn.job(element)
+        started = time.time()
         future = dofn.start_call(job)
-        future.started_at = time.time()  # the call's time counts from here in the stage's progress
-        future.add_done_callback(lambda _: self._slots.release())
+        future.add_done_callback(lambda done: self._finished(done, started))
         with _LOCK:
             _CALLS[(dofn.stage, *dofn.ref(element))] = (job, future)
         return future
+
+    def _finished(self, future: concurrent.futures.Future, started: float) -> None:
+        future.ran = (started, time.time())  # for ``ran``
+        self._slots.release()
 
     def run(self, feed) -> threading.Thread:
         """``feed(self)`` in a daemon thread: it submits what it can until ``stopped()``. A failure
@@ -92,6 +96,7 @@ class HeadStart:
         return thread
 
 
-def started_at(future: concurrent.futures.Future, default: float) -> float:
-    """When a call began (a head start's began before its DoFn took it), as time.time()."""
-    return getattr(future, "started_at", default)
+def ran(future: concurrent.futures.Future) -> tuple[float, float] | None:
+    """When a head start's call started and finished (time.time()s), for the stage's progress: its
+    stage may take it long after (in a recipe, after other sources' stages); None otherwise."""
+    return getattr(future, "ran", None)

@@ -44,9 +44,11 @@ _writer: threading.Thread | None = None  # a worker process's, writing its tally
 TIME_ORIGIN_S = 1_767_225_600  # 2026-01-01T00:00:00Z
 
 
-def record(stage: str, started: float, outputs: int, reason: str | None, counts: frozenset = frozenset()) -> None:
-    """One element settled by ``stage``: ``outputs`` results, or a reject row with ``reason``."""
-    finished = time.time()
+def record(stage: str, started: float, outputs: int, reason: str | None, counts: frozenset = frozenset(),
+           finished: float | None = None) -> None:
+    """One element settled by ``stage``: ``outputs`` results, or a reject row with ``reason``;
+    its work ran from ``started`` to ``finished`` (time.time()s; by default, until now)."""
+    finished = time.time() if finished is None else finished
     start, end, latency = _distributions(stage)
     start.update(int((started - TIME_ORIGIN_S) * 1e3))
     end.update(int((finished - TIME_ORIGIN_S) * 1e3))

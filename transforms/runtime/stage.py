@@ -88,23 +88,23 @@ class StageDoFn(beam.DoFn):
         self._record_done(force=True)
         progress.flush()
 
-    def settle(self, element, compute, started: float | None = None) -> list:
+    def settle(self, element, compute, started: float | None = None, finished: float | None = None) -> list:
         """``compute()``'s outputs, or the one reject row its failure becomes; counted and timed
-        (from ``started``, a time.time(), by default now) for progress and the manifest."""
+        (from ``started`` to ``finished``, time.time()s, by default now) for progress and the manifest."""
         started = time.time() if started is None else started
         try:
             outputs = list(compute())
         except Reject as reject:
-            progress.record(self.stage, started, 0, reject.reason, self.counts)
+            progress.record(self.stage, started, 0, reject.reason, self.counts, finished)
             return self._staged(element, [self._reject(element, reject.reason, reject.detail)])
         except Exception as error:
             _LOG.exception("%s: unexpected error on %s", self.stage, self.ref(element))
-            progress.record(self.stage, started, 0, "internal_error", self.counts)
+            progress.record(self.stage, started, 0, "internal_error", self.counts, finished)
             return self._staged(element, [self._reject(element, "internal_error", f"{type(error).__name__}: {error}")])
         # Outputs are the main output's elements; a tagged side row (a review-queue row) is not one.
         produced = sum(not isinstance(output, beam.pvalue.TaggedOutput) for output in outputs)
         Metrics.counter(self.stage, "outputs").inc(produced)
-        progress.record(self.stage, started, produced, None, self.counts)
+        progress.record(self.stage, started, produced, None, self.counts, finished)
         return self._staged(element, outputs)
 
     def _staged(self, element, outputs: list) -> list:
@@ -163,8 +163,7 @@ class ConcurrentStageDoFn(StageDoFn):
         if replayed is not None:
             yield from replayed
             return
-        future = self.submit(element)
-        self._pending.append((element, head_start.started_at(future, time.time()), future))
+        self._pending.append((element, time.time(), self.submit(element)))
         if len(self._pending) >= self.in_flight:
             concurrent.futures.wait([future for _, _, future in self._pending],
                                     return_when=concurrent.futures.FIRST_COMPLETED)
@@ -187,7 +186,9 @@ class ConcurrentStageDoFn(StageDoFn):
         self._pending = collections.deque(entry for entry in self._pending if id(entry) not in settled)
         outputs = []
         for element, started, future in done:
-            outputs += self.settle(element, lambda: self.outputs(element, future.result()), started)
+            # A head start's call is timed when it really ran, not from when the stage took it.
+            ran = head_start.ran(future) or (started,)
+            outputs += self.settle(element, lambda: self.outputs(element, future.result()), *ran)
         return outputs
 
 

@@ -7,6 +7,7 @@ a DoFn takes is matched by value, as it is in a pipeline.
 from __future__ import annotations
 
 import pathlib
+import time
 
 import pytest
 from apache_beam.internal import pickler
@@ -48,6 +49,10 @@ def test_a_stage_takes_the_calls_a_head_start_made_once_and_they_are_the_same_wo
     assert all(mine is theirs for mine, theirs in zip(taken, made))  # the same calls, not new ones
     records = [future.result(timeout=60) for future in taken]
     assert [record.locator for record in records] == ["page=1", "page=2", "page=3"]
+    # The stage's progress times each call when it really ran, not when the stage took it.
+    time.sleep(0.05)  # the futures' callbacks run just after their results are set
+    ran = [head_start.ran(future) for future in taken]
+    assert all(started <= finished < time.time() for started, finished in ran)
     # What the head start's child staged is the page the stage renders.
     rendered = pdf.render_page(pdf.open_pdf(pathlib.Path(tasks[1].uri).read_bytes()), tasks[1], config)
     staged = decode(staging.load(records[1]))
