@@ -10,7 +10,7 @@ import apache_beam as beam
 from vlcurate.transforms.sources.pdf.config import CHILD_MODULES, PdfConfig
 from vlcurate.transforms.runtime import progress
 from vlcurate.transforms.runtime.head_start import HeadStart
-from vlcurate.transforms.runtime.stage import REJECTS, IsolatedStageDoFn, runs_in_this_process
+from vlcurate.transforms.runtime.stage import REJECTS, IsolatedStageDoFn
 from vlcurate.transforms.io.staging import Staging
 
 
@@ -114,7 +114,8 @@ class PdfPages(beam.PTransform):
         self._pages = pages
         self._staging = staging  # pages and figures are staged as they are made; a resumed run replays them
         # The input files' metadata (as the pipeline lists them), to start on while the pipeline
-        # is built: see ``head_start``.
+        # is built (``head_start``); the caller gives it only where the pipeline runs in this
+        # process (``runs_in_this_process``), the one place the stages can take those calls.
         self._ahead = ahead
 
     def _fresh(self, render: RenderPdfPage) -> bool:
@@ -128,7 +129,7 @@ class PdfPages(beam.PTransform):
         samples, rejects, inputs = [], [documents[REJECTS]], [documents[REJECTS]]
         if self._pages:
             render = RenderPdfPage(self._config, self._processes).with_staging(self._staging)
-            if self._ahead and runs_in_this_process(files.pipeline.options) and self._fresh(render):
+            if self._ahead and self._fresh(render):
                 head_start(self._ahead, inspect, render, 2 * self._processes)
             rendered = tasks | "Render" >> beam.ParDo(render).with_outputs(REJECTS, main="samples")
             samples.append(rendered.samples)
