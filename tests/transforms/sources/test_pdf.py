@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import math
+import subprocess
+import sys
 
 import pymupdf
 import pytest
@@ -419,3 +422,43 @@ def test_clean_text_removes_nuls_and_lone_surrogates():
     clean.encode("utf-8")  # strict: would raise on a surrogate
     assert clean == "ab?c?d"
     assert clean_text("Größe — 数学 🙂") == "Größe — 数学 🙂"
+
+
+# --- what the render child imports ----------------------------------------------------------------
+
+_TEXT_BLOCKS_IN_A_FRESH_PROCESS = """
+import json, sys
+{first}
+from vlcurate.transforms.sources.pdf import core
+from vlcurate.transforms.sources.pdf.config import PdfConfig
+import pymupdf
+document = pymupdf.open()
+page = document.new_page()
+# ZapfDingbats: a font whose character boxes MuPDF's ascender/descender corrections change.
+page.insert_text((50, 100), "Hello World gjpqy 123", fontname="zadb", fontsize=14)
+data = document.tobytes(no_new_id=True)
+config = PdfConfig()
+opened = core.open_pdf(data)
+tasks = core.inspect_document(opened, "mem://zadb.pdf", "0" * 64, config)
+sample = core.render_page(opened, tasks[0], config)
+print(json.dumps({{"blocks": sample.meta["text_blocks"],
+                  "loaded": sorted(name for name in ("pymupdf4llm", "pymupdf.layout") if name in sys.modules)}}))
+"""
+
+
+def _text_blocks_in_a_fresh_process(first: str) -> dict:
+    script = _TEXT_BLOCKS_IN_A_FRESH_PROCESS.format(first=first)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True)
+    return json.loads(done.stdout)
+
+
+def test_the_core_leaves_pymupdf4llm_and_the_layout_model_out_and_its_text_boxes_do_not_depend_on_it():
+    """A render child imports only the core (0.25 s instead of 0.65 s of CPU); pymupdf4llm, which
+    PyMuPDF would import itself, switches character-box corrections off for the whole process, and
+    the core does the same, so the text blocks are those of a process where PyMuPDF loaded it."""
+    alone = _text_blocks_in_a_fresh_process("")
+    with_pymupdf4llm = _text_blocks_in_a_fresh_process("import pymupdf")  # PyMuPDF's own import loads it
+    assert alone["loaded"] == []
+    assert with_pymupdf4llm["loaded"] == ["pymupdf.layout", "pymupdf4llm"]
+    assert alone["blocks"] == with_pymupdf4llm["blocks"]
+    assert alone["blocks"][0]["text"].startswith("Hello")

@@ -14,16 +14,28 @@ import hashlib
 import sys
 from typing import Any
 
-# PyMuPDF 2 loads its layout model (pymupdf-layout's ONNX sessions, about half a second of every
-# child's start) when it is imported, if it is installed. Rendering pages never uses it; a child
-# that crops figures imports it itself (figures.py). So it is kept out of this import only.
-_WITHOUT_LAYOUT = "pymupdf" not in sys.modules and "pymupdf.layout" not in sys.modules
-if _WITHOUT_LAYOUT:
-    sys.modules["pymupdf.layout"] = None  # makes PyMuPDF's own `import pymupdf.layout` fail, as if absent
+# PyMuPDF 2 imports two optional packages when they are installed: pymupdf-layout (its layout
+# model's ONNX sessions) and pymupdf4llm (markdown: numpy, tabulate, onnxruntime). Together they
+# were 0.4 of the 0.65 CPU-seconds every child spent starting. Rendering pages uses neither; a
+# child that crops figures or writes markdown imports them itself (figures.py, markdown.py). So
+# they are kept out of this import only.
+_LEFT_OUT = ("pymupdf.layout", "pymupdf4llm")
+_LEAVE_OUT = "pymupdf" not in sys.modules
+if _LEAVE_OUT:
+    for _name in _LEFT_OUT:  # None makes PyMuPDF's own `import` of it fail, as if absent
+        sys.modules.setdefault(_name, None)
 import pymupdf  # noqa: E402
 
-if _WITHOUT_LAYOUT:
-    del sys.modules["pymupdf.layout"]  # a later explicit import (figures.py) loads it
+if _LEAVE_OUT:
+    for _name in _LEFT_OUT:
+        if sys.modules.get(_name, ...) is None:
+            del sys.modules[_name]  # a later explicit import loads it
+
+# pymupdf4llm switches MuPDF's ascender/descender corrections of character boxes off for the whole
+# process when it is imported, and the text blocks' boxes depend on that. Switched off here too,
+# so a page's text blocks are the same whether or not this process loaded pymupdf4llm (and the
+# same as when PyMuPDF loaded it itself).
+pymupdf.TOOLS.unset_quad_corrections(True)
 
 from vlcurate import __version__
 from vlcurate.transforms.io.files import read_capped
