@@ -14,7 +14,10 @@ images; several files of different lengths) and measures pages/s for:
   (c) poppler's pdftoppm -png -scale-to 1024, two processes in parallel,
 and the throughput ratios a/b and a/c; the target is a/b >= 0.9, and a2 no slower than a. It also times the CLI on a
 one-page corpus, the pipeline's fixed cost (interpreter, Beam, child start-up, manifest), and
-prints the steady-state ratio: pages / (time(a) - fixed cost) against (b). Numbers depend on the
+prints the steady-state ratio: pages / (time(a) - fixed cost) against (b). Each run's CPU-seconds
+(its whole process tree: the CLI with its render children and Beam workers, the Pool with its
+workers) and how busy it kept the cores are printed too, and "a/b busy", the CPU of (b) over that
+of (a): the a/b that keeping every core busy all the time would give. Numbers depend on the
 machine.
 """
 
@@ -218,14 +221,17 @@ def main() -> int:
     runs[B] = lambda out: run_pool(files, out)
     runs[C] = lambda out: run_pdftoppm(files, out)
 
-    results, errors = best_times(runs, work, args.repeat)
+    cpu: dict = {}
+    results, errors = best_times(runs, work, args.repeat, cpu)
 
-    print(f"\n{'measurement':28s} {'pages':>6s} {'seconds':>9s} {'pages/s':>9s}")
+    # CPU: of the whole process tree in that run; busy: that CPU over (wall time x cores).
+    print(f"\n{'measurement':28s} {'pages':>6s} {'seconds':>9s} {'pages/s':>9s} {'CPU-s':>7s} {'busy':>5s}")
     for name in runs:
+        usage = f"{cpu[name]:7.1f} {cpu[name] / (results[name] * os.cpu_count()):5.0%}" if name in results else ""
         if name == A0 and name in results:
-            print(f"{name:28s} {1:6d} {results[name]:9.2f} {'':>9s}  (fixed cost)")
+            print(f"{name:28s} {1:6d} {results[name]:9.2f} {'':>9s} {usage}  (fixed cost)")
         elif name in results:
-            print(f"{name:28s} {pages:6d} {results[name]:9.2f} {pages / results[name]:9.1f}")
+            print(f"{name:28s} {pages:6d} {results[name]:9.2f} {pages / results[name]:9.1f} {usage}")
         else:
             print(f"{name:28s} {pages:6d} {'FAILED':>9s}")
             print(textwrap.indent(errors[name], "    "))
@@ -236,6 +242,9 @@ def main() -> int:
     if A in results and A0 in results and B in results and results[A] > results[A0]:
         # Throughput once running: the fixed cost (measured on one page) taken out of (a).
         ratios["a/b steady"] = results[B] / (results[A] - results[A0])
+    if A in cpu and B in cpu:
+        # What a/b would be if both kept every core busy from start to end: the ratio of the work.
+        ratios["a/b busy"] = cpu[B] / cpu[A]
     if ratios:
         print("\nthroughput ratios: " + "   ".join(f"{k} = {v:.2f}" for k, v in ratios.items()))
     if "a/b" in ratios:
@@ -247,7 +256,7 @@ def main() -> int:
     finish(args, tmp, {
         "cores": os.cpu_count(), "workers": WORKERS, "pages": pages, "pdfs": len(files),
         "repeat": args.repeat,
-        "results": {k: {"seconds": t, "pages_per_s": pages / t} for k, t in results.items()},
+        "results": {k: {"seconds": t, "pages_per_s": pages / t, "cpu_seconds": cpu[k]} for k, t in results.items()},
         "errors": errors, "ratios": ratios,
         "target_met": ratios.get("a/b", 0) >= TARGET,
     })

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import resource
 import shutil
 import socket
 import tempfile
@@ -21,23 +22,35 @@ def best_time(fn, out: Path, repeat: int) -> float:
     return min(times)
 
 
-def best_times(runs: dict, work: Path, repeat: int) -> tuple[dict, dict]:
+def tree_cpu_seconds() -> float:
+    """CPU-seconds (user + system) of this process and of every descendant it has waited for: a
+    CLI run in a subprocess counts with its render children and Beam's worker processes, which it
+    reaps, and a multiprocessing.Pool with its workers once the pool is joined."""
+    return sum(usage.ru_utime + usage.ru_stime
+               for usage in (resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)))
+
+
+def best_times(runs: dict, work: Path, repeat: int, cpu: dict | None = None) -> tuple[dict, dict]:
     """({name: best wall time}, {name: error}) of every ``runs[name](out)``, taken in rounds: each
     round runs every measurement once, in turn. This machine's speed drifts by 15% over minutes
     (the same run took 32 and 37 CPU-seconds ten minutes apart), so runs of the things compared
     are interleaved rather than done one block after the other. A run that fails is reported and
-    not run again; the others go on."""
+    not run again; the others go on. With ``cpu``, ``cpu[name]`` is the CPU-seconds of the whole
+    process tree (``tree_cpu_seconds``) in the run with the best wall time."""
     times: dict = {}
     errors: dict = {}
     for _ in range(repeat):
         for i, (name, fn) in enumerate(runs.items()):
             if name in errors:
                 continue
+            before = tree_cpu_seconds()
             try:
                 seconds = best_time(fn, work / f"out_{i}", 1)
             except Exception as exc:  # report and carry on, so the baselines still get measured
                 errors[name] = str(exc)
                 continue
+            if cpu is not None and seconds < times.get(name, float("inf")):
+                cpu[name] = tree_cpu_seconds() - before
             times[name] = min(seconds, times.get(name, seconds))
     return times, errors
 
