@@ -262,7 +262,7 @@ _SPARES: dict[tuple[int | None, tuple[str, ...]], list[IsolatedWorker]] = {}
 def prestart(size: int, threads: int | None, preload: tuple[str, ...]) -> None:
     """Start ``size`` children that import ``preload`` now, for the pool this process will make
     with that many children, native threads and preload: `vlcurate` calls it before it imports
-    Beam (1.2 s of one core), so the children's own start-up (0.5 s each: PyMuPDF, onnxruntime)
+    Beam (1.2 s of one core), so the children's own start-up (a PDF child: 0.25 s, PyMuPDF)
     runs on the idle cores instead of after the pipeline is built. The pool adopts them and sets
     its memory limit in them; a pool of another shape starts its own, and ``stop_all`` ends any
     spare left over."""
