@@ -32,7 +32,8 @@ from vlcurate.pipelines.options import (
 )
 from vlcurate.pipelines.pdf_pages import PdfPagesOptions
 from vlcurate.pipelines.registry import command
-from vlcurate.pipelines.web_screenshots import WebScreenshotsOptions, input_units, read_records, web_config
+from vlcurate.pipelines.web_screenshots import WebScreenshotsOptions, read_records, web_config
+from vlcurate.pipelines.web_screenshots import input_units as url_list_units
 from vlcurate.transforms.io.staging import Staging
 from vlcurate.transforms.runtime.stage import REJECTS
 from vlcurate.transforms.sources.interleaved.beam import WEB, FileToTask, InterleavedDocuments
@@ -128,13 +129,14 @@ def run(argv=None) -> dict | None:
     shards = shard_config(options, COMMAND.prefix)
     extensions = source.rsplit(".", 1)[-1].lower() if is_url_list(source) else COMMAND.extensions
     return launch(options, COMMAND.pipeline, source, extensions, "interleaved", config, shards, build, models,
-                  units=_units)
+                  units=input_units)
 
 
-def _units(source: str) -> tuple[int | None, str]:
-    """Progress counts a URL list's URLs, or a folder's documents."""
+def input_units(source: str) -> tuple[int | None, str]:
+    """Progress counts a URL list's URLs, or a folder's documents (also in a recipe, which looks
+    this function up by its name: launch.py ``input_units``)."""
     if is_url_list(source):
-        return input_units(source)
+        return url_list_units(source)
     from vlcurate.pipelines.launch import input_files
 
     return len(input_files(source.rstrip("/"), COMMAND.extensions)), "document"

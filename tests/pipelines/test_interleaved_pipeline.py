@@ -180,3 +180,16 @@ def test_the_trainer_formats_and_trains_on_interleaved_samples(tmp_path):
                   "--threads", "1", "--lr", "3e-3", "--mix", "interleaved=1", "--log-json", str(log)]) == 0
     losses = [json.loads(line)["loss"] for line in log.read_text().splitlines()]
     assert len(losses) == 3 and losses[-1] < losses[0]
+
+
+def test_progress_counts_a_folders_documents_alone_and_in_a_recipe(folder):
+    """A recipe counts a source's inputs with the function its command uses (launch.input_units):
+    the interleaved folder's documents of every kind, not only its .html pages as a web folder."""
+    from vlcurate.pipelines import interleaved
+    from vlcurate.pipelines.launch import input_units
+
+    documents = [p for p in folder.rglob("*") if p.is_file() and p.suffix[1:] in interleaved.COMMAND.extensions]
+    assert {p.suffix for p in documents} == {".html", ".epub", ".pdf"}
+    expected = (len(documents), "document")
+    assert interleaved.input_units(str(folder)) == expected
+    assert input_units(interleaved, str(folder), interleaved.COMMAND.extensions) == expected
