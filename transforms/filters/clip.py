@@ -16,6 +16,7 @@ not score pay nothing for them.
 from __future__ import annotations
 
 import dataclasses
+import logging
 from typing import Any
 
 import apache_beam as beam
@@ -46,7 +47,8 @@ def load_model(config: ClipConfig) -> LoadedClip:
 
     if config.model_config:
         register_config(config.model_config)
-    model, _, preprocess = open_clip.create_model_and_transforms(config.model, pretrained=None)
+    with _without_random_init_warning():  # the checkpoint's weights are loaded next
+        model, _, preprocess = open_clip.create_model_and_transforms(config.model, pretrained=None)
     state = torch.load(config.checkpoint, map_location="cpu", weights_only=True)
     if isinstance(state, dict) and "state_dict" in state:
         state = state["state_dict"]
@@ -54,6 +56,26 @@ def load_model(config: ClipConfig) -> LoadedClip:
     model.load_state_dict(state)
     model.eval()
     return LoadedClip(model, preprocess, open_clip.get_tokenizer(config.model))
+
+
+class _RandomInitWarning(logging.Filter):
+    """Drops open_clip's "No pretrained weights loaded ... Model initialized randomly." warning."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "initialized randomly" not in record.getMessage()
+
+
+class _without_random_init_warning:
+    """While the model is made: open_clip warns on the root logger that a model made without a
+    pretrained tag is random, which ours is only until ``load_model`` loads the checkpoint (the
+    demo printed it once per worker, for a model that was not random)."""
+
+    def __enter__(self):
+        self._filter = _RandomInitWarning()
+        logging.getLogger().addFilter(self._filter)
+
+    def __exit__(self, *exc):
+        logging.getLogger().removeFilter(self._filter)
 
 
 def pair_text(sample: Sample) -> str:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import pathlib
 import sys
 
@@ -221,3 +222,20 @@ def test_vlcurate_filter_turns_a_damaged_shard_into_a_read_error_row(tmp_path):
     totals = manifest["totals"]
     assert totals["balanced"] and totals["rejected"] == 2 and totals["samples"] < 4
     assert totals["inputs"] == totals["samples"] + 2
+
+
+def test_loading_a_checkpoint_says_nothing_of_random_weights_and_loads_them(config, caplog):
+    """open_clip warns that a model made without a pretrained tag is random; ours gets the
+    checkpoint's weights right after, so that warning would be false and is not shown."""
+    import torch
+
+    caplog.set_level(logging.WARNING)
+    loaded = load_model(config)
+    assert not [record for record in caplog.records if "random" in record.getMessage()]
+    saved = torch.load(config.checkpoint, map_location="cpu", weights_only=True)
+    saved = saved.get("state_dict", saved)
+    state = loaded.model.state_dict()
+    assert saved.keys() == state.keys()
+    assert all(torch.equal(saved[name], state[name]) for name in saved)
+    logging.warning("open_clip's other warnings still show")  # the filter is gone again
+    assert caplog.records[-1].getMessage() == "open_clip's other warnings still show"
