@@ -15,6 +15,7 @@ not score pay nothing for them.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 from typing import Any
@@ -65,17 +66,17 @@ class _RandomInitWarning(logging.Filter):
         return "initialized randomly" not in record.getMessage()
 
 
-class _without_random_init_warning:
+@contextlib.contextmanager
+def _without_random_init_warning():
     """While the model is made: open_clip warns on the root logger that a model made without a
     pretrained tag is random, which ours is only until ``load_model`` loads the checkpoint (the
     demo printed it once per worker, for a model that was not random)."""
-
-    def __enter__(self):
-        self._filter = _RandomInitWarning()
-        logging.getLogger().addFilter(self._filter)
-
-    def __exit__(self, *exc):
-        logging.getLogger().removeFilter(self._filter)
+    drop = _RandomInitWarning()
+    logging.getLogger().addFilter(drop)
+    try:
+        yield
+    finally:
+        logging.getLogger().removeFilter(drop)
 
 
 def pair_text(sample: Sample) -> str:
