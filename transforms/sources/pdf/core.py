@@ -11,25 +11,14 @@ from __future__ import annotations
 
 import collections
 import hashlib
-import sys
 from typing import Any
 
-# PyMuPDF 2 imports two optional packages when they are installed: pymupdf-layout (its layout
-# model's ONNX sessions) and pymupdf4llm (markdown: numpy, tabulate, onnxruntime). Together they
-# were 0.4 of the 0.65 CPU-seconds every child spent starting. Rendering pages uses neither; a
-# child that crops figures or writes markdown imports them itself (figures.py, markdown.py). So
-# they are kept out of this import only.
-_LEFT_OUT = ("pymupdf.layout", "pymupdf4llm")
-_LEAVE_OUT = "pymupdf" not in sys.modules
-if _LEAVE_OUT:
-    for _name in _LEFT_OUT:  # None makes PyMuPDF's own `import` of it fail, as if absent
-        sys.modules.setdefault(_name, None)
-import pymupdf  # noqa: E402
+from vlcurate.transforms.sources.pdf.imports import without
 
-if _LEAVE_OUT:
-    for _name in _LEFT_OUT:
-        if sys.modules.get(_name, ...) is None:
-            del sys.modules[_name]  # a later explicit import loads it
+# Rendering pages uses neither of the packages PyMuPDF would import with it (imports.py): together
+# they were 0.4 of the 0.65 CPU-seconds every child spent starting.
+with without("pymupdf.layout", "pymupdf4llm"):
+    import pymupdf
 
 # pymupdf4llm switches MuPDF's ascender/descender corrections of character boxes off for the whole
 # process when it is imported, and the text blocks' boxes depend on that. Switched off here too,

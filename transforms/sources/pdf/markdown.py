@@ -18,19 +18,15 @@ from __future__ import annotations
 
 import collections
 import re
-import sys
 
-_WITHOUT_LAYOUT = "pymupdf.layout" not in sys.modules
-if _WITHOUT_LAYOUT:
-    sys.modules["pymupdf.layout"] = None  # pymupdf4llm then takes its legacy mode and loads no model
-import pymupdf  # noqa: E402
-from pymupdf4llm.helpers import pymupdf_rag  # noqa: E402  (the package checks its version is PyMuPDF's)
+from vlcurate.transforms.sources.pdf.imports import without
 
-if _WITHOUT_LAYOUT:
-    del sys.modules["pymupdf.layout"]  # a later explicit import (figures.py) loads it
+with without("pymupdf.layout"):  # pymupdf4llm then takes its legacy mode and loads no model
+    import pymupdf
+    from pymupdf4llm.helpers import pymupdf_rag  # (the package checks its version is PyMuPDF's)
 
-from vlcurate.transforms.sources.pdf.core import clean_text  # noqa: E402
-from vlcurate.transforms.sources.pdf.tables import table_markdown  # noqa: E402
+from vlcurate.transforms.sources.pdf.core import clean_text
+from vlcurate.transforms.sources.pdf.tables import table_markdown
 
 _HEADER_PAGES = 200  # pages read to learn the body and heading font sizes
 _GRAPHICS_LIMIT = 5000  # a page with more vector paths than this has its graphics ignored (cost cap)
