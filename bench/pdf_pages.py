@@ -11,8 +11,11 @@ images; several files of different lengths) and measures pages/s for:
   (b) a plain multiprocessing.Pool(2) loop doing the same PyMuPDF work per page
       (render at longest side 1024, PNG encode, text blocks, write to tar; no page markdown,
       as the pipeline's default; --also-markdown adds the pipeline run (a3) with --markdown),
+  (b2) the same loop with the PNG encoder the pipeline uses (transforms/data/png.py: libdeflate
+      instead of MuPDF's zlib writer, the same pixels): a/b2 is the pipeline's own cost, the
+      encoder's gain taken out,
   (c) poppler's pdftoppm -png -scale-to 1024, two processes in parallel,
-and the throughput ratios a/b and a/c; the target is a/b >= 0.9, and a2 no slower than a. It also times the CLI on a
+and the throughput ratios a/b, a/b2 and a/c; the target is a/b >= 0.9, and a2 no slower than a. It also times the CLI on a
 one-page corpus, the pipeline's fixed cost (interpreter, Beam, child start-up, manifest), and
 prints the steady-state ratio: pages / (time(a) - fixed cost) against (b). Each run's CPU-seconds
 (its whole process tree: the CLI with its render children and Beam workers, the Pool with its
@@ -39,6 +42,7 @@ from pathlib import Path
 
 import numpy as np
 import pymupdf
+from vlcurate.transforms.data.png import pixmap_png
 from timing import add_run_flags, best_times, finish, work_folder  # bench/timing.py: this script's folder is on sys.path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -49,7 +53,7 @@ CHUNK = 10  # pages per task in (b) and (c): small enough that both workers stay
 A, A2 = "(a) beam, default local", "(a2) beam multi_processing"
 A0 = "(a0) beam, 1-page corpus"
 A3 = "(a3) beam, --markdown"
-B, C = "(b) multiprocessing.Pool", "(c) pdftoppm x2"
+B, B2, C = "(b) multiprocessing.Pool", "(b2) Pool, vlcurate's PNG encoder", "(c) pdftoppm x2"
 WORDS = ("data model page image text training curation pipeline vision language shard "
          "render quality filter document layout token caption scan table figure").split()
 
@@ -141,15 +145,15 @@ def add_member(tar: tarfile.TarFile, name: str, data: bytes) -> None:
     tar.addfile(info, io.BytesIO(data))
 
 
-def render_chunk(task: tuple[str, int, int, str]) -> int:
-    path, first, stop, tar_path = task
+def render_chunk(task: tuple[str, int, int, str, bool]) -> int:
+    path, first, stop, tar_path, our_png = task
     doc = pymupdf.open(path)  # once per task, as the pipeline does per page range
     with tarfile.open(tar_path, "w") as tar:
         for number in range(first, stop):
             page = doc[number]
             s = PAGE_SIZE / max(page.rect.width, page.rect.height)
             pix = page.get_pixmap(matrix=pymupdf.Matrix(s, s))
-            png = pix.tobytes("png")
+            png = pixmap_png(pix) if our_png else pix.tobytes("png")
             blocks = page.get_text("blocks", sort=True)
             text = "\n".join(b[4] for b in blocks if b[6] == 0)  # type 0 = text block
             meta = {"source": Path(path).name, "page": number, "width": pix.width,
@@ -162,8 +166,8 @@ def render_chunk(task: tuple[str, int, int, str]) -> int:
     return stop - first
 
 
-def run_pool(files: list[tuple[Path, int]], out: Path) -> None:
-    tasks = [(p, a, b, str(out / f"chunk_{i:05d}.tar")) for i, (p, a, b) in enumerate(chunks(files))]
+def run_pool(files: list[tuple[Path, int]], out: Path, our_png: bool = False) -> None:
+    tasks = [(p, a, b, str(out / f"chunk_{i:05d}.tar"), our_png) for i, (p, a, b) in enumerate(chunks(files))]
     with Pool(WORKERS) as pool:
         done = sum(pool.imap_unordered(render_chunk, tasks))
     assert done == sum(n for _, n in files), (done, files)
@@ -219,6 +223,7 @@ def main() -> int:
         if args.also_markdown:
             runs[A3] = lambda out: run_pipeline(corpus, out, markdown=True)
     runs[B] = lambda out: run_pool(files, out)
+    runs[B2] = lambda out: run_pool(files, out, our_png=True)
     runs[C] = lambda out: run_pdftoppm(files, out)
 
     cpu: dict = {}
@@ -237,7 +242,7 @@ def main() -> int:
             print(textwrap.indent(errors[name], "    "))
 
     # Throughput ratios (pages/s), i.e. the inverse ratio of the best times.
-    pairs = {"a/b": (A, B), "a/c": (A, C), "a2/b": (A2, B), "a3/b": (A3, B)}
+    pairs = {"a/b": (A, B), "a/b2": (A, B2), "a/c": (A, C), "a2/b": (A2, B), "a3/b": (A3, B)}
     ratios = {k: results[d] / results[n] for k, (n, d) in pairs.items() if n in results and d in results}
     if A in results and A0 in results and B in results and results[A] > results[A0]:
         # Throughput once running: the fixed cost (measured on one page) taken out of (a).

@@ -26,6 +26,7 @@ from vlcurate.transforms.sources.pdf.core import clean_text, document_of
 from vlcurate.transforms.sources.pdf.tables import table_fields
 from vlcurate.transforms.sources.pdf.config import FigureConfig, PageTask, PdfConfig
 from vlcurate.transforms.sources.pdf.table_shape import why_not_a_table
+from vlcurate.transforms.data.png import pixmap_png
 from vlcurate.transforms.data.rejects import Reject
 from vlcurate.transforms.data.sample import Image, Sample, make_key
 
@@ -227,7 +228,7 @@ def crop(page: pymupdf.Page, bbox: pymupdf.Rect, config: FigureConfig, max_pixel
     scale = min(scale, (config.max_side_px - 1) / long_side,  # - 1: the pixmap rounds its box out
                 (max_pixels / max(clip.get_area(), 1e-9)) ** 0.5)
     pixmap = page.get_pixmap(matrix=pymupdf.Matrix(scale, scale), clip=clip, alpha=False)
-    return Image(pixmap.tobytes("png"), "png", pixmap.width, pixmap.height)
+    return Image(pixmap_png(pixmap), "png", pixmap.width, pixmap.height)
 
 
 def figure_samples(document: pymupdf.Document, task: PageTask, config: PdfConfig) -> list[Sample]:
