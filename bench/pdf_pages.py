@@ -53,7 +53,7 @@ CHUNK = 10  # pages per task in (b) and (c): small enough that both workers stay
 A, A2 = "(a) beam, default local", "(a2) beam multi_processing"
 A0 = "(a0) beam, 1-page corpus"
 A3 = "(a3) beam, --markdown"
-B, B2, C = "(b) multiprocessing.Pool", "(b2) Pool, vlcurate's PNG encoder", "(c) pdftoppm x2"
+B, B2, C = "(b) multiprocessing.Pool", "(b2) Pool, our PNG encoder", "(c) pdftoppm x2"
 WORDS = ("data model page image text training curation pipeline vision language shard "
          "render quality filter document layout token caption scan table figure").split()
 
