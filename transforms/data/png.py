@@ -3,9 +3,10 @@
 MuPDF's own PNG writer (``Pixmap.tobytes("png")``) compresses with zlib at level 6 and no row
 filter, and that was three quarters of a rendered page's CPU: 20.7 of 27 ms for a 1024-pixel
 page (bench/pdf_pages.py's corpus). libdeflate at the same level compresses the same rows 2.3
-times as fast and 2% smaller there (a page may come out up to 1% larger), so this writes the same PNG layout (filter 0 on every row, one IDAT,
-the resolution in pHYs) with libdeflate. The pixels decode to exactly the pixmap's; the bytes are
-deterministic for a pinned libdeflate (requirements.txt).
+times as fast and 2% smaller there (a page may come out up to 1% larger), so this writes the
+same PNG layout (filter 0 on every row, one IDAT, the resolution in pHYs) with libdeflate. The
+pixels decode to exactly the pixmap's; the bytes are deterministic for a pinned libdeflate
+(requirements.txt).
 """
 
 from __future__ import annotations
