@@ -133,7 +133,8 @@ def main() -> int:
     ratios = {"a/b": times[B] / times[A], "a/c": times[C] / times[A]}
     print("\nthroughput ratios: " + "   ".join(f"{k} = {v:.2f}" for k, v in ratios.items()))
     if args.json:
-        args.json.write_text(json.dumps({"pages": args.pages, "seconds": times, "ratios": ratios}, indent=2) + "\n")
+        args.json.write_text(json.dumps({"cores": os.cpu_count(), "pages": args.pages, "seconds": times,
+                                         "ratios": ratios}, indent=2) + "\n")
     if tmp:
         tmp.cleanup()
     if args.notebooks:

@@ -140,7 +140,7 @@ def main() -> int:
     print("\nthroughput ratios: " + "   ".join(f"{k} = {v:.2f}" for k, v in ratios.items())
           + f"   (target a/b >= 0.85: {'MET' if ratios['a/b'] >= 0.85 else 'NOT MET'})")
     if args.json:
-        args.json.write_text(json.dumps({"pairs": len(samples), "model": args.model,
+        args.json.write_text(json.dumps({"cores": os.cpu_count(), "pairs": len(samples), "model": args.model,
                                          "seconds": {"a0": a0, "a": a, "b": b}, "ratios": ratios}, indent=2) + "\n")
     if tmp:
         tmp.cleanup()

@@ -166,7 +166,7 @@ def main() -> int:
             print(f"{name:28s} {count:7d} {seconds:9.2f} {rate}")
         print("throughput ratios: " + "   ".join(f"{k} = {v:.2f}" for k, v in ratios.items())
               + f"   (target a/b >= 0.85: {'MET' if ratios['a/b'] >= 0.85 else 'NOT MET'})")
-        figures[engine] = {"seconds": times, "ratios": ratios}
+        figures[engine] = {"images": len(paths), "seconds": times, "ratios": ratios}
 
     if args.json:
         args.json.write_text(json.dumps({"cores": os.cpu_count(), **figures}, indent=2) + "\n")

@@ -53,7 +53,7 @@ CATEGORY_SOURCE = {"document_ocr": "pdf", "web_code": "web", "scene_ocr": "ocr",
 SOURCE_NAMES = {"pdf": "PDF pages", "web": "web screenshots", "ocr": "OCR images", "charts": "chart pages"}
 CLIP_SOURCES = ("pdf", "web", "ocr", "charts")  # image-text kinds: CLIP-scored by default in a recipe
 HOURS_PER_MONTH = 730
-BENCH_CORES = 2  # for the benchmark JSONs that do not record their cores (clip.py, charts.py)
+BENCH_CORES = 2  # for benchmark JSONs written before clip.py and charts.py recorded their cores
 
 
 # --------------------------------------------------------------------------- inputs
@@ -102,10 +102,11 @@ def rate_from_bench(path: Path, ocr_images: int, bench_cores: int, end_to_end: b
     elif "(a) vlcurate web CLI" in results:  # bench/web.py
         source, n, a, a0, raw = "web", results["(a) vlcurate web CLI"]["pages"], *(secs.get(k) for k in (
             "(a) vlcurate web CLI", "(a0) CLI, 1-URL input", "(b) 1 warm browser"))
-    elif any(e in doc for e in ("ppocr", "tesseract")):  # bench/ocr.py: no image count in its JSON
+    elif any(e in doc for e in ("ppocr", "tesseract")):  # bench/ocr.py
         engine = next(e for e in ("ppocr", "tesseract") if e in doc)
         secs = doc[engine]["seconds"]
-        source, n, a, a0, raw = "ocr", ocr_images, *(secs.get(k) for k in (
+        # Its image count; a JSON written before ocr.py recorded it: --ocr-images.
+        source, n, a, a0, raw = "ocr", doc[engine].get("images", ocr_images), *(secs.get(k) for k in (
             "(a) beam, default local", "(a0) beam, 1 image", "(b) Pool(2), same engine"))
     elif "pairs" in doc and "model" in doc:  # bench/clip.py
         source, n, a, a0, raw = "clip", doc["pairs"], secs["a"], secs.get("a0"), secs.get("b")
@@ -247,7 +248,7 @@ def main() -> int:
                     "--before-* figures)")
     ap.add_argument("--dataset", type=Path, nargs="+", default=[], help="dataset folders to measure bytes a sample on")
     ap.add_argument("--sample-kb", type=lambda t: pairs(t), default={}, help="SOURCE=KB,... bytes a sample")
-    ap.add_argument("--ocr-images", type=int, default=150, help="images the bench/ocr.py JSON ran (its JSON lacks it)")
+    ap.add_argument("--ocr-images", type=int, default=150, help="images a bench/ocr.py JSON ran, where it does not say (one written before it did)")
     ap.add_argument("--bench-cores", type=int, default=BENCH_CORES, help="vCPUs of benchmark JSONs that lack 'cores'")
     ap.add_argument("--end-to-end", action="store_true",
                     help="rates of the whole benchmark run (a), start-up included, not the steady rate")
