@@ -38,12 +38,12 @@ class IsolatedError(RuntimeError):
     """An unexpected exception inside the child, carried back as its type name and message."""
 
 
-# A child is replaced after this many calls: native libraries' caches and heap fragments grow with
-# the work (MuPDF children grew about 3.5 KB a page over 8,000 pages each, bench/memory.py), and a
-# run's memory must not grow with its size. A new child costs about a second of CPU (interpreter,
-# libraries, its documents reopened): after 1,000 calls, a 4,800-page PDF run replaced its two
-# children four times, for at most 3.5 MB each; after 4,000, a child holds at most about 14 MB of
-# such growth and that run replaces none.
+# A child is replaced after this many calls: native libraries' caches and heap fragments may grow
+# with the work, and a run's memory must not grow with its size. (PDF children grew about 3.5 KB a
+# page over 8,000 pages each, bench/memory.py; that was PyMuPDF leaking every text block, which
+# transforms/sources/pdf/blocks.py undoes: they now hold flat, 190 MB after 800 pages and after
+# 4,000.) A new child costs about a second of CPU (interpreter, libraries, its documents
+# reopened): after 4,000 calls a 4,800-page PDF run replaces none.
 RECYCLE_AFTER = 4000
 # How long an adopted spare may take to finish its imports and set its memory limit (``adopt``).
 ADOPT_TIMEOUT_S = 60.0

@@ -30,6 +30,7 @@ from vlcurate import __version__
 from vlcurate.transforms.data.png import pixmap_png
 from vlcurate.transforms.io.files import read_capped
 from vlcurate.transforms.ocr.core import with_ocr
+from vlcurate.transforms.sources.pdf.blocks import page_blocks
 from vlcurate.transforms.sources.pdf.config import PageTask, PdfConfig
 from vlcurate.transforms.sources.pdf.reading_order import reading_order
 from vlcurate.transforms.data.rejects import Reject
@@ -113,7 +114,7 @@ def render_page(document: pymupdf.Document, task: PageTask, config: PdfConfig) -
             data = pixmap_png(pixmap)  # libdeflate: MuPDF's own writer was 3/4 of a page's CPU
         else:
             data = pixmap.tobytes("jpeg", jpg_quality=config.jpeg_quality)
-        blocks = page.get_text("blocks", sort=True)
+        blocks = page_blocks(page, sort=True)
     except Exception as error:
         raise Reject("pdf_corrupt", f"cannot render page: {error}") from error
     blocks = [blocks[index] for index in reading_order([block[:4] for block in blocks])]  # columns one by one

@@ -19,6 +19,7 @@ import pymupdf
 import pymupdf.layout  # noqa: F401  registers page.get_layout()'s model (pdf/core.py leaves it out of PyMuPDF's import)
 
 from vlcurate import __version__
+from vlcurate.transforms.sources.pdf.blocks import page_blocks
 from vlcurate.transforms.sources.pdf.captions import is_caption, names_a_table
 from vlcurate.transforms.sources.pdf.chart_data import ChartData, parse_number, recover
 from vlcurate.transforms.sources.pdf.chart_marks import visible
@@ -175,7 +176,7 @@ def find_captions(page: pymupdf.Page, boxes: list[pymupdf.Rect], config: FigureC
     layout_captions = [pymupdf.Rect(x0, y0, x1, y1) for x0, y0, x1, y1, label in
                        getattr(page, "layout_information", None) or [] if label == "caption"]
     pairs = []
-    for number, (x0, y0, x1, y1, text, _n, block_type) in enumerate(page.get_text("blocks")):
+    for number, (x0, y0, x1, y1, text, _n, block_type) in enumerate(page_blocks(page)):
         rect = pymupdf.Rect(x0, y0, x1, y1)
         text = " ".join(clean_text(text).split())
         if block_type != 0 or not text:
