@@ -30,6 +30,7 @@ from vlcurate.transforms.io.files import WrittenFile, atomic_write, write_bytes
 from vlcurate.transforms.io.manifest import build_manifest, write_manifest
 from vlcurate.transforms.io.staging import TAR_BLOCK, Staging, StagedSample, StagingLost, decode, encode, index_row
 from vlcurate.transforms.io.tables import index_table, parquet_bytes, rejects_table, run_source
+from vlcurate.transforms.runtime.heap import trim
 from vlcurate.transforms.runtime.stage import REJECTS, in_global_window
 
 TAR_END = 2 * TAR_BLOCK  # the two zero blocks that close an archive
@@ -180,6 +181,7 @@ def write_shard(samples: list[StagedSample], number: int, config: ShardConfig, s
         from vlcurate.transforms.label.queue import queue_bytes
 
         write_bytes(review_queue_path(config.output, name), queue_bytes(review, f"{name}.tar"), config.resume)
+    trim()  # what this shard's samples took, back to the kernel before the next (runtime/heap.py)
     return shard_record(name, written, tar, index), lost
 
 
@@ -322,6 +324,7 @@ class _WriteShards(beam.DoFn):
     def start_bundle(self):
         self._pending = collections.deque()
         self._first_numbers = None
+        trim()  # what the shuffles before had alive, back to the kernel before the shards' reads
 
     def process(self, item, plan):
         if self._first_numbers is None:  # the plan is the same for the whole bundle
