@@ -6,7 +6,7 @@ and Python's own small-object arenas return theirs to it the same way. The proce
 holds the high-water mark of everything the sink's stages had alive at once. ``trim`` asks glibc
 to return its free pages (``malloc_trim(0)``, every arena): on `bench/memory.py`'s 16,000-page
 run, trimming before the shards are written and after each one lowered the root process's peak
-from 288-293 MB to 264 MB. A few milliseconds a call; on a C library without it, nothing.
+from 288-307 MB to 264-269 MB. A few milliseconds a call; on a C library without it, nothing.
 """
 
 from __future__ import annotations
