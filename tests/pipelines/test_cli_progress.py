@@ -62,6 +62,16 @@ def pdfs(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
+def long_pdfs(tmp_path_factory):
+    """Two PDFs of 100 pages: a run long enough for a few lines at 0.05 s however fast the machine
+    (five pages took under 0.2 s of progress on a fast one, and printed none)."""
+    folder = tmp_path_factory.mktemp("long-pdfs")
+    (folder / "a.pdf").write_bytes(pdf_fixtures.text_pdf(100, "a"))
+    (folder / "b.pdf").write_bytes(pdf_fixtures.text_pdf(100, "b"))
+    return folder
+
+
+@pytest.fixture(scope="module")
 def not_pdfs(tmp_path_factory):
     """Three files named .pdf that are not PDFs."""
     folder = tmp_path_factory.mktemp("not-pdfs")
@@ -84,8 +94,9 @@ def test_a_terminal_gets_a_live_bar_closed_before_the_summary(pdfs, tmp_path):
     assert "\r" not in output[summary:].replace("\r\n", "\n")  # and never redrawn after it
 
 
-def test_a_log_gets_plain_lines_that_stop_before_the_summary(pdfs, tmp_path):
-    status, output = merged("pdf", "--input", pdfs, "--output", tmp_path / "out", *FAST, "--progress-interval", "0.2")
+def test_a_log_gets_plain_lines_that_stop_before_the_summary(long_pdfs, tmp_path):
+    status, output = merged("pdf", "--input", long_pdfs, "--output", tmp_path / "out", *FAST,
+                            "--progress-interval", "0.05")
     assert status == 0, output
     assert "Traceback" not in output and "\r" not in output  # no bar in a log
     lines = output.splitlines()
@@ -95,7 +106,7 @@ def test_a_log_gets_plain_lines_that_stop_before_the_summary(pdfs, tmp_path):
                r"[\d.]+ pages/s(, ETA \d+:\d\d)?( \[\w+\])?, \d+:\d\d elapsed")
     assert all(re.fullmatch(pattern, lines[n]) for n in shown), [lines[n] for n in shown]
     # the last line, printed when the run ends, has every page and sample; then the summary, and no more progress
-    assert lines[shown[-1]].startswith("vlcurate pdf: 5/5 pages (100%), inputs 2/2 files, 5 samples, 0 rejected")
+    assert lines[shown[-1]].startswith("vlcurate pdf: 200/200 pages (100%), inputs 2/2 files, 200 samples, 0 rejected")
     assert shown[-1] < lines.index(f"dataset       {tmp_path / 'out'}")
 
 
