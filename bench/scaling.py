@@ -257,10 +257,12 @@ def main() -> int:
     g.add_argument("--shuffles", type=int, default=3, help="shuffles that carry every sample (3: exact and near "
                    "dedup joins and the sink; 1: a plain `vlcurate pdf`)")
     g.add_argument("--record-kb", type=float, default=1.5, help="KB a sample's record takes across a shuffle (after)")
-    g.add_argument("--staging-class-a", type=float, default=2.03, help="object writes a sample to stage (after): the "
-                   "blob, a temporary object and a rename (a copy on GCS), and a 64th of a done record's two")
-    g.add_argument("--staging-class-b", type=float, default=2, help="object reads a sample (after): the blob's "
-                   "metadata and its bytes when the shard is written")
+    g.add_argument("--staging-class-a", type=float, default=0.1, help="class A operations a sample to stage (after): "
+                   "a batch of up to 64 samples is one object and its done lines another, each a temporary object "
+                   "and a rename (a copy on GCS), once by the source stage and once by the sink after the quality "
+                   "stages: 6/64, rounded up for the part batches at bundle ends (one object a sample was 2.03)")
+    g.add_argument("--staging-class-b", type=float, default=2, help="object reads a sample (after): its blob read "
+                   "back by the quality stages and when its shard is written")
     g = ap.add_argument_group("workers")
     g.add_argument("--worker-vcpus", type=int, default=4, help="vCPUs a worker (n2-standard-4)")
     g.add_argument("--worker-memory-gb", type=float, default=16)
@@ -317,7 +319,7 @@ def main() -> int:
     result = model(args, rates, sample_kb, workload)
     print_table(f"BEFORE: every sample's bytes cross {args.shuffles} shuffle(s); the dataset stored a month", result["before"])
     print_table(f"AFTER: a {args.record_kb:g} KB record crosses them; bytes written to staging (kept while the job "
-                f"runs) and to the shards;\n  {args.staging_class_a:g} object writes and {args.staging_class_b:g} "
+                f"runs) and to the shards;\n  {args.staging_class_a:g} class A operations and {args.staging_class_b:g} "
                 "reads a sample", result["after"])
     before, after = result["before"]["total"], result["after"]["total"]
     print(f"\nshuffle: {tb(before['shuffle_gb'])} -> {tb(after['shuffle_gb'])} "
@@ -328,8 +330,7 @@ def main() -> int:
     saved = before["costs"]["shuffle"] - after["costs"]["shuffle"] - (after["costs"]["storage"] - before["costs"]["storage"])
     per_sample_ops = saved / (before["samples"] * args.class_a / 1000)
     print(f"break-even: staging saves money on Dataflow while it costs under {per_sample_ops:.2f} class A operations "
-          f"a sample (now {args.staging_class_a:g}); one staged object per bundle of ~100 samples would be "
-          f"{args.staging_class_a / 100:g}")
+          f"a sample (now {args.staging_class_a:g}; one object a sample was 2.03)")
 
     # The local default: one machine, FnApiRunner in-process.
     local = {"memory_gb": args.local_memory_gb, "headroom": args.local_headroom}

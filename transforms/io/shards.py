@@ -28,10 +28,11 @@ from vlcurate.transforms.data.review import REVIEW_LABEL, review_queue_path
 from vlcurate.transforms.data.sample import Sample
 from vlcurate.transforms.io.files import WrittenFile, atomic_write, write_bytes
 from vlcurate.transforms.io.manifest import build_manifest, write_manifest
-from vlcurate.transforms.io.staging import TAR_BLOCK, Staging, StagedSample, StagingLost, decode, encode, index_row
+from vlcurate.transforms.io.staging import (TAR_BLOCK, RemotePack, Staging, StagedSample, StagingLost, decode, encode,
+                                            index_row)
 from vlcurate.transforms.io.tables import index_table, parquet_bytes, rejects_table, run_source
 from vlcurate.transforms.runtime.heap import trim
-from vlcurate.transforms.runtime.stage import REJECTS, in_global_window
+from vlcurate.transforms.runtime.stage import DONE_BATCH, REJECTS, in_global_window
 
 TAR_END = 2 * TAR_BLOCK  # the two zero blocks that close an archive
 # Buckets are sized to fill this share of a shard's caps, so that the random spread of a hash
@@ -42,6 +43,8 @@ BUCKET_FILL = 0.9
 REJECTS_PER_FILE = 100_000
 # Shards one writer (a DoFn instance) writes at once; each holds one sample's bytes at a time.
 SHARD_WRITERS = 2
+# Samples the sink stages as one object on an object store (as many as a source stage's batch).
+PACK_SAMPLES = DONE_BATCH
 
 
 @dataclasses.dataclass(frozen=True)
@@ -370,6 +373,11 @@ class StageSamples(beam.DoFn):
 
     def __init__(self, staging: Staging):
         self._staging = staging
+        self._pack = None
+
+    def start_bundle(self):
+        # On an object store a batch of samples is one object, and its records wait for it.
+        self._pack = RemotePack(self._staging) if self._staging.remote else None
 
     def process(self, element):
         if isinstance(element, StagedSample):
@@ -377,7 +385,17 @@ class StageSamples(beam.DoFn):
             return
         sample, extras = element if isinstance(element, tuple) else (element, None)
         Metrics.counter("sink", "staged").inc()
-        yield self._staging.stage(sample, extras)
+        staged = self._staging.stage(sample, extras)
+        if self._pack is None:
+            yield staged
+            return
+        self._pack.hold(staged)
+        if len(self._pack.held) >= PACK_SAMPLES or self._pack.full:
+            yield from self._pack.write()
+
+    def finish_bundle(self):
+        if self._pack is not None:
+            yield from map(in_global_window, self._pack.write())
 
 
 class WriteDataset(beam.PTransform):

@@ -10,6 +10,11 @@ resumed run finds what its interrupted self staged, and runs into one output nev
 - ``samples/packs/PID-ID.pack``: the blobs an isolated child staged on a local disk, one after
   another in one file per child (a record names the file and the offset). Creating a file cost
   about a millisecond here, as much as the rest of the bookkeeping of a page.
+- ``samples/packs/ID.pack`` on an object store (gs://): the blobs of up to a batch of one stage's
+  inputs in one object, written by the stage's worker (``RemotePack``). Cloud Storage bills every
+  object written, and a rename is a copy: an object a sample made staging cost more than the
+  shuffle it saved (docs/scaling.md). A record names its object before the object exists, so the
+  stage holds its records back until the object is written.
 - ``done/STAGE/BATCH.jsonl``: what the inputs of a source stage became (per input, a line with
   its ref, its samples' records and its reject rows), written after their samples are staged, a
   batch of inputs a file (one file an input cost more than the pipeline's own work per page). A
@@ -18,7 +23,8 @@ resumed run finds what its interrupted self staged, and runs into one output nev
 
 Names start with a dot so that dataset globs (shards/*, ...) never see them; the folder is removed
 after a run succeeds. A local output is written with the os alone (an isolated child then needs no
-Beam); anything else goes through io/files, so a gs:// output stages on gs://.
+Beam); anything else goes through io/files, so a gs:// output stages on gs://, and an isolated
+child hands its blobs to its worker instead of writing them (``Pending``).
 """
 
 from __future__ import annotations
@@ -157,14 +163,23 @@ class Staging:
 
     # --- samples -------------------------------------------------------------------------------
 
-    def stage(self, sample: Sample, extras: dict | None = None, packed: bool = False) -> StagedSample:
+    @property
+    def remote(self) -> bool:
+        """Whether the staging area is on an object store (gs://): samples go there in packs."""
+        return "://" in self.root
+
+    def stage(self, sample: Sample, extras: dict | None = None, packed: bool = False) -> "StagedSample | Pending":
         """Write the sample's members once and return its record (with ``extras``: what dedup
         compares, computed from the sample's pixels while they were at hand). ``packed``: append
-        them to this process's pack file, where the staging area is a local folder."""
+        them to this process's pack file, where the staging area is a local folder. On an object
+        store nothing is written here: the ``Pending`` record and blob go to the stage's
+        ``RemotePack``."""
         if self.provenance:
             sample = dataclasses.replace(sample, provenance={**sample.provenance, **dict(self.provenance)})
         record, blob = encode(sample, extras)
-        if packed and "://" not in self.root:
+        if self.remote:
+            return Pending(record, blob)
+        if packed:
             path, offset = _append_to_pack(f"{self.root}/samples/packs", blob)
             return dataclasses.replace(record, blob=path, offset=offset)
         path = self.blob_path(sample.key, record.sha256)
@@ -206,12 +221,13 @@ class Staging:
         """Delete the staging area (after a successful run), and the .staging folder once empty."""
         from apache_beam.io.filesystems import FileSystems
 
-        if FileSystems.exists(self.root):
+        if self.remote:  # no folders there: every object under the prefix (a folder's name is no object's)
+            FileSystems.delete([f"{self.root}/"])
+            return
+        if os.path.exists(self.root):
             FileSystems.delete([self.root])
-        parent = self.root.rsplit("/", 1)[0]
-        if "://" not in parent:
-            with contextlib.suppress(OSError):  # another run's staging is still there
-                os.rmdir(parent)
+        with contextlib.suppress(OSError):  # another run's staging is still there
+            os.rmdir(os.path.dirname(self.root))
 
 
 _FIELD_NAMES: dict[type, tuple[str, ...]] = {}
@@ -229,7 +245,9 @@ def _fields(record) -> dict:
 def staged_call(staging: Staging, function, *args):
     """Runs in an isolated child: the stage's ``function(*args)``, then the samples it made staged
     right there, so that only their records travel back to the pipeline's process, never their
-    pixels. ``function`` is a module-level function or its "module:function" name."""
+    pixels (on an object store, records and blobs go back as ``Pending``, for the worker's
+    ``RemotePack``: one object for many samples). ``function`` is a module-level function or its
+    "module:function" name."""
     if isinstance(function, str):
         import importlib
 
@@ -241,6 +259,61 @@ def staged_call(staging: Staging, function, *args):
     if isinstance(result, list):  # samples, and beside them any reject rows the function made
         return [staging.stage(item, packed=True) if isinstance(item, Sample) else item for item in result]
     return result
+
+
+@dataclasses.dataclass(frozen=True)
+class Pending:
+    """A sample staged for an object store: its record (no blob placed yet) and its blob's bytes,
+    on their way to the ``RemotePack`` of the stage that made it."""
+
+    record: StagedSample
+    blob: bytes
+
+
+class RemotePack:
+    """The blobs one stage's worker makes for a staging area on an object store, written as one
+    object (``samples/packs/ID.pack``) per batch instead of one, or two with the rename, per sample.
+
+    ``hold(output)`` places a ``Pending`` sample in the pack (its record names the object and the
+    offset) and keeps every output back; ``write()`` writes the object and gives the outputs held.
+    A record must not leave before its object exists: a stage fused behind this one in the same
+    bundle may read the blob at once (the quality stages' ``Load``). A bundle that fails leaves at
+    most an object no record names, removed with the staging area.
+    """
+
+    MAX_BYTES = 64 << 20  # a batch of big samples is written early: the worker holds at most this
+
+    def __init__(self, staging: Staging):
+        self._folder = f"{staging.root}/samples/packs"
+        self._start()
+
+    def _start(self) -> None:
+        self._path = f"{self._folder}/{uuid.uuid4().hex}.pack"
+        self._blobs: list[bytes] = []
+        self.size = 0
+        self.held: list = []
+
+    def hold(self, output):
+        """Keep ``output`` back until ``write``; a ``Pending`` sample becomes its placed record."""
+        if isinstance(output, Pending):
+            record = dataclasses.replace(output.record, blob=self._path, offset=self.size)
+            self._blobs.append(output.blob)
+            self.size += len(output.blob)
+            output = record
+        self.held.append(output)
+        return output
+
+    @property
+    def full(self) -> bool:
+        return self.size >= self.MAX_BYTES
+
+    def write(self) -> list:
+        """Write the object (whole: io/files' temporary name and rename) and return the outputs held."""
+        held, blobs, path = self.held, self._blobs, self._path
+        if blobs:
+            atomic_write(path, lambda out: [out.write(blob) for blob in blobs])
+        self._start()
+        return held
 
 
 _PACK: dict = {}  # this process's open pack file: {"folder": ..., "handle": ...}

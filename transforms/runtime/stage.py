@@ -15,12 +15,16 @@ from vlcurate.transforms.runtime import head_start, progress
 from vlcurate.transforms.runtime.isolation import shared_pool
 from vlcurate.transforms.data.rejects import Reject, RejectRecord, sample_reject
 from vlcurate.transforms.data.sample import Sample
-from vlcurate.transforms.io.staging import StagedSample, Staging, staged_call
+from vlcurate.transforms.io.staging import RemotePack, StagedSample, Staging, staged_call
 
 REJECTS = "rejects"
 # Settled inputs recorded as done per file (and at most this many seconds after they settled).
 DONE_BATCH = 64
 DONE_BATCH_SECONDS = 2.0
+# On an object store a batch is two objects (its samples, its done lines), each two class A
+# operations: a slow stage (a browser's screenshot a second) flushing every 2 s would pay about an
+# operation a sample. A kill there loses at most this much of a worker's work.
+REMOTE_BATCH_SECONDS = 30.0
 _LOG = logging.getLogger(__name__)
 
 
@@ -35,7 +39,9 @@ class StageDoFn(beam.DoFn):
     ``Staging`` (``with_staging``): its samples are then staged (by the isolated child that made
     them, for an isolated stage) and leave as their records, each settled element records what it
     became, and an element already settled by an interrupted attempt of the run is replayed from
-    the staging area instead of being computed again (``<stage>/replayed``).
+    the staging area instead of being computed again (``<stage>/replayed``). On an object store
+    the samples of a batch of inputs are staged as one object (``RemotePack``), and the batch's
+    outputs leave once that object is written.
     """
 
     stage = "stage"
@@ -43,6 +49,7 @@ class StageDoFn(beam.DoFn):
     _finished = None  # the staging's done index, read on first use (``replay``)
     _done: list | tuple = ()  # settled inputs whose done lines are not written yet (a list once there are)
     _done_since = 0.0  # when the oldest of them settled
+    _pack: RemotePack | None = None  # on an object store: this batch's blobs, and the outputs held for them
     # What its elements count as in the live progress (transforms/runtime/progress.py): the run's
     # inputs ("input"), the items of its main work ("item"), and whether its outputs are samples.
     counts: frozenset = frozenset()
@@ -84,8 +91,12 @@ class StageDoFn(beam.DoFn):
         progress.record(self.stage, started, len(samples), rejects[0].reason if rejects else None, self.counts)
         return [*samples, *(beam.pvalue.TaggedOutput(REJECTS, reject) for reject in rejects)]
 
+    def start_bundle(self):
+        # Nothing of a bundle that failed carries over: its outputs were never committed.
+        self._done, self._pack = (), None
+
     def finish_bundle(self):
-        self._record_done(force=True)
+        yield from map(in_global_window, self._record_done(force=True))
         progress.flush()
 
     def settle(self, element, compute, started: float | None = None, finished: float | None = None) -> list:
@@ -108,25 +119,39 @@ class StageDoFn(beam.DoFn):
         return self._staged(element, outputs)
 
     def _staged(self, element, outputs: list) -> list:
-        """With staging: the outputs' samples staged and the element recorded as done."""
-        if self.staging is not None:
-            outputs = [self.staging.stage(output) if isinstance(output, Sample) else output for output in outputs]
-            records = [output for output in outputs if isinstance(output, StagedSample)]
-            rejects = [output.value for output in outputs if isinstance(output, beam.pvalue.TaggedOutput)]
-            if not self._done:
-                self._done, self._done_since = [], time.monotonic()
-            self._done.append((self.ref(element), records, rejects))
-            self._record_done()
-        return outputs
+        """With staging: the outputs' samples staged and the element recorded as done; the
+        outputs to emit now (on an object store, those of a batch whose object was just written)."""
+        if self.staging is None:
+            return outputs
+        outputs = [self.staging.stage(output) if isinstance(output, Sample) else output for output in outputs]
+        if self._pack is None and self.staging.remote:
+            self._pack = RemotePack(self.staging)
+        if self._pack is not None:
+            outputs = [self._pack.hold(output) for output in outputs]
+        records = [output for output in outputs if isinstance(output, StagedSample)]
+        rejects = [output.value for output in outputs if isinstance(output, beam.pvalue.TaggedOutput)]
+        if not self._done:
+            self._done, self._done_since = [], time.monotonic()
+        self._done.append((self.ref(element), records, rejects))
+        released = self._record_done()
+        return outputs if self._pack is None else released
 
-    def _record_done(self, force: bool = False) -> None:
+    def _record_done(self, force: bool = False) -> list:
         """Write the settled inputs' done lines: a batch at a time (one file an input cost about a
         millisecond each, as much as the stage's own bookkeeping), and whatever is left when the
-        bundle ends; a kill loses at most one batch, whose inputs a resumed run does again."""
-        if self._done and (force or len(self._done) >= DONE_BATCH
-                           or time.monotonic() - self._done_since >= DONE_BATCH_SECONDS):
-            self.staging.finish(self.stage, self._done)
-            self._done = ()
+        bundle ends; a kill loses at most one batch, whose inputs a resumed run does again. On an
+        object store the batch's object is written first (its done lines name it), and the
+        outputs held for it are returned."""
+        if self._pack is None:
+            due = time.monotonic() - self._done_since >= DONE_BATCH_SECONDS
+        else:
+            due = self._pack.full or time.monotonic() - self._done_since >= REMOTE_BATCH_SECONDS
+        if not (self._done and (force or due or len(self._done) >= DONE_BATCH)):
+            return []
+        released = self._pack.write() if self._pack is not None else []
+        self.staging.finish(self.stage, self._done)
+        self._done = ()
+        return released
 
     def _reject(self, element, reason: str, detail: str):
         Metrics.counter(self.stage, reason).inc()
@@ -156,6 +181,7 @@ class ConcurrentStageDoFn(StageDoFn):
         raise NotImplementedError
 
     def start_bundle(self):
+        super().start_bundle()
         self._pending = collections.deque()
 
     def process(self, element):
@@ -174,7 +200,7 @@ class ConcurrentStageDoFn(StageDoFn):
             concurrent.futures.wait([future for _, _, future in self._pending],
                                     return_when=concurrent.futures.FIRST_COMPLETED)
             yield from map(in_global_window, self._settle_done())
-        self._record_done(force=True)
+        yield from map(in_global_window, self._record_done(force=True))
         progress.flush()
 
     def _settle_done(self) -> list:

@@ -1,0 +1,74 @@
+"""A dataset on an object store, as a Dataflow run writes it to gs://, on the local runner.
+
+Cloud Storage cannot be reached from here: the output is ``fakegcs://`` (tests/fixtures/
+object_store.py), a local folder with Cloud Storage's semantics (no folders, whole objects, a rename
+is a copy) that counts the requests a run makes by billing class. The dataset must be the bytes a
+local output gets, the staging area must be gone after the run, and staging must cost a fraction
+of a class A operation a sample (one object per sample cost two: a write and the rename's copy)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import pytest
+
+from fixtures import pdf as pdf_fixtures
+from fixtures.object_store import object_store
+from vlcurate.pipelines import cli
+
+pytestmark = pytest.mark.e2e
+
+PAGES = 2 * 60
+FLAGS = ["--page-size", "256", "--dedup", "exact", "--progress-interval", "0"]
+
+
+@pytest.fixture(scope="module")
+def pdfs(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("store-pdfs")
+    (folder / "a.pdf").write_bytes(pdf_fixtures.text_pdf(PAGES // 2, "a"))
+    (folder / "b.pdf").write_bytes(pdf_fixtures.text_pdf(PAGES // 2, "b"))
+    (folder / "broken.pdf").write_bytes(pdf_fixtures.truncated_pdf())
+    return folder
+
+
+def digests(root, manifest: dict) -> dict[str, str]:
+    """sha256 of every shard, index and rejects file the manifest names."""
+    names = [entry[key]["name"] if key != "shard" else entry["name"]
+             for entry in manifest["shards"] for key in ("shard", "index")]
+    names += [entry["name"] for entry in manifest["rejects"]["files"]]
+    return {name: hashlib.sha256((root / name).read_bytes()).hexdigest() for name in names}
+
+
+def test_a_dataset_on_an_object_store_is_the_local_one_and_staging_costs_little(pdfs, tmp_path):
+    local = tmp_path / "local"
+    assert cli.main(["pdf", "--input", str(pdfs), "--output", str(local), *FLAGS]) == 0
+    expected = json.loads((local / "manifest.json").read_text())
+
+    store = tmp_path / "store"
+    with object_store(store) as operations:
+        assert cli.main(["pdf", "--input", str(pdfs), "--output", "fakegcs://bucket/out", *FLAGS]) == 0
+    dataset = store / "bucket" / "out"
+    manifest = json.loads((dataset / "manifest.json").read_text())
+
+    assert manifest["totals"] == expected["totals"]
+    assert manifest["totals"]["samples"] == PAGES and manifest["totals"]["rejected"] == 1
+    assert digests(dataset, manifest) == digests(local, expected)
+    assert not [path for path in store.rglob("*") if ".staging" in path.parts and path.is_file()]  # by its prefix
+    class_a = sum(count for kind, count in operations.items() if kind.startswith("A "))
+    # Staged in objects of up to a batch of samples, by the render stage and again by the sink
+    # (after dedup's annotations), plus the dataset's own files: one object per sample was >= 2 a sample.
+    assert class_a < 0.5 * PAGES, dict(operations)
+
+
+def test_extending_a_dataset_on_an_object_store_over_the_same_inputs_adds_nothing(pdfs, tmp_path):
+    store = tmp_path / "store"
+    with object_store(store):
+        assert cli.main(["pdf", "--input", str(pdfs), "--output", "fakegcs://bucket/out", *FLAGS]) == 0
+        assert cli.main(["pdf", "--input", str(pdfs), "--output", "fakegcs://bucket/out", *FLAGS,
+                         "--mode", "extend"]) == 0
+    dataset = store / "bucket" / "out"
+    second = json.loads((dataset / "runs" / "run-0002.json").read_text())
+    assert second["totals"]["samples"] == 0 and second["totals"]["balanced"]
+    assert second["rejects"]["by_reason"]["already_in_dataset"] == PAGES
+    assert not [path for path in store.rglob("*") if ".staging" in path.parts and path.is_file()]

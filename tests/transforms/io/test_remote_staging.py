@@ -1,0 +1,101 @@
+"""Staging on an object store (a Dataflow run's gs:// output), on the fake of Cloud Storage in
+tests/fixtures/object_store.py (Cloud Storage cannot be reached here): samples of a batch become
+one object, their records wait for it, done lines name it, and the area is removed by prefix."""
+
+from __future__ import annotations
+
+import apache_beam as beam
+import pytest
+from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing.util import assert_that, equal_to
+
+from fixtures.object_store import object_store
+from vlcurate.transforms.data.sample import Sample, make_key
+from vlcurate.transforms.io.staging import Pending, RemotePack, StagedSample, Staging
+from vlcurate.transforms.runtime.stage import DONE_BATCH, REJECTS, StageDoFn
+
+
+def page(number: int) -> Sample:
+    return Sample(key=make_key("text", str(number)), source="text", category="text_only", uri=f"file:///doc/{number}",
+                  locator=str(number), text=f"page {number} " * (number + 1))
+
+
+def test_on_an_object_store_a_sample_is_pending_until_its_pack_is_written(tmp_path):
+    with object_store(tmp_path) as operations:
+        staging = Staging.of("fakegcs://bucket/out", "run", "text")
+        assert staging.remote
+        pending = [staging.stage(page(number)) for number in range(3)]
+        assert all(isinstance(item, Pending) for item in pending)
+        assert not list(tmp_path.rglob("*"))  # staging wrote nothing itself
+
+        pack = RemotePack(staging)
+        records = [pack.hold(item) for item in pending]
+        assert len({record.blob for record in records}) == 1
+        assert [record.offset for record in records] == [0, len(pending[0].blob), len(pending[0].blob) + len(pending[1].blob)]
+        assert not list(tmp_path.rglob("*.pack"))  # held: no object yet
+        assert pack.write() == records
+        [written] = tmp_path.rglob("*.pack")
+        assert written.read_bytes() == b"".join(item.blob for item in pending)
+        # One object for the three: written under a temporary name and copied into place.
+        assert operations["A write"] == 1 and operations["A copy"] == 1
+        assert [staging.sample(record).text for record in records] == [page(number).text for number in range(3)]
+        assert pack.write() == []  # an empty pack writes nothing
+
+        staging.remove()
+        assert not [path for path in tmp_path.rglob("*") if path.is_file()]
+
+
+def test_a_local_staging_area_is_unchanged(tmp_path):
+    staging = Staging.of(str(tmp_path), "run", "text")
+    assert not staging.remote
+    record = staging.stage(page(1))
+    assert isinstance(record, StagedSample) and staging.sample(record).text == page(1).text
+
+
+class _Pages(StageDoFn):
+    stage = "pages"
+
+    def run(self, number):
+        if number % 10 == 9:
+            from vlcurate.transforms.data.rejects import Reject
+
+            raise Reject("read_error", f"page {number}")
+        return [page(number)]
+
+    def ref(self, number):
+        return (f"file:///doc/{number}", str(number))
+
+
+class _LoadEach(beam.DoFn):
+    """Reads every record's blob as it arrives: fused behind the stage in the same bundle, as the
+    quality stages' Load is, so a record that left before its object exists fails here."""
+
+    def __init__(self, staging):
+        self._staging = staging
+
+    def process(self, record):
+        yield self._staging.sample(record).text
+
+
+@pytest.mark.e2e
+def test_a_stage_on_an_object_store_writes_one_object_a_batch_and_releases_records_after_it(tmp_path):
+    count = 2 * DONE_BATCH + 5
+    with object_store(tmp_path) as operations:
+        staging = Staging.of("fakegcs://bucket/out", "run", "text")
+        with TestPipeline(runner="FnApiRunner") as pipeline:
+            outputs = (pipeline | beam.Create(range(count), reshuffle=False)
+                       | beam.ParDo(_Pages().with_staging(staging)).with_outputs(REJECTS, main="samples"))
+            texts = outputs.samples | beam.ParDo(_LoadEach(staging))
+            assert_that(texts, equal_to([page(n).text for n in range(count) if n % 10 != 9]))
+        packs = list(tmp_path.rglob("samples/packs/*.pack"))
+        done = list(tmp_path.rglob("done/pages/*.jsonl"))
+        # A batch of DONE_BATCH inputs is one object (the bundle's rest one more), and its done lines one.
+        assert 3 <= len(packs) == len(done) <= 4
+        assert operations["A write"] == operations["A copy"] == len(packs) + len(done)
+
+        finished = staging.finished("pages")
+        assert len(finished) == count
+        samples, rejects = finished.get(("file:///doc/3", "3"))
+        assert not rejects and staging.sample(samples[0]).text == page(3).text
+        samples, rejects = finished.get(("file:///doc/9", "9"))
+        assert not samples and rejects[0].reason == "read_error"
