@@ -15,6 +15,7 @@ import pytest
 
 from fixtures import pdf as pdf_fixtures
 from fixtures.object_store import object_store
+from fixtures.recipes import every_stage_recipe
 from vlcurate.pipelines import cli
 
 pytestmark = pytest.mark.e2e
@@ -37,7 +38,12 @@ def digests(root, manifest: dict) -> dict[str, str]:
     names = [entry[key]["name"] if key != "shard" else entry["name"]
              for entry in manifest["shards"] for key in ("shard", "index")]
     names += [entry["name"] for entry in manifest["rejects"]["files"]]
+    names += sorted(path.relative_to(root).as_posix() for path in (root / "review").glob("*.jsonl"))
     return {name: hashlib.sha256((root / name).read_bytes()).hexdigest() for name in names}
+
+
+def staged_objects(store) -> list:
+    return [path for path in store.rglob("*") if ".staging" in path.parts and path.is_file()]
 
 
 def test_a_dataset_on_an_object_store_is_the_local_one_and_staging_costs_little(pdfs, tmp_path):
@@ -54,7 +60,7 @@ def test_a_dataset_on_an_object_store_is_the_local_one_and_staging_costs_little(
     assert manifest["totals"] == expected["totals"]
     assert manifest["totals"]["samples"] == PAGES and manifest["totals"]["rejected"] == 1
     assert digests(dataset, manifest) == digests(local, expected)
-    assert not [path for path in store.rglob("*") if ".staging" in path.parts and path.is_file()]  # by its prefix
+    assert not staged_objects(store)  # removed by its prefix
     class_a = sum(count for kind, count in operations.items() if kind.startswith("A "))
     # Staged in objects of up to a batch of samples, by the render stage and again by the sink
     # (after dedup's annotations), plus the dataset's own files: one object per sample was >= 2 a sample.
@@ -71,4 +77,26 @@ def test_extending_a_dataset_on_an_object_store_over_the_same_inputs_adds_nothin
     second = json.loads((dataset / "runs" / "run-0002.json").read_text())
     assert second["totals"]["samples"] == 0 and second["totals"]["balanced"]
     assert second["rejects"]["by_reason"]["already_in_dataset"] == PAGES
-    assert not [path for path in store.rglob("*") if ".staging" in path.parts and path.is_file()]
+    assert not staged_objects(store)
+
+
+def test_a_recipe_with_every_quality_stage_on_an_object_store_is_the_local_one(tmp_path):
+    """PDF pages, OCR of photos, SFT conversations and text, through exact and near dedup, CLIP
+    with a keep fraction and the labeler (its review queue): the stages that read staged blobs
+    back (Load) right behind the sources that staged them, and the sink staging again."""
+    path = every_stage_recipe(tmp_path)
+    assert cli.main(["run", str(path), "--no-report", "--progress-interval", "0"]) == 0
+    expected = json.loads((tmp_path / "out" / "manifest.json").read_text())
+
+    remote = tmp_path / "remote.yaml"
+    remote.write_text(path.read_text().replace(f"output: {tmp_path / 'out'}", "output: fakegcs://bucket/recipe"))
+    store = tmp_path / "store"
+    with object_store(store):
+        assert cli.main(["run", str(remote), "--no-report", "--progress-interval", "0"]) == 0
+    dataset = store / "bucket" / "recipe"
+    manifest = json.loads((dataset / "manifest.json").read_text())
+    assert manifest["totals"] == expected["totals"] and manifest["totals"]["filtered"] > 0
+    assert manifest["facts"]["clip_cut"] == expected["facts"]["clip_cut"]
+    assert (dataset / "review").is_dir()
+    assert digests(dataset, manifest) == digests(tmp_path / "out", expected)
+    assert not staged_objects(store)
