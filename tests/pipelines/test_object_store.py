@@ -10,9 +10,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 
 import pytest
 
+from fixtures import REPO
 from fixtures import pdf as pdf_fixtures
 from fixtures.object_store import object_store
 from fixtures.recipes import every_stage_recipe
@@ -100,3 +106,70 @@ def test_a_recipe_with_every_quality_stage_on_an_object_store_is_the_local_one(t
     assert (dataset / "review").is_dir()
     assert digests(dataset, manifest) == digests(tmp_path / "out", expected)
     assert not staged_objects(store)
+
+
+# Test harness only: each page takes a little longer and a batch is 8 pages, so that the run,
+# writing to the fake object store, can be killed with some batches written and some not.
+SLOW_RUN_ON_THE_STORE = """
+import pathlib, sys, time
+sys.path.insert(0, sys.argv[4])
+from fixtures.object_store import object_store
+from vlcurate.transforms.runtime import stage
+from vlcurate.transforms.sources.pdf import beam as pdf_beam
+
+stage.DONE_BATCH = 8
+outputs = pdf_beam.RenderPdfPage.outputs
+
+def slow(self, task, sample):
+    time.sleep(0.15)
+    return outputs(self, task, sample)
+
+pdf_beam.RenderPdfPage.outputs = slow
+from vlcurate.pipelines import cli
+with object_store(pathlib.Path(sys.argv[3])):
+    sys.exit(cli.main(["pdf", "--input", sys.argv[1], "--output", sys.argv[2], "--page-size", "256",
+                       "--progress-interval", "0"]))
+"""
+
+
+def finished_pages(dataset) -> int:
+    return sum(len(path.read_bytes().splitlines())
+               for path in (dataset / ".staging" / "pdf" / "done" / "pdf_page").glob("*.jsonl"))
+
+
+def test_a_run_on_an_object_store_killed_part_way_resumes_from_its_packs(pdfs, tmp_path):
+    local = tmp_path / "local"
+    assert cli.main(["pdf", "--input", str(pdfs), "--output", str(local), "--page-size", "256",
+                     "--progress-interval", "0"]) == 0
+    expected = json.loads((local / "manifest.json").read_text())
+
+    store = tmp_path / "store"
+    dataset = store / "bucket" / "out"
+    process = subprocess.Popen([sys.executable, "-c", SLOW_RUN_ON_THE_STORE, str(pdfs), "fakegcs://bucket/out",
+                                str(store), str(REPO / "tests")],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    deadline = time.monotonic() + 240
+    while finished_pages(dataset) < PAGES // 3 and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.communicate()
+    done = finished_pages(dataset)
+    assert PAGES // 3 <= done < PAGES, "the kill came too late to test anything"
+    assert list(dataset.glob(".staging/pdf/samples/packs/*.pack"))  # done lines name packs, written first
+
+    resume = ["pdf", "--input", str(pdfs), "--output", "fakegcs://bucket/out", "--page-size", "256",
+              "--progress-interval", "0", "--mode", "resume"]
+    with object_store(store):
+        # On an object store a lock is not taken over: a Dataflow job can outlive the process
+        # that launched it, so the user is told which lock to delete once that run is gone.
+        with pytest.raises(SystemExit, match="delete fakegcs://bucket/out/.vlcurate.lock if that run is gone"):
+            cli.main(resume)
+        (dataset / ".vlcurate.lock").unlink()
+        assert cli.main(resume) == 0
+    run = json.loads((dataset / "runs" / "run-0001.json").read_text())
+    page = next(row for row in run["funnel"] if row["stage"] == "pdf_page")
+    assert page["in"] == PAGES and page["replayed"] == done
+    manifest = json.loads((dataset / "manifest.json").read_text())
+    assert manifest["totals"] == expected["totals"]
+    assert digests(dataset, manifest) == digests(local, expected)
+    assert not staged_objects(store) and not (dataset / ".vlcurate.lock").exists()
