@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import os
 import posixpath
+import threading
 import uuid
 from collections.abc import Iterator
 
@@ -100,6 +102,41 @@ def open_for_reading(uri: str):
     if "://" in uri:
         return _filesystems().open(uri, compression_type=_uncompressed())
     return open(uri, "rb")
+
+
+def read_range(uri: str, offset: int, size: int) -> bytes:
+    """``size`` bytes of ``uri`` from ``offset`` (fewer where the file ends first).
+
+    On gs:// one ranged request of exactly those bytes: Beam's reader there fetches 16 MB from
+    the offset whatever is asked (google-cloud-storage's BlobReader reads a whole chunk ahead) and
+    makes a new client, with its own connection, at every open; a staged blob of 150 KB in a pack
+    of many cost megabytes of download and a handshake each."""
+    if uri.startswith("gs://"):
+        return _gcs_range(uri, offset, size)
+    with open_for_reading(uri) as handle:
+        handle.seek(offset)
+        return handle.read(size)
+
+
+_GCS = threading.local()  # each thread's Cloud Storage client: one for every read it makes
+
+
+def _gcs_client():
+    client = getattr(_GCS, "client", None)
+    if client is None or getattr(_GCS, "pid", None) != os.getpid():  # a forked child needs its own
+        from apache_beam.io.gcp.gcsio import GcsIO  # the client and credentials Beam's FileSystems use
+
+        _GCS.client, _GCS.pid = GcsIO().client, os.getpid()
+    return _GCS.client
+
+
+def _gcs_range(uri: str, offset: int, size: int) -> bytes:
+    if size <= 0:
+        return b""
+    bucket, _, name = uri[len("gs://"):].partition("/")
+    blob = _gcs_client().bucket(bucket).blob(name)
+    # ``end`` is the last byte, inclusive; raw: the bytes as stored, as Beam's reader asks.
+    return blob.download_as_bytes(start=offset, end=offset + size - 1, checksum=None, raw_download=True)
 
 
 def read_capped(uri: str, max_bytes: int) -> bytes:

@@ -42,7 +42,7 @@ import uuid
 from vlcurate.transforms.data.rejects import RejectRecord
 from vlcurate.transforms.data.review import REVIEW_LABEL, REVIEW_STATUS, REVIEWED_STATUS
 from vlcurate.transforms.data.sample import Sample, sample_from_members, split_member_name
-from vlcurate.transforms.io.files import atomic_write, open_for_reading, read_capped
+from vlcurate.transforms.io.files import atomic_write, open_for_reading, read_capped, read_range
 
 STAGING = ".staging"
 TAR_BLOCK = 512
@@ -345,9 +345,7 @@ def _read_range(record: StagedSample) -> bytes:
     """A packed blob's bytes (its record's size, at most MAX_BLOB_BYTES)."""
     if record.size > MAX_BLOB_BYTES:
         raise ValueError(f"a staged blob of {record.size} bytes is over the cap")
-    with open_for_reading(record.blob) as handle:
-        handle.seek(record.offset)
-        return handle.read(record.size)
+    return read_range(record.blob, record.offset, record.size)
 
 
 def _write(path: str, data: bytes) -> None:
