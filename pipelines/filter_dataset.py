@@ -103,5 +103,8 @@ def run(argv=None) -> dict | None:
     output = shard_config(options, COMMAND.prefix)
     if output.output.rstrip("/") == source:
         raise SystemExit("vlcurate filter: --output must be a new folder, not the input dataset")
-    return launch(options, COMMAND.pipeline, source, COMMAND.extensions, "filter", config, output,
+    # A dataset is a folder; on an object store a folder is a prefix, listed as one only with its
+    # slash (pipelines/inputs.input_pattern: a local path is looked at, a gs:// one cannot be).
+    listed = f"{source}/" if "://" in source else source
+    return launch(options, COMMAND.pipeline, listed, COMMAND.extensions, "filter", config, output,
                   functools.partial(build, records=dict(shards)))

@@ -73,6 +73,18 @@ def test_a_dataset_on_an_object_store_is_the_local_one_and_staging_costs_little(
     assert class_a < 0.5 * PAGES, dict(operations)
 
 
+def test_a_dataset_on_an_object_store_filters_into_another(pdfs, tmp_path):
+    """`vlcurate filter --input gs://...`: a dataset there is a prefix, not a folder to look at."""
+    store = tmp_path / "store"
+    with object_store(store):
+        assert cli.main(["pdf", "--input", str(pdfs), "--output", "fakegcs://bucket/out", *FLAGS]) == 0
+        assert cli.main(["filter", "--input", "fakegcs://bucket/out", "--output", "fakegcs://bucket/filtered",
+                         "--dedup", "exact", "--progress-interval", "0"]) == 0
+    filtered = json.loads((store / "bucket" / "filtered" / "manifest.json").read_text())
+    assert filtered["totals"]["samples"] == PAGES and filtered["totals"]["balanced"]
+    assert not staged_objects(store)
+
+
 def test_extending_a_dataset_on_an_object_store_over_the_same_inputs_adds_nothing(pdfs, tmp_path):
     store = tmp_path / "store"
     with object_store(store):
