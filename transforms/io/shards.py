@@ -154,7 +154,8 @@ def write_shard(samples: list[StagedSample], number: int, config: ShardConfig, s
                 ) -> tuple[ShardRecord, list[RejectRecord]]:
     """Write one shard from its staged samples, its index file and (where its samples await review)
     its review rows, each atomically; returns what the manifest needs and a reject row for each
-    staged file that went missing or changed. Memory: one sample's bytes at a time."""
+    staged file that went missing or changed. Memory: one sample's bytes at a time (on an object
+    store, the few read ahead: ``Staging.loads``)."""
     name = config.shard_name(number)
     lost: list[RejectRecord] = []
     written: list[StagedSample] = []
@@ -162,12 +163,10 @@ def write_shard(samples: list[StagedSample], number: int, config: ShardConfig, s
     review: list[Sample] = []
 
     def blobs():
-        for sample in samples:
-            try:
-                blob = staging.load(sample)
-            except StagingLost as error:
+        for sample, blob in staging.loads(samples):
+            if isinstance(blob, StagingLost):
                 lost.append(RejectRecord(stage="sink", reason="staging_lost", uri=sample.uri,
-                                         locator=sample.locator, detail=str(error), key=sample.key,
+                                         locator=sample.locator, detail=str(blob), key=sample.key,
                                          source=sample.source))
                 continue
             decoded = decode(blob)  # for its index row: the records that crossed the shuffles are lean

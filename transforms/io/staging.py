@@ -29,6 +29,8 @@ child hands its blobs to its worker instead of writing them (``Pending``).
 
 from __future__ import annotations
 
+import collections
+import concurrent.futures
 import contextlib
 import dataclasses
 import hashlib
@@ -38,6 +40,7 @@ import os
 import tarfile
 import threading
 import uuid
+from collections.abc import Iterable, Iterator
 
 from vlcurate.transforms.data.rejects import RejectRecord
 from vlcurate.transforms.data.review import REVIEW_LABEL, REVIEW_STATUS, REVIEWED_STATUS
@@ -200,6 +203,34 @@ class Staging:
     def sample(self, record: StagedSample) -> Sample:
         return decode(self.load(record))
 
+    def loads(self, records: Iterable[StagedSample]) -> Iterator[tuple[StagedSample, "bytes | StagingLost"]]:
+        """Each record with its blob, or the ``StagingLost`` its load raised, in order. On an object
+        store up to READ_AHEAD reads (at most READ_AHEAD_BYTES) are in flight at once: each is a
+        round trip, which a shard's samples read one after another would wait for in turn."""
+        if not self.remote:
+            for record in records:
+                yield record, self._load_or_lost(record)
+            return
+        upcoming, window, ahead = iter(records), collections.deque(), 0
+        while True:
+            while len(window) < READ_AHEAD and (not window or ahead < READ_AHEAD_BYTES):
+                record = next(upcoming, None)
+                if record is None:
+                    break
+                window.append((record, _readers().submit(self._load_or_lost, record)))
+                ahead += record.size
+            if not window:
+                return
+            record, future = window.popleft()
+            ahead -= record.size
+            yield record, future.result()
+
+    def _load_or_lost(self, record: StagedSample) -> "bytes | StagingLost":
+        try:
+            return self.load(record)
+        except StagingLost as lost:
+            return lost
+
     # --- finished inputs of source stages ------------------------------------------------------
 
     def finish(self, stage: str, done: list[tuple[tuple[str, str], list[StagedSample], list[RejectRecord]]]) -> None:
@@ -314,6 +345,23 @@ class RemotePack:
             atomic_write(path, lambda out: [out.write(blob) for blob in blobs])
         self._start()
         return held
+
+
+# Reads of staged blobs in flight at once on an object store (Staging.loads), and their bytes.
+READ_AHEAD = 8
+READ_AHEAD_BYTES = 64 << 20
+_READERS: dict = {}  # this process's reader threads: {"pid": ..., "pool": ...}
+_READERS_LOCK = threading.Lock()
+
+
+def _readers() -> concurrent.futures.ThreadPoolExecutor:
+    """The threads that read staged blobs ahead, shared by the shard writers of this process (each
+    thread keeps its Cloud Storage client, io/files.read_range, so they live as long as it does)."""
+    with _READERS_LOCK:
+        if _READERS.get("pid") != os.getpid():  # a forked process starts its own
+            _READERS.update(pid=os.getpid(), pool=concurrent.futures.ThreadPoolExecutor(
+                2 * READ_AHEAD, thread_name_prefix="vlcurate-read"))
+        return _READERS["pool"]
 
 
 _PACK: dict = {}  # this process's open pack file: {"folder": ..., "handle": ...}

@@ -1,8 +1,13 @@
 """Staging on an object store (a Dataflow run's gs:// output), on the fake of Cloud Storage in
 tests/fixtures/object_store.py (Cloud Storage cannot be reached here): samples of a batch become
-one object, their records wait for it, done lines name it, and the area is removed by prefix."""
+one object, their records wait for it, done lines name it, blobs are read back a few ahead, and
+the area is removed by prefix."""
 
 from __future__ import annotations
+
+import dataclasses
+import threading
+import time
 
 import apache_beam as beam
 import pytest
@@ -99,3 +104,49 @@ def test_a_stage_on_an_object_store_writes_one_object_a_batch_and_releases_recor
         assert not rejects and staging.sample(samples[0]).text == page(3).text
         samples, rejects = finished.get(("file:///doc/9", "9"))
         assert not samples and rejects[0].reason == "read_error"
+
+
+def test_blobs_on_an_object_store_are_read_a_few_ahead_in_order(tmp_path, monkeypatch):
+    """Each read from a bucket is a round trip: a shard's samples are read READ_AHEAD at a time,
+    and come back in their order, a lost one as its StagingLost."""
+    from fixtures.object_store import FakeGcsFileSystem
+    from vlcurate.transforms.io.staging import READ_AHEAD, StagingLost
+
+    reading, most = [0], [0]
+    lock = threading.Lock()
+    original_open = FakeGcsFileSystem.open
+
+    def slow_open(self, *args, **kwargs):  # a round trip of 20 ms
+        with lock:
+            reading[0] += 1
+            most[0] = max(most[0], reading[0])
+        time.sleep(0.02)
+        with lock:
+            reading[0] -= 1
+        return original_open(self, *args, **kwargs)
+
+    with object_store(tmp_path):
+        staging = Staging.of("fakegcs://bucket/out", "run", "text")
+        pack = RemotePack(staging)
+        records = [pack.hold(staging.stage(page(number))) for number in range(40)]
+        pack.write()
+        records[7] = dataclasses.replace(records[7], sha256="0" * 64)  # its bytes are not these
+        monkeypatch.setattr(FakeGcsFileSystem, "open", slow_open)
+        loaded = list(staging.loads(records))
+    assert [record for record, _ in loaded] == records
+    assert isinstance(loaded[7][1], StagingLost)
+    assert [staging_text(blob) for _, blob in loaded if not isinstance(blob, StagingLost)] == \
+        [page(number).text for number in range(40) if number != 7]
+    assert 1 < most[0] <= READ_AHEAD
+
+
+def staging_text(blob: bytes) -> str:
+    from vlcurate.transforms.io.staging import decode
+
+    return decode(blob).text
+
+
+def test_a_local_staging_area_loads_in_order(tmp_path):
+    staging = Staging.of(str(tmp_path), "run", "text")
+    records = [staging.stage(page(number)) for number in range(3)]
+    assert [staging_text(blob) for _, blob in staging.loads(records)] == [page(number).text for number in range(3)]
