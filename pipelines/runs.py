@@ -107,11 +107,10 @@ def recorded_cut(output: str, plan: Plan) -> dict | None:
 
 def loaded(pcoll, staging, label: str = "Load"):
     """Samples, where a source stage staged them and sent their records: for a stage that needs
-    their content (labels, CLIP), read back from the staging area one at a time."""
-    from vlcurate.transforms.io.staging import StagedSample
+    their content (labels, CLIP), read back from the staging area (io/shards.LoadSamples)."""
+    from vlcurate.transforms.io.shards import LoadSamples
 
-    return pcoll | label >> beam.Map(
-        lambda element: staging.sample(element) if isinstance(element, StagedSample) else element)
+    return pcoll | label >> beam.ParDo(LoadSamples(staging))
 
 
 def staged(samples, staging, quality=None, clip: bool = True):

@@ -28,8 +28,8 @@ from vlcurate.transforms.data.review import REVIEW_LABEL, review_queue_path
 from vlcurate.transforms.data.sample import Sample
 from vlcurate.transforms.io.files import WrittenFile, atomic_write, write_bytes
 from vlcurate.transforms.io.manifest import build_manifest, write_manifest
-from vlcurate.transforms.io.staging import (TAR_BLOCK, RemotePack, Staging, StagedSample, StagingLost, decode, encode,
-                                            index_row)
+from vlcurate.transforms.io.staging import (READ_AHEAD, TAR_BLOCK, RemotePack, Staging, StagedSample, StagingLost,
+                                            decode, encode, index_row)
 from vlcurate.transforms.io.tables import index_table, parquet_bytes, rejects_table, run_source
 from vlcurate.transforms.runtime.heap import trim
 from vlcurate.transforms.runtime.stage import DONE_BATCH, REJECTS, in_global_window
@@ -395,6 +395,40 @@ class StageSamples(beam.DoFn):
     def finish_bundle(self):
         if self._pack is not None:
             yield from map(in_global_window, self._pack.write())
+
+
+class LoadSamples(beam.DoFn):
+    """``StagedSample`` in, the sample its staged blob holds out (for the stages that need its
+    content: labels, CLIP, dedup's hashes); anything else passes as it is. On an object store
+    READ_AHEAD records are read at once (``Staging.loads``): each read there is a round trip. A
+    blob lost this soon after it was staged is a fault of the run, and fails it."""
+
+    def __init__(self, staging: Staging):
+        self._staging = staging
+        self._waiting: list = []
+
+    def start_bundle(self):
+        self._waiting = []
+
+    def process(self, element):
+        if not isinstance(element, StagedSample):
+            yield element
+        elif not self._staging.remote:
+            yield self._staging.sample(element)
+        else:
+            self._waiting.append(element)
+            if len(self._waiting) >= READ_AHEAD:
+                yield from self._read()
+
+    def finish_bundle(self):
+        yield from map(in_global_window, self._read())
+
+    def _read(self):
+        waiting, self._waiting = self._waiting, []
+        for _, blob in self._staging.loads(waiting):
+            if isinstance(blob, StagingLost):
+                raise blob
+            yield decode(blob)
 
 
 class WriteDataset(beam.PTransform):

@@ -150,3 +150,37 @@ def test_a_local_staging_area_loads_in_order(tmp_path):
     staging = Staging.of(str(tmp_path), "run", "text")
     records = [staging.stage(page(number)) for number in range(3)]
     assert [staging_text(blob) for _, blob in staging.loads(records)] == [page(number).text for number in range(3)]
+
+
+@pytest.mark.e2e
+def test_the_quality_stages_load_blobs_from_an_object_store_a_few_at_once(tmp_path, monkeypatch):
+    """pipelines/runs.loaded (LoadSamples): the records of a source stage come back as samples,
+    every one, with several reads in flight on an object store."""
+    from fixtures.object_store import FakeGcsFileSystem
+    from vlcurate.pipelines.runs import loaded
+    from vlcurate.transforms.io.staging import READ_AHEAD
+
+    reading, most = [0], [0]
+    lock = threading.Lock()
+    original_open = FakeGcsFileSystem.open
+
+    def slow_open(self, *args, **kwargs):
+        with lock:
+            reading[0] += 1
+            most[0] = max(most[0], reading[0])
+        time.sleep(0.02)
+        with lock:
+            reading[0] -= 1
+        return original_open(self, *args, **kwargs)
+
+    count = 3 * READ_AHEAD + 2
+    with object_store(tmp_path):
+        staging = Staging.of("fakegcs://bucket/out", "run", "text")
+        pack = RemotePack(staging)
+        records = [pack.hold(staging.stage(page(number))) for number in range(count)]
+        pack.write()
+        monkeypatch.setattr(FakeGcsFileSystem, "open", slow_open)
+        with TestPipeline(runner="FnApiRunner") as pipeline:
+            samples = loaded(pipeline | beam.Create(records, reshuffle=False), staging)
+            assert_that(samples | beam.Map(lambda sample: sample.text), equal_to([page(n).text for n in range(count)]))
+    assert 1 < most[0] <= READ_AHEAD
