@@ -106,17 +106,16 @@ def test_a_stage_on_an_object_store_writes_one_object_a_batch_and_releases_recor
         assert not samples and rejects[0].reason == "read_error"
 
 
-def test_blobs_on_an_object_store_are_read_a_few_ahead_in_order(tmp_path, monkeypatch):
-    """Each read from a bucket is a round trip: a shard's samples are read READ_AHEAD at a time,
-    and come back in their order, a lost one as its StagingLost."""
+def slow_reads(monkeypatch) -> list:
+    """Every read of the fake object store takes a round trip of 20 ms from now on; returns
+    [the most reads seen in flight at once], kept up to date."""
     from fixtures.object_store import FakeGcsFileSystem
-    from vlcurate.transforms.io.staging import READ_AHEAD, StagingLost
 
     reading, most = [0], [0]
     lock = threading.Lock()
     original_open = FakeGcsFileSystem.open
 
-    def slow_open(self, *args, **kwargs):  # a round trip of 20 ms
+    def slow_open(self, *args, **kwargs):
         with lock:
             reading[0] += 1
             most[0] = max(most[0], reading[0])
@@ -125,13 +124,22 @@ def test_blobs_on_an_object_store_are_read_a_few_ahead_in_order(tmp_path, monkey
             reading[0] -= 1
         return original_open(self, *args, **kwargs)
 
+    monkeypatch.setattr(FakeGcsFileSystem, "open", slow_open)
+    return most
+
+
+def test_blobs_on_an_object_store_are_read_a_few_ahead_in_order(tmp_path, monkeypatch):
+    """Each read from a bucket is a round trip: a shard's samples are read READ_AHEAD at a time,
+    and come back in their order, a lost one as its StagingLost."""
+    from vlcurate.transforms.io.staging import READ_AHEAD, StagingLost
+
     with object_store(tmp_path):
         staging = Staging.of("fakegcs://bucket/out", "run", "text")
         pack = RemotePack(staging)
         records = [pack.hold(staging.stage(page(number))) for number in range(40)]
         pack.write()
         records[7] = dataclasses.replace(records[7], sha256="0" * 64)  # its bytes are not these
-        monkeypatch.setattr(FakeGcsFileSystem, "open", slow_open)
+        most = slow_reads(monkeypatch)
         loaded = list(staging.loads(records))
     assert [record for record, _ in loaded] == records
     assert isinstance(loaded[7][1], StagingLost)
@@ -156,22 +164,8 @@ def test_a_local_staging_area_loads_in_order(tmp_path):
 def test_the_quality_stages_load_blobs_from_an_object_store_a_few_at_once(tmp_path, monkeypatch):
     """pipelines/runs.loaded (LoadSamples): the records of a source stage come back as samples,
     every one, with several reads in flight on an object store."""
-    from fixtures.object_store import FakeGcsFileSystem
     from vlcurate.pipelines.runs import loaded
     from vlcurate.transforms.io.staging import READ_AHEAD
-
-    reading, most = [0], [0]
-    lock = threading.Lock()
-    original_open = FakeGcsFileSystem.open
-
-    def slow_open(self, *args, **kwargs):
-        with lock:
-            reading[0] += 1
-            most[0] = max(most[0], reading[0])
-        time.sleep(0.02)
-        with lock:
-            reading[0] -= 1
-        return original_open(self, *args, **kwargs)
 
     count = 3 * READ_AHEAD + 2
     with object_store(tmp_path):
@@ -179,7 +173,7 @@ def test_the_quality_stages_load_blobs_from_an_object_store_a_few_at_once(tmp_pa
         pack = RemotePack(staging)
         records = [pack.hold(staging.stage(page(number))) for number in range(count)]
         pack.write()
-        monkeypatch.setattr(FakeGcsFileSystem, "open", slow_open)
+        most = slow_reads(monkeypatch)
         with TestPipeline(runner="FnApiRunner") as pipeline:
             samples = loaded(pipeline | beam.Create(records, reshuffle=False), staging)
             assert_that(samples | beam.Map(lambda sample: sample.text), equal_to([page(n).text for n in range(count)]))
