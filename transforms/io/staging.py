@@ -341,8 +341,13 @@ class RemotePack:
     def write(self) -> list:
         """Write the object (whole: io/files' temporary name and rename) and return the outputs held."""
         held, blobs, path = self.held, self._blobs, self._path
+
+        def write_blobs(out):
+            for blob in blobs:
+                out.write(blob)
+
         if blobs:
-            atomic_write(path, lambda out: [out.write(blob) for blob in blobs])
+            atomic_write(path, write_blobs)
         self._start()
         return held
 

@@ -6,15 +6,13 @@ the area is removed by prefix."""
 from __future__ import annotations
 
 import dataclasses
-import threading
-import time
 
 import apache_beam as beam
 import pytest
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from fixtures.object_store import object_store
+from fixtures.object_store import object_store, slow_reads
 from vlcurate.transforms.data.sample import Sample, make_key
 from vlcurate.transforms.io.staging import Pending, RemotePack, StagedSample, Staging
 from vlcurate.transforms.runtime.stage import DONE_BATCH, REJECTS, StageDoFn
@@ -106,29 +104,7 @@ def test_a_stage_on_an_object_store_writes_one_object_a_batch_and_releases_recor
         assert not samples and rejects[0].reason == "read_error"
 
 
-def slow_reads(monkeypatch) -> list:
-    """Every read of the fake object store takes a round trip of 20 ms from now on; returns
-    [the most reads seen in flight at once], kept up to date."""
-    from fixtures.object_store import FakeGcsFileSystem
-
-    reading, most = [0], [0]
-    lock = threading.Lock()
-    original_open = FakeGcsFileSystem.open
-
-    def slow_open(self, *args, **kwargs):
-        with lock:
-            reading[0] += 1
-            most[0] = max(most[0], reading[0])
-        time.sleep(0.02)
-        with lock:
-            reading[0] -= 1
-        return original_open(self, *args, **kwargs)
-
-    monkeypatch.setattr(FakeGcsFileSystem, "open", slow_open)
-    return most
-
-
-def test_blobs_on_an_object_store_are_read_a_few_ahead_in_order(tmp_path, monkeypatch):
+def test_blobs_on_an_object_store_are_read_a_few_ahead_in_order(tmp_path):
     """Each read from a bucket is a round trip: a shard's samples are read READ_AHEAD at a time,
     and come back in their order, a lost one as its StagingLost."""
     from vlcurate.transforms.io.staging import READ_AHEAD, StagingLost
@@ -139,13 +115,13 @@ def test_blobs_on_an_object_store_are_read_a_few_ahead_in_order(tmp_path, monkey
         records = [pack.hold(staging.stage(page(number))) for number in range(40)]
         pack.write()
         records[7] = dataclasses.replace(records[7], sha256="0" * 64)  # its bytes are not these
-        most = slow_reads(monkeypatch)
+        reads = slow_reads(0.02)  # a round trip of 20 ms
         loaded = list(staging.loads(records))
     assert [record for record, _ in loaded] == records
     assert isinstance(loaded[7][1], StagingLost)
     assert [staging_text(blob) for _, blob in loaded if not isinstance(blob, StagingLost)] == \
         [page(number).text for number in range(40) if number != 7]
-    assert 1 < most[0] <= READ_AHEAD
+    assert 1 < reads["most"] <= READ_AHEAD
 
 
 def staging_text(blob: bytes) -> str:
@@ -161,7 +137,7 @@ def test_a_local_staging_area_loads_in_order(tmp_path):
 
 
 @pytest.mark.e2e
-def test_the_quality_stages_load_blobs_from_an_object_store_a_few_at_once(tmp_path, monkeypatch):
+def test_the_quality_stages_load_blobs_from_an_object_store_a_few_at_once(tmp_path):
     """pipelines/runs.loaded (LoadSamples): the records of a source stage come back as samples,
     every one, with several reads in flight on an object store."""
     from vlcurate.pipelines.runs import loaded
@@ -173,8 +149,8 @@ def test_the_quality_stages_load_blobs_from_an_object_store_a_few_at_once(tmp_pa
         pack = RemotePack(staging)
         records = [pack.hold(staging.stage(page(number))) for number in range(count)]
         pack.write()
-        most = slow_reads(monkeypatch)
+        reads = slow_reads(0.02)  # a round trip of 20 ms
         with TestPipeline(runner="FnApiRunner") as pipeline:
             samples = loaded(pipeline | beam.Create(records, reshuffle=False), staging)
             assert_that(samples | beam.Map(lambda sample: sample.text), equal_to([page(n).text for n in range(count)]))
-    assert 1 < most[0] <= READ_AHEAD
+    assert 1 < reads["most"] <= READ_AHEAD
