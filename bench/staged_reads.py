@@ -22,7 +22,8 @@ sys.path.insert(0, str(REPO_ROOT / "tests"))  # the fake object store
 
 from fixtures.object_store import object_store, slow_reads  # noqa: E402
 from vlcurate.transforms.data.sample import Sample, make_key  # noqa: E402
-from vlcurate.transforms.io.staging import READ_AHEAD, RemotePack, Staging  # noqa: E402
+from vlcurate.transforms.io.packs import RemotePack  # noqa: E402
+from vlcurate.transforms.io.staging import READ_AHEAD, Staging  # noqa: E402
 
 
 def sample(number: int) -> Sample:

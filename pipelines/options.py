@@ -16,7 +16,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from vlcurate.transforms.filters.clip_config import ClipConfig, resolve
 from vlcurate.transforms.filters.quality import DEDUP_KINDS, Quality
 from vlcurate.transforms.io.shards import ShardConfig
-from vlcurate.transforms.io.staging import TAR_BLOCK
+from vlcurate.transforms.io.blobs import TAR_BLOCK
 from vlcurate.transforms.ocr.config import ENGINES, MODES, OcrConfig, engine_models
 
 

@@ -19,7 +19,7 @@ from vlcurate.taxonomy.tree import Taxonomy
 from vlcurate.transforms.data.review import REVIEWED_STATUS
 from vlcurate.transforms.io.manifest import MANIFEST, write_manifest
 from vlcurate.transforms.io.shard_reader import ShardError, listed_shards, read_shard
-from vlcurate.transforms.io.staging import label_of
+from vlcurate.transforms.io.blobs import label_of
 
 
 @dataclasses.dataclass

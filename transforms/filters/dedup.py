@@ -1,6 +1,6 @@
 """Deduplication as Beam transforms: exact (same image bytes) and near (perceptual hash, CLIP embedding).
 
-Both transforms take samples (or staged records: io/staging.py) and give ``{"samples": kept,
+Both transforms take samples (or staged records: io/blobs.py) and give ``{"samples": kept,
 "rejects": RejectRecords}``; every input comes out exactly once, kept or as one reject row (stage
 ``dedup``). What they compare is one function's output, ``evidence``: computed from a sample's
 pixels, or read from the ``extras`` of a record that the quality stages staged with it.
@@ -187,7 +187,7 @@ def _item(element):
 def _view(element, near: "NearDuplicates | None" = None) -> tuple[object, dict]:
     """(the sample or record, its evidence) of what a dedup transform was given: a staged record,
     a ``(sample, embedding)`` pair, or a sample."""
-    from vlcurate.transforms.io.staging import StagedSample
+    from vlcurate.transforms.io.blobs import StagedSample
 
     if isinstance(element, StagedSample):
         return element, element.extras

@@ -28,8 +28,9 @@ from vlcurate.transforms.data.review import REVIEW_LABEL, review_queue_path
 from vlcurate.transforms.data.sample import Sample
 from vlcurate.transforms.io.files import WrittenFile, atomic_write, write_bytes
 from vlcurate.transforms.io.manifest import build_manifest, write_manifest
-from vlcurate.transforms.io.staging import (READ_AHEAD, TAR_BLOCK, RemotePack, Staging, StagedSample, StagingLost,
-                                            decode, encode, index_row)
+from vlcurate.transforms.io.blobs import TAR_BLOCK, StagedSample, decode, encode, index_row
+from vlcurate.transforms.io.packs import RemotePack
+from vlcurate.transforms.io.staging import READ_AHEAD, Staging, StagingLost
 from vlcurate.transforms.io.tables import index_table, parquet_bytes, rejects_table, run_source
 from vlcurate.transforms.runtime.heap import trim
 from vlcurate.transforms.runtime.stage import DONE_BATCH, REJECTS, in_global_window

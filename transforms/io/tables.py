@@ -57,7 +57,7 @@ REJECT_SCHEMA = pa.schema(
 
 
 def index_table(rows, shard: str) -> pa.Table:
-    """The index of one shard from its samples' rows (io/staging.py ``index_row``)."""
+    """The index of one shard from its samples' rows (io/blobs.py ``index_row``)."""
     return pa.Table.from_pylist([dict(row, shard=shard) for row in rows], schema=INDEX_SCHEMA)
 
 

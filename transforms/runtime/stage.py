@@ -15,7 +15,9 @@ from vlcurate.transforms.runtime import head_start, progress
 from vlcurate.transforms.runtime.isolation import shared_pool
 from vlcurate.transforms.data.rejects import Reject, RejectRecord, sample_reject
 from vlcurate.transforms.data.sample import Sample
-from vlcurate.transforms.io.staging import RemotePack, StagedSample, Staging, staged_call
+from vlcurate.transforms.io.blobs import StagedSample
+from vlcurate.transforms.io.packs import RemotePack
+from vlcurate.transforms.io.staging import Staging, staged_call
 
 REJECTS = "rejects"
 # Settled inputs recorded as done per file (and at most this many seconds after they settled).

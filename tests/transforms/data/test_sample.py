@@ -24,7 +24,7 @@ from vlcurate.transforms.data.sample import (
 )
 from vlcurate.transforms.io.shard_reader import read_shard
 from vlcurate.transforms.io.shards import write_tar
-from vlcurate.transforms.io.staging import tar_members
+from vlcurate.transforms.io.blobs import tar_members
 
 NON_ASCII = "Größe — 数学 ∑ naïve café 🙂"
 

@@ -16,7 +16,8 @@ import pytest
 
 from vlcurate.transforms.io import files
 from vlcurate.transforms.io.files import read_range
-from vlcurate.transforms.io.staging import StagedSample, Staging
+from vlcurate.transforms.io.blobs import StagedSample
+from vlcurate.transforms.io.staging import Staging
 
 PACK = bytes(range(256)) * 4096  # 1 MB: a pack of staged blobs
 

@@ -14,7 +14,9 @@ from apache_beam.testing.util import assert_that, equal_to
 
 from fixtures.object_store import object_store, slow_reads
 from vlcurate.transforms.data.sample import Sample, make_key
-from vlcurate.transforms.io.staging import Pending, RemotePack, StagedSample, Staging
+from vlcurate.transforms.io.blobs import StagedSample
+from vlcurate.transforms.io.packs import Pending, RemotePack
+from vlcurate.transforms.io.staging import Staging
 from vlcurate.transforms.runtime.stage import DONE_BATCH, REJECTS, StageDoFn
 
 
@@ -125,7 +127,7 @@ def test_blobs_on_an_object_store_are_read_a_few_ahead_in_order(tmp_path):
 
 
 def staging_text(blob: bytes) -> str:
-    from vlcurate.transforms.io.staging import decode
+    from vlcurate.transforms.io.blobs import decode
 
     return decode(blob).text
 

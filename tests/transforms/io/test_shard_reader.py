@@ -28,7 +28,7 @@ from vlcurate.transforms.io.shard_reader import (
     webdataset_stage,
 )
 from vlcurate.transforms.io.shards import write_tar
-from vlcurate.transforms.io.staging import tar_members
+from vlcurate.transforms.io.blobs import tar_members
 
 
 @dataclasses.dataclass(frozen=True)

@@ -33,7 +33,7 @@ from vlcurate.transforms.io.shards import (
     dedupe,
     write_tar,
 )
-from vlcurate.transforms.io.staging import StagedSample, encode, index_row, tar_members
+from vlcurate.transforms.io.blobs import StagedSample, encode, index_row, tar_members
 from vlcurate.transforms.io.shard_reader import read_shard
 from vlcurate.transforms.io.tables import reject_records
 
@@ -516,7 +516,7 @@ def test_write_dataset_with_every_input_rejected(tmp_path):
 
 def test_a_staged_blob_reads_back_member_by_member():
     # The reader parses only the fields tar_header writes; tarfile itself must agree with it.
-    from vlcurate.transforms.io.staging import members_of, tar_members
+    from vlcurate.transforms.io.blobs import members_of, tar_members
 
     long_name = "d" * 120 + "/" + "k" * 90 + ".png"  # over 100 bytes: USTAR splits it into prefix and name
     members = [("key.json", b"{}"), (long_name, b"x" * 1000), ("key.txt", b""), ("ключ.md", b"y" * 513)]

@@ -20,7 +20,7 @@ from vlcurate.transforms.data.rejects import FILTER_REASONS, REASONS, RejectReco
 from vlcurate.transforms.data.sample import Sample, make_key
 from vlcurate.transforms.filters.clip import FilterClip
 from vlcurate.transforms.filters.clip_config import ClipConfig
-from vlcurate.transforms.io.staging import encode, index_row
+from vlcurate.transforms.io.blobs import encode, index_row
 from vlcurate.transforms.io.tables import (
     INDEX_SCHEMA,
     REJECT_SCHEMA,

@@ -13,7 +13,8 @@ import pytest
 from apache_beam.internal import pickler
 
 from fixtures import pdf as pdf_fixtures
-from vlcurate.transforms.io.staging import Staging, decode
+from vlcurate.transforms.io.blobs import decode
+from vlcurate.transforms.io.staging import Staging
 from vlcurate.transforms.runtime import head_start
 from vlcurate.transforms.runtime.head_start import HeadStart
 from vlcurate.transforms.sources.pdf import core as pdf
