@@ -17,7 +17,7 @@ import pytest
 from vlcurate.transforms.io import files
 from vlcurate.transforms.io.files import read_range
 from vlcurate.transforms.io.blobs import StagedSample
-from vlcurate.transforms.io.staging import Staging
+from vlcurate.transforms.io.staging import Staging, StagingLost
 
 PACK = bytes(range(256)) * 4096  # 1 MB: a pack of staged blobs
 
@@ -92,8 +92,6 @@ def test_a_packed_blob_on_cloud_storage_loads_from_its_range_and_is_checked(clou
     staging = Staging.of("gs://bucket/out", "p")
     assert staging.load(record) == blob
     assert downloads(cloud_storage) == [f"bytes={offset}-{offset + size - 1}"]
-
-    from vlcurate.transforms.io.staging import StagingLost
 
     with pytest.raises(StagingLost, match="not the bytes staged"):  # a record whose bytes changed
         staging.load(dataclasses.replace(record, offset=offset + 1))

@@ -14,9 +14,9 @@ from apache_beam.testing.util import assert_that, equal_to
 
 from fixtures.object_store import object_store, slow_reads
 from vlcurate.transforms.data.sample import Sample, make_key
-from vlcurate.transforms.io.blobs import StagedSample
+from vlcurate.transforms.io.blobs import StagedSample, decode
 from vlcurate.transforms.io.packs import Pending, RemotePack
-from vlcurate.transforms.io.staging import Staging
+from vlcurate.transforms.io.staging import READ_AHEAD, Staging, StagingLost
 from vlcurate.transforms.runtime.stage import DONE_BATCH, REJECTS, StageDoFn
 
 
@@ -109,8 +109,6 @@ def test_a_stage_on_an_object_store_writes_one_object_a_batch_and_releases_recor
 def test_blobs_on_an_object_store_are_read_a_few_ahead_in_order(tmp_path):
     """Each read from a bucket is a round trip: a shard's samples are read READ_AHEAD at a time,
     and come back in their order, a lost one as its StagingLost."""
-    from vlcurate.transforms.io.staging import READ_AHEAD, StagingLost
-
     with object_store(tmp_path):
         staging = Staging.of("fakegcs://bucket/out", "run", "text")
         pack = RemotePack(staging)
@@ -127,8 +125,6 @@ def test_blobs_on_an_object_store_are_read_a_few_ahead_in_order(tmp_path):
 
 
 def staging_text(blob: bytes) -> str:
-    from vlcurate.transforms.io.blobs import decode
-
     return decode(blob).text
 
 
@@ -143,7 +139,6 @@ def test_the_quality_stages_load_blobs_from_an_object_store_a_few_at_once(tmp_pa
     """pipelines/runs.loaded (LoadSamples): the records of a source stage come back as samples,
     every one, with several reads in flight on an object store."""
     from vlcurate.pipelines.runs import loaded
-    from vlcurate.transforms.io.staging import READ_AHEAD
 
     count = 3 * READ_AHEAD + 2
     with object_store(tmp_path):
